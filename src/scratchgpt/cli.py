@@ -1,0 +1,161 @@
+"""The `scratchgpt` command: train, sample, eval. A thin layer over the library.
+
+Every training setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the CLI can
+never drift from the dataclasses. Errors a user can cause print one line and exit with code 2.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import config as cfg
+from .checkpoint import load_model, read_config
+from .data import check_long_enough, corpus_path, prepare, read_text, split
+from .device import has_gpu, resolve_device
+from .errors import ScratchGPTError
+from .evaluate import evaluate_split
+from .generate import check_sampling, stream_text
+from .train import train
+
+RUNS = Path("runs")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except ScratchGPTError as e:
+        print(f"scratchgpt: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nscratchgpt: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser():
+    parser = Parser(prog="scratchgpt", description="A GPT built from scratch, the way the lecture does it.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a GPT on Tiny Shakespeare or your own text",
+                       description="Train a character-level GPT. Settings come from the preset, "
+                                   "then the --config TOML file, then the flags below.")
+    t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
+                   help="named settings: lecture (the lecture's model), cpu (minutes on a laptop CPU), "
+                        "tiny (seconds, for tests); auto (default): lecture on a GPU, else cpu")
+    t.add_argument("--data", type=Path, help="UTF-8 text file to train on (default: $SCRATCHGPT_DATA, "
+                                             "else Tiny Shakespeare, downloaded once)")
+    t.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<n>)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint")
+    t.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    settings = t.add_argument_group("settings (default: the preset's value)")
+    for section, f in cfg.setting_fields():
+        settings.add_argument("--" + f.name.replace("_", "-"), dest=f"set_{f.name}", type=f.type,
+                              choices=f.metadata["choices"], default=None,
+                              metavar=None if f.metadata["choices"] else f.type.__name__.upper(),
+                              help=f"{f.metadata['help']} [{section}]")
+    t.set_defaults(command=cmd_train)
+
+    s = sub.add_parser("sample", help="generate text from a trained model",
+                       description="Generate text from a trained model, streamed as it is produced.")
+    s.add_argument("--run", type=Path, help="run directory (default: the newest run in ./runs)")
+    s.add_argument("--prompt", default="", help="text to continue (default: start from a newline)")
+    s.add_argument("--max-new-tokens", type=int, default=500, help="tokens to generate (default 500)")
+    s.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)")
+    s.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest tokens")
+    s.add_argument("--seed", type=int, default=None, help="random seed, for reproducible samples")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    s.set_defaults(command=cmd_sample)
+
+    e = sub.add_parser("eval", help="loss and bits per character on the whole validation split",
+                       description="Score the model on every non-overlapping window of the "
+                                   "validation split (the last 10%% of the text): deterministic.")
+    e.add_argument("--run", type=Path, help="run directory (default: the newest run in ./runs)")
+    e.add_argument("--data", type=Path, help="text file (default: the one the run was trained on)")
+    e.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
+    e.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    e.set_defaults(command=cmd_eval)
+    return parser
+
+
+def cmd_train(args):
+    if args.resume and args.out is None:
+        raise ScratchGPTError("--resume needs --out RUN_DIR, the run to continue")
+    if args.resume and args.preset is not None:
+        raise ScratchGPTError("--resume continues a run with its saved settings; drop --preset")
+    if args.resume:
+        model_config, train_config, _ = read_config(args.out)
+    else:
+        model_config, train_config = cfg.preset(args.preset or "auto", has_gpu())
+    overrides = cfg.read_toml(args.config) if args.config else {}
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, overrides, str(args.config))
+    flags = {name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None}
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags)
+    out = args.out or _new_run_dir(args.preset or ("lecture" if has_gpu() else "cpu"))
+    result = train(model_config, train_config, out, data=args.data, resume=args.resume,
+                   progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr))
+    print(result.sample)
+    print(f"\n[saved to {out}; more with: scratchgpt sample --run {out}]", file=sys.stderr)
+
+
+def cmd_sample(args):
+    check_sampling(args.max_new_tokens, args.temperature, args.top_k)
+    model, tokenizer, _, _ = load_model(_run_dir(args.run), resolve_device(args.device))
+    print(args.prompt, end="", flush=True)
+    for piece in stream_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                             args.top_k, args.seed):
+        print(piece, end="", flush=True)
+    print()
+
+
+def cmd_eval(args):
+    run = _run_dir(args.run)
+    device = resolve_device(args.device)
+    model, tokenizer, model_config, data_info = load_model(run, device)
+    path = corpus_path(args.data or data_info.get("source"))
+    text, sha = read_text(path)
+    if sha == data_info.get("sha256"):
+        tokens = prepare(path).tokens  # the cached token file of the training text
+    else:  # another text: encode it with the model's own vocabulary
+        tokens = np.array(tokenizer.encode(text), dtype=np.int64)
+    _, val_data = split(tokens)
+    check_long_enough(val_data, val_data, model_config.block_size)
+    loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device)
+    windows = (len(val_data) - 1) // model_config.block_size
+    if args.json:
+        print(json.dumps({"run": str(run), "val_loss": loss, "val_bpc": bpc, "windows": windows,
+                          "tokens": windows * model_config.block_size}))
+    else:
+        print(f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char "
+              f"({windows} windows of {model_config.block_size} tokens)")
+
+
+def _run_dir(run):
+    if run is not None:
+        return run
+    runs = sorted((p for p in RUNS.glob("*") if (p / "model.safetensors").exists()),
+                  key=lambda p: (p / "model.safetensors").stat().st_mtime)
+    if not runs:
+        raise ScratchGPTError("no trained run in ./runs; pass --run RUN_DIR")
+    print(f"scratchgpt: using {runs[-1]}", file=sys.stderr)
+    return runs[-1]
+
+
+def _new_run_dir(preset):
+    n = 1
+    while (RUNS / f"{preset}-{n}").exists():
+        n += 1
+    return RUNS / f"{preset}-{n}"

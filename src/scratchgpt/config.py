@@ -1,0 +1,205 @@
+"""Settings: the one source of truth for every knob, and the named presets.
+
+Two frozen dataclasses hold every setting: `ModelConfig` (the shape of the network, saved with the
+weights) and `TrainConfig` (how to train it). The CLI derives one `--flag` per field from them, a
+TOML file may set any of them, and `config.json` in every run directory records both.
+
+Precedence, lowest first: preset < TOML file < command-line flags.
+"""
+
+import dataclasses
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def _setting(default, help, choices=None, cli=True):
+    """A dataclass field carrying its help text (shown by `--help`) and allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shape of the GPT. Changing any of these makes a different network."""
+
+    vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
+    block_size: int = _setting(256, "context length T: the most tokens the model attends over")
+    n_embd: int = _setting(384, "embedding width C")
+    n_head: int = _setting(6, "attention heads per block (head size hs = n_embd / n_head)")
+    n_layer: int = _setting(6, "number of transformer blocks")
+    dropout: float = _setting(0.2, "dropout probability (attention weights and residual branches)")
+    attention: str = _setting(
+        "fast", "attention implementation: the lecture's per-head code or the fused one",
+        choices=("fast", "readable"))
+
+    def __post_init__(self):
+        _check_types(self)
+        _require(self.vocab_size >= 1, "vocab_size must be at least 1")
+        _require(self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}")
+        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
+        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
+        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
+        _require(self.n_embd % self.n_head == 0,
+                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimiser, schedule, evaluation, device. May change between runs of one model."""
+
+    batch_size: int = _setting(64, "sequences per training step B")
+    max_iters: int = _setting(5000, "training steps")
+    lr: float = _setting(3e-4, "peak learning rate of AdamW")
+    schedule: str = _setting("constant", "learning-rate schedule after warm-up",
+                             choices=("constant", "cosine"))
+    warmup_iters: int = _setting(0, "steps of linear learning-rate warm-up")
+    min_lr_ratio: float = _setting(0.1, "the cosine decay ends at lr * min_lr_ratio")
+    weight_decay: float = _setting(0.01, "AdamW weight decay, on matrices and embeddings only")
+    beta1: float = _setting(0.9, "AdamW beta1")
+    beta2: float = _setting(0.999, "AdamW beta2")
+    grad_clip: float = _setting(0.0, "clip the gradient norm to this value (0: no clipping)")
+    eval_interval: int = _setting(500, "estimate train/val loss every this many steps")
+    eval_iters: int = _setting(200, "batches per loss estimate")
+    log_interval: int = _setting(10, "update the progress bar and metrics.jsonl every this many steps")
+    seed: int = _setting(1337, "random seed (initialisation, batches, dropout)")
+    device: str = _setting("auto", "cpu, cuda, cuda:N, mps, or auto (cuda, then mps, then cpu)")
+    dtype: str = _setting("auto", "compute dtype: bfloat16 autocast or float32 (auto: bf16 on CUDA)",
+                          choices=("auto", "float32", "bfloat16"))
+    sample_tokens: int = _setting(500, "characters of the sample written when training ends")
+
+    def __post_init__(self):
+        _check_types(self)
+        _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        _require(self.max_iters >= 0, f"max_iters must be at least 0, got {self.max_iters}")
+        _require(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _require(self.warmup_iters >= 0, f"warmup_iters must be at least 0, got {self.warmup_iters}")
+        _require(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _require(self.weight_decay >= 0, f"weight_decay must be at least 0, got {self.weight_decay}")
+        _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
+        _require(self.grad_clip >= 0, f"grad_clip must be at least 0, got {self.grad_clip}")
+        _require(self.eval_interval >= 1, f"eval_interval must be at least 1, got {self.eval_interval}")
+        _require(self.eval_iters >= 1, f"eval_iters must be at least 1, got {self.eval_iters}")
+        _require(self.log_interval >= 1, f"log_interval must be at least 1, got {self.log_interval}")
+        _require(self.sample_tokens >= 0, f"sample_tokens must be at least 0, got {self.sample_tokens}")
+        _require(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
+                 f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+
+
+def _require(condition, message):
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_types(config):
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.type is float and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(config, f.name, float(value))  # TOML/JSON may write 1 for 1.0
+            value = float(value)
+        if not isinstance(value, f.type) or (f.type is int and isinstance(value, bool)):
+            raise ConfigError(f"{f.name} must be {f.type.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets. `lecture` is the lecture's gpt.py exactly; `cpu` trains in about three minutes on a
+# two-core laptop CPU; `tiny` trains in seconds for tests. `auto` means lecture on a GPU, else cpu.
+
+PRESETS = {
+    "lecture": (
+        ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
+        TrainConfig(batch_size=64, max_iters=5000, lr=3e-4, schedule="constant", warmup_iters=0,
+                    grad_clip=0.0, eval_interval=500, eval_iters=200),
+    ),
+    "cpu": (
+        ModelConfig(block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+        TrainConfig(batch_size=12, max_iters=4000, lr=1e-3, schedule="cosine", warmup_iters=100,
+                    weight_decay=0.1, beta2=0.99, grad_clip=1.0,
+                    eval_interval=500, eval_iters=20),
+    ),
+    "tiny": (
+        ModelConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
+        TrainConfig(batch_size=8, max_iters=60, lr=1e-3, schedule="cosine", warmup_iters=10,
+                    eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=100),
+    ),
+}
+PRESET_NAMES = ("auto", *PRESETS)
+
+
+def preset(name, has_gpu=False):
+    """The (ModelConfig, TrainConfig) of a named preset; `auto` picks by the hardware."""
+    if name == "auto":
+        name = "lecture" if has_gpu else "cpu"
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    return PRESETS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides from a TOML file or the command line, by field name.
+
+SECTIONS = {"model": ModelConfig, "train": TrainConfig}
+
+
+def setting_fields():
+    """(section, field) for every setting a user may set, in declaration order."""
+    return [(section, f) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+            if f.metadata.get("cli", True)]
+
+
+def apply_overrides(model, train, overrides, source="command line"):
+    """Return new configs with `overrides` ({field name: value}) applied; validates the result."""
+    by_section = {"model": {}, "train": {}}
+    known = {f.name: section for section, f in setting_fields()}
+    for name, value in overrides.items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r} ({source})")
+        by_section[known[name]][name] = value
+    return (dataclasses.replace(model, **by_section["model"]),
+            dataclasses.replace(train, **by_section["train"]))
+
+
+def read_toml(path):
+    """Settings from a TOML file: `[model]` and `[train]` tables, or plain top-level keys."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    settings = {}
+    for key, value in doc.items():
+        if key in SECTIONS and isinstance(value, dict):
+            fields = {f.name for f in dataclasses.fields(SECTIONS[key]) if f.metadata.get("cli", True)}
+            for name, v in value.items():
+                if name not in fields:
+                    raise ConfigError(f"unknown setting '{key}.{name}' in {path}")
+                settings[name] = v
+        else:
+            settings[key] = value
+    return settings
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values, source):
+    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from a newer version)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{source} has unknown settings: {', '.join(sorted(unknown))}")
+    return cls(**values)

@@ -1,0 +1,193 @@
+"""Data: the corpus, its token file, the train/val split and the batches X, Y.
+
+1. `corpus_path()` finds the text: `--data PATH`, else `$SCRATCHGPT_DATA`, else Tiny Shakespeare,
+   downloaded once into the cache and verified by sha256.
+2. `prepare()` encodes the text once into a token file (a numpy memmap, uint16 while the vocabulary
+   fits) with its tokenizer beside it, under the cache, keyed by the text's sha256: the same text
+   is never encoded twice, and the user's file is never written to.
+3. `split()` keeps the first 90% for training and the last 10% for validation, as the lecture does.
+4. `get_batch()` draws B random windows: X = data[i:i+T], Y = data[i+1:i+T+1] (Y is X shifted by one).
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write
+from .errors import DataError
+from .tokenizer import CharTokenizer, load_tokenizer, save_tokenizer
+
+TINY_SHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt")
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+TOKEN_FORMAT = 1  # bump when the token file layout changes, so old caches are rebuilt
+
+
+def cache_dir():
+    """`$SCRATCHGPT_CACHE`, else `$XDG_CACHE_HOME/scratchgpt`, else `~/.cache/scratchgpt`."""
+    if os.environ.get("SCRATCHGPT_CACHE"):
+        return Path(os.environ["SCRATCHGPT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "scratchgpt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and downloading the corpus
+
+def corpus_path(data=None):
+    """The text file to train on (see the module docstring for the order of choices)."""
+    if data is not None:
+        return Path(data)
+    if os.environ.get("SCRATCHGPT_DATA"):
+        return Path(os.environ["SCRATCHGPT_DATA"])
+    return download(TINY_SHAKESPEARE_URL, cache_dir() / "tinyshakespeare" / "input.txt",
+                    TINY_SHAKESPEARE_SHA256)
+
+
+def download(url, dest, sha256, timeout=30):
+    """Fetch `url` to `dest` unless a verified copy is there; never leaves a partial file."""
+    dest = Path(dest)
+    try:
+        if dest.is_file() and _sha256_file(dest) == sha256:
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dest, lambda tmp: _fetch(url, tmp, sha256, timeout))
+        return dest
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        raise DataError(
+            f"cannot download {url} to {dest} ({getattr(e, 'reason', e)}); offline? point at a "
+            f"local copy with --data PATH or SCRATCHGPT_DATA=PATH") from None
+
+
+def _fetch(url, path, sha256, timeout):
+    digest = hashlib.sha256()
+    with open(path, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        expected = response.headers.get("Content-Length")
+        received = 0
+        while chunk := response.read(1 << 16):
+            out.write(chunk)
+            digest.update(chunk)
+            received += len(chunk)
+    if expected is not None and received != int(expected):
+        raise DataError(f"download of {url} broke off after {received} of {expected} bytes")
+    if digest.hexdigest() != sha256:
+        raise DataError(f"download of {url} has sha256 {digest.hexdigest()}, expected {sha256}")
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and encoding the corpus once
+
+@dataclass(frozen=True)
+class Corpus:
+    """An encoded text: all its tokens (memmapped) and the tokenizer that made them."""
+
+    tokens: np.ndarray  # (N,) uint16 or uint32, memmapped
+    tokenizer: CharTokenizer
+    source: str  # the text file it came from
+    sha256: str  # of that file's bytes
+
+
+def read_text(path):
+    """The text of a UTF-8 file, or a DataError saying exactly what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"data path is not a file: {path}")
+    raw = path.read_bytes()
+    if not raw:
+        raise DataError(f"data file is empty: {path}")
+    if b"\x00" in raw:
+        raise DataError(f"data file looks binary (it contains NUL bytes): {path}")
+    try:
+        return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
+    except UnicodeDecodeError as e:
+        raise DataError(f"data file is not UTF-8 text (invalid byte at offset {e.start}): {path}") from None
+
+
+def prepare(path):
+    """Encode the text at `path` once; later calls with the same text reuse the token file."""
+    text, sha = read_text(path)
+    folder = cache_dir() / "tokens" / sha[:32]
+    corpus = _load_prepared(folder, sha, path)
+    if corpus is not None:
+        return corpus
+    tokenizer = CharTokenizer.from_text(text)
+    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,)
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+    tokens = tokenizer.encode_array(codepoints).astype(dtype)  # (N,)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
+    try:
+        tokens.tofile(tmp / "tokens.bin")
+        save_tokenizer(tokenizer, tmp / "tokenizer.json")
+        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name,
+                "num_tokens": int(tokens.size)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _load_prepared(folder, sha, path)
+
+
+def _load_prepared(folder, sha, path):
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta["format"] != TOKEN_FORMAT or meta["sha256"] != sha:
+            return None
+        tokens = np.memmap(folder / "tokens.bin", dtype=meta["dtype"], mode="r")
+        if tokens.size != meta["num_tokens"]:
+            return None
+        return Corpus(tokens, load_tokenizer(folder / "tokenizer.json"), str(path), sha)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Split and batches
+
+def split(tokens, train_fraction=0.9):
+    """First 90% for training, last 10% for validation (the lecture's split)."""
+    n = int(train_fraction * len(tokens))
+    return tokens[:n], tokens[n:]
+
+
+def check_long_enough(train_data, val_data, block_size):
+    """Each split must hold at least one window of block_size + 1 tokens (X plus the last target)."""
+    for name, part in (("training", train_data), ("validation", val_data)):
+        if len(part) < block_size + 1:
+            raise DataError(
+                f"corpus too short: its {name} split has {len(part)} tokens but block_size "
+                f"{block_size} needs at least {block_size + 1}; use more text or a smaller block_size")
+
+
+def get_batch(data, block_size, batch_size, generator, device="cpu"):
+    """B random windows of the split: X (B, T) and the next tokens Y (B, T)."""
+    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = ix.numpy()[:, None] + np.arange(block_size + 1)  # (B, T+1)
+    window = torch.from_numpy(data[offsets].astype(np.int64))  # (B, T+1)
+    x, y = window[:, :-1].contiguous(), window[:, 1:].contiguous()  # (B, T): y is x shifted by one
+    if torch.device(device).type == "cuda":
+        x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    else:
+        x, y = x.to(device), y.to(device)
+    return x, y

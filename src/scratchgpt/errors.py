@@ -1,0 +1,26 @@
+"""The one error family of scratchgpt.
+
+Every problem a user can cause (a bad setting, a missing file, a character outside the vocabulary)
+raises a `ScratchGPTError` with a one-line message. The CLI prints that line and exits with code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class ScratchGPTError(Exception):
+    """A problem with the user's input, explained in one line."""
+
+
+class ConfigError(ScratchGPTError):
+    """An unknown setting or an invalid value."""
+
+
+class DataError(ScratchGPTError):
+    """A corpus that cannot be used: missing, empty, binary, not UTF-8, too short, or not downloadable."""
+
+
+class TokenizerError(ScratchGPTError):
+    """Text that the tokenizer cannot encode, or a tokenizer file it cannot read."""
+
+
+class CheckpointError(ScratchGPTError):
+    """A run directory without a model, or with files this version cannot read."""

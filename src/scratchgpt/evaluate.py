@@ -1,0 +1,57 @@
+"""Measuring a model: the lecture's quick estimate and the full, deterministic validation loss.
+
+`estimate_loss` is the lecture's: the mean loss over `eval_iters` random batches of each split,
+cheap and noisy, used during training. Its batches come from their own seeded generator, so an
+estimate never moves the training batches (and every estimate sees the same batches).
+
+`evaluate_split` scores every non-overlapping window of a split: window i predicts tokens
+i*T+1 .. (i+1)*T from tokens i*T .. (i+1)*T-1. It is the number to compare runs by: the same every
+time, whatever the evaluation batch size. Reported in nats per token and bits per character.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .data import get_batch
+
+
+@torch.no_grad()
+def estimate_loss(model, splits, block_size, batch_size, eval_iters, seed, device, amp):
+    """{"train": mean loss, "val": mean loss} over eval_iters random batches of each split."""
+    was_training = model.training
+    model.eval()
+    out = {}
+    for name, data in splits.items():
+        generator = torch.Generator().manual_seed(seed)
+        losses = torch.zeros(eval_iters)
+        for k in range(eval_iters):
+            x, y = get_batch(data, block_size, batch_size, generator, device)
+            with amp:
+                _, loss = model(x, y)
+            losses[k] = loss.item()
+        out[name] = losses.mean().item()
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def evaluate_split(model, data, block_size, batch_size=64, device="cpu"):
+    """(mean loss in nats, bits per character) over every non-overlapping window of `data`."""
+    was_training = model.training
+    model.eval()
+    n = (len(data) - 1) // block_size  # windows that have all T targets
+    tokens = torch.from_numpy(np.asarray(data[: n * block_size + 1]).astype(np.int64))
+    x_all = tokens[:-1].view(n, block_size)  # (n, T)
+    y_all = tokens[1:].view(n, block_size)  # (n, T): x shifted by one
+    total = 0.0
+    for start in range(0, n, batch_size):
+        x = x_all[start:start + batch_size].to(device)  # (b, T)
+        y = y_all[start:start + batch_size].to(device)  # (b, T)
+        logits, _ = model(x)  # (b, T, V), float32
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
+    model.train(was_training)
+    loss = total / (n * block_size)
+    return loss, loss / math.log(2)

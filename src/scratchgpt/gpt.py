@@ -1,0 +1,117 @@
+"""Language models: the lecture's bigram baseline and the GPT.
+
+Shapes: B batch, T time, C channels (n_embd), V vocabulary size.
+
+Every model here keeps one contract: `forward(idx, targets=None) -> (logits, loss)` with idx (B, T)
+token ids, logits (B, T, V), and loss the mean cross-entropy (None without targets).
+"""
+
+import dataclasses
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .blocks import Block
+
+
+def _loss(logits, targets):
+    if targets is None:
+        return None
+    B, T, V = logits.shape
+    return F.cross_entropy(logits.view(B * T, V), targets.view(B * T))
+
+
+class BigramLanguageModel(nn.Module):
+    """Each token reads the logits of the next token straight off a (V, V) lookup table."""
+
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, idx, targets=None):
+        logits = self.token_embedding_table(idx)  # (B, T) -> (B, T, V)
+        return logits, _loss(logits, targets)
+
+
+class GPTLanguageModel(nn.Module):
+    """Decoder-only transformer: token + position embeddings, n_layer Blocks, LayerNorm, lm_head."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.token_embedding_table = nn.Embedding(config.vocab_size, config.n_embd)
+        self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.Sequential(*[Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd)  # final layer norm
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
+        self.apply(_init_weights)
+
+    def forward(self, idx, targets=None):
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
+        tok_emb = self.token_embedding_table(idx)  # (B, T, C)
+        pos_emb = self.position_embedding_table(torch.arange(T, device=idx.device))  # (T, C)
+        x = tok_emb + pos_emb  # (B, T, C), positions broadcast over the batch
+        x = self.blocks(x)  # (B, T, C)
+        x = self.ln_f(x)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, V)
+        return logits, _loss(logits, targets)
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
+
+
+def _init_weights(module):
+    """The lecture's initialisation: normal(0, 0.02) for Linear and Embedding weights, zero biases."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# Moving weights between the readable path and the fast path.
+
+def convert(model, attention):
+    """A new GPTLanguageModel with `attention` ("readable" or "fast") and the same weights."""
+    config = dataclasses.replace(model.config, attention=attention)
+    state = model.state_dict()
+    if model.config.attention != attention:
+        state = to_fast_state(state, config) if attention == "fast" else to_readable_state(state, config)
+    converted = GPTLanguageModel(config).to(next(model.parameters()).device)
+    converted.load_state_dict(state)
+    return converted
+
+
+def to_fast_state(state, config):
+    """Readable state dict -> fast: stack every head's query, key, value into one qkv weight."""
+    state = dict(state)
+    for i in range(config.n_layer):
+        prefix = f"blocks.{i}.sa."
+        parts = []
+        for name in ("query", "key", "value"):
+            parts += [state.pop(f"{prefix}heads.{h}.{name}.weight") for h in range(config.n_head)]
+        for h in range(config.n_head):
+            state.pop(f"{prefix}heads.{h}.tril")
+        state[prefix + "qkv.weight"] = torch.cat(parts, dim=0)  # 3 nh x (hs, C) -> (3C, C)
+    return state
+
+
+def to_readable_state(state, config):
+    """Fast state dict -> readable: cut the qkv weight into per-head query, key, value weights."""
+    state = dict(state)
+    hs = config.n_embd // config.n_head
+    tril = torch.tril(torch.ones(config.block_size, config.block_size))
+    for i in range(config.n_layer):
+        prefix = f"blocks.{i}.sa."
+        q, k, v = state.pop(prefix + "qkv.weight").split(config.n_embd, dim=0)  # 3 x (C, C)
+        for name, w in (("query", q), ("key", k), ("value", v)):
+            for h in range(config.n_head):
+                state[f"{prefix}heads.{h}.{name}.weight"] = w[h * hs:(h + 1) * hs]  # (hs, C)
+        for h in range(config.n_head):
+            state[f"{prefix}heads.{h}.tril"] = tril.clone()
+    return state

@@ -1,0 +1,175 @@
+"""The `scratchgpt` command, end to end (subprocesses) and on bad input (in-process, faster)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scratchgpt.cli import main
+
+
+def scratchgpt(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "scratchgpt", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, shakespeare):
+    """One tiny run trained through the real command, shared by the read-only tests below."""
+    root = tmp_path_factory.mktemp("cli")
+    out = root / "run"
+    result = scratchgpt("train", "--preset", "tiny", "--data", shakespeare, "--out", out,
+                        env={"SCRATCHGPT_CACHE": str(root / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "full validation split: loss" in result.stderr
+    assert result.stdout.strip()  # the sample
+    return out
+
+
+def test_train_prints_a_sample_and_saves_the_run(run_dir):
+    assert (run_dir / "model.safetensors").exists()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["n_layer"] == 2 and config["model"]["vocab_size"] == 65
+    assert config["data"]["sha256"].startswith("86c4e6aa9db7c042")
+
+
+def test_sample_streams_text_that_starts_with_the_prompt(run_dir):
+    result = scratchgpt("sample", "--run", run_dir, "--prompt", "ROMEO:", "--max-new-tokens", 40,
+                        "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ROMEO:")
+    assert len(result.stdout.rstrip("\n")) >= 6 + 30  # newlines in the sample may be stripped at the end
+
+
+def test_eval_json_is_the_same_every_time(run_dir):
+    first = scratchgpt("eval", "--run", run_dir, "--json")
+    assert first.returncode == 0, first.stderr
+    second = scratchgpt("eval", "--run", run_dir, "--json")
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a == b
+    assert a["windows"] == (111_540 - 1) // 32 and 2.0 < a["val_loss"] < 4.2
+
+
+def test_resume_through_the_command(tmp_path, shakespeare):
+    out = tmp_path / "run"
+    common = ["--data", shakespeare, "--out", out, "--quiet"]
+    assert scratchgpt("train", "--preset", "tiny", "--max-iters", 10, *common).returncode == 0
+    resumed = scratchgpt("train", "--resume", "--max-iters", 20, *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "at step 10" in resumed.stderr
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["kind"] == "train"]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_python_dash_m_and_help_explain_every_option():
+    result = scratchgpt("train", "--help")
+    assert result.returncode == 0
+    for flag in ["--preset", "--data", "--out", "--resume", "--config", "--n-layer", "--lr",
+                 "--batch-size", "--warmup-iters", "--device", "--dropout", "--attention"]:
+        assert flag in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one line on stderr, exit code 2, nothing overwritten.
+
+def fails(capsys, *args):
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def fails_argparse(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    assert e.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "data file not found"),
+    (b"", "data file is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "looks binary"),
+    (b"caf\xe9 cr\xe8me\n", "not UTF-8"),
+    (b"too short", "corpus too short"),
+])
+def test_bad_data_files(capsys, tmp_path, content, message):
+    data = tmp_path / "data.txt"
+    if content is not None:
+        data.write_bytes(content)
+    assert message in fails(capsys, "train", "--preset", "tiny", "--data", data, "--out", tmp_path / "r")
+    if content is not None:
+        assert data.read_bytes() == content
+
+
+def test_unknown_preset_and_setting(capsys, tmp_path):
+    assert "invalid choice: 'huge'" in fails_argparse(capsys, "train", "--preset", "huge")
+    assert "unrecognized arguments: --n-layers" in fails_argparse(capsys, "train", "--n-layers", "3")
+    toml = tmp_path / "c.toml"
+    toml.write_text("[model]\nn_layers = 3\n")
+    assert "unknown setting 'model.n_layers'" in fails(capsys, "train", "--config", toml)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n-embd", "30", "--n-head", "4"], "n_embd (30) must be divisible by n_head (4)"),
+    (["--lr", "0"], "lr must be positive"),
+    (["--lr=-1e-3"], "lr must be positive"),
+    (["--block-size", "0"], "block_size must be at least 1"),
+    (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+])
+def test_invalid_values(capsys, tmp_path, shakespeare, flags, message):
+    out = tmp_path / "r"
+    assert message in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare, "--out", out, *flags)
+    assert not out.exists()
+
+
+def test_a_value_of_the_wrong_type(capsys):
+    assert "invalid int value: 'four'" in fails_argparse(capsys, "train", "--n-layer", "four")
+
+
+def test_prompt_outside_the_vocabulary_is_named(capsys, run_dir):
+    assert "'é'" in fails(capsys, "sample", "--run", run_dir, "--prompt", "Café")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--temperature", "-1"], "temperature must be at least 0"),
+    (["--top-k", "0"], "top_k must be at least 1"),
+    (["--max-new-tokens", "-5"], "max_new_tokens must be at least 0"),
+])
+def test_bad_sampling_settings(capsys, run_dir, flags, message):
+    assert message in fails(capsys, "sample", "--run", run_dir, *flags)
+
+
+def test_sample_and_eval_without_a_model(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "holds no run" in fails(capsys, "sample", "--run", empty)
+    assert "holds no run" in fails(capsys, "eval", "--run", empty)
+    assert "run directory not found" in fails(capsys, "sample", "--run", tmp_path / "missing")
+
+
+def test_training_over_an_existing_run_overwrites_nothing(capsys, run_dir, shakespeare):
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    assert "already holds a run" in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare,
+                                          "--out", run_dir)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_resume_without_a_run(capsys, tmp_path):
+    assert "needs --out" in fails(capsys, "train", "--resume")
+    assert "run directory not found" in fails(capsys, "train", "--resume", "--out", tmp_path / "none")
+
+
+def test_cuda_requested_without_a_gpu(capsys, tmp_path, shakespeare):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert "no CUDA GPU" in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare,
+                                  "--out", tmp_path / "r", "--device", "cuda")

@@ -1,0 +1,101 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchgpt.data import check_long_enough, get_batch, prepare, read_text, split
+from scratchgpt.errors import DataError
+
+
+def test_prepare_encodes_shakespeare_into_uint16_tokens(shakespeare):
+    corpus = prepare(shakespeare)
+    assert corpus.tokens.dtype == np.uint16
+    assert len(corpus.tokens) == 1_115_394
+    assert corpus.tokenizer.vocab_size == 65
+    text = shakespeare.read_text(encoding="utf-8")
+    assert corpus.tokenizer.decode(corpus.tokens[:200]) == text[:200]
+    assert corpus.tokenizer.decode(corpus.tokens[-200:]) == text[-200:]
+
+
+def test_prepare_reuses_the_token_file_while_the_text_is_unchanged(small_corpus):
+    first = prepare(small_corpus)
+    token_file = first.tokens.filename
+    mtime = os.stat(token_file).st_mtime_ns
+    second = prepare(small_corpus)
+    assert second.tokens.filename == token_file
+    assert os.stat(token_file).st_mtime_ns == mtime  # not written again
+    small_corpus.write_text(small_corpus.read_text() + "Exeunt.\n")
+    third = prepare(small_corpus)
+    assert third.tokens.filename != token_file
+    assert len(third.tokens) == len(first.tokens) + 8
+
+
+def test_prepare_never_writes_beside_the_users_file(small_corpus):
+    before = sorted(p.name for p in small_corpus.parent.iterdir())
+    prepare(small_corpus)
+    assert sorted(p.name for p in small_corpus.parent.iterdir()) == before
+
+
+def test_split_is_ninety_ten_with_validation_last():
+    data = np.arange(1000)
+    train, val = split(data)
+    assert len(train) == 900 and len(val) == 100
+    assert train[-1] == 899 and val[0] == 900
+
+
+def test_batch_shapes_and_shift_by_one():
+    data = np.arange(500, dtype=np.uint16)
+    x, y = get_batch(data, block_size=8, batch_size=4, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8)
+    assert x.dtype == y.dtype == torch.int64
+    assert torch.equal(y[:, :-1], x[:, 1:])  # y is x shifted left by one ...
+    assert torch.equal(y[:, -1], x[:, -1] + 1)  # ... ending with the token after x's window
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(2, 300), block_size=st.integers(1, 50), seed=st.integers(0, 2**31))
+def test_batch_windows_stay_inside_the_split(n, block_size, seed):
+    if n < block_size + 1:
+        return
+    data = np.arange(n, dtype=np.uint16)  # token value == its position
+    x, y = get_batch(data, block_size, 16, torch.Generator().manual_seed(seed))
+    assert int(x.min()) >= 0 and int(y.max()) <= n - 1
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(16, block_size - 1, dtype=torch.int64))
+
+
+def test_same_generator_seed_gives_same_batches():
+    data = np.arange(1000, dtype=np.uint16)
+    a = get_batch(data, 16, 4, torch.Generator().manual_seed(7))
+    b = get_batch(data, 16, 4, torch.Generator().manual_seed(7))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found"),
+    (b"", "empty"),
+    (b"abc\x00\x01def", "binary"),
+    (b"caf\xe9 latin-1", "not UTF-8"),
+])
+def test_bad_data_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "data.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_text(path)
+    if content is not None:
+        assert path.read_bytes() == content  # never modified
+
+
+def test_a_directory_is_not_a_data_file(tmp_path):
+    with pytest.raises(DataError, match="not a file"):
+        read_text(tmp_path)
+
+
+def test_corpus_shorter_than_a_window_is_refused():
+    train, val = split(np.arange(100))
+    check_long_enough(train, val, block_size=9)  # val has 10 tokens: exactly one window
+    with pytest.raises(DataError, match="validation split has 10 tokens"):
+        check_long_enough(train, val, block_size=10)

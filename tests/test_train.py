@@ -1,0 +1,131 @@
+import json
+import math
+
+import pytest
+import torch
+
+from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, preset, train
+from scratchgpt.checkpoint import load_state, read_config
+from scratchgpt.data import prepare, split
+from scratchgpt.errors import ScratchGPTError
+from scratchgpt.evaluate import evaluate_split
+from scratchgpt.train import lr_at, make_optimizer
+
+TINY_MODEL, TINY_TRAIN = preset("tiny")
+
+
+def quiet(*_):
+    pass
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=10, min_lr_ratio=0.1, max_iters=110)
+    assert lr_at(0, c) == pytest.approx(1e-4)  # positive from the first step
+    assert lr_at(9, c) == pytest.approx(1e-3)
+    assert lr_at(60, c) == pytest.approx(0.55e-3)  # half way down the cosine
+    assert lr_at(110, c) == pytest.approx(1e-4)
+    assert all(lr_at(s, c) >= lr_at(s + 1, c) for s in range(10, 110))
+
+
+def test_constant_schedule_is_constant():
+    c = TrainConfig(lr=3e-4, schedule="constant", warmup_iters=0)
+    assert {lr_at(s, c) for s in range(0, 5000, 250)} == {3e-4}
+
+
+def test_every_parameter_is_in_exactly_one_weight_decay_group():
+    model = GPTLanguageModel(ModelConfig(vocab_size=10, block_size=8, n_embd=16, n_head=2, n_layer=2))
+    optimizer = make_optimizer(model, TrainConfig(weight_decay=0.1))
+    ids = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    decayed = {id(p) for p in optimizer.param_groups[0]["params"]}
+    assert id(model.lm_head.weight) in decayed and id(model.token_embedding_table.weight) in decayed
+    assert id(model.lm_head.bias) not in decayed and id(model.ln_f.weight) not in decayed
+
+
+@pytest.fixture
+def trained_run(tmp_path, shakespeare):
+    run_dir = tmp_path / "run"
+    result = train(TINY_MODEL, TINY_TRAIN, run_dir, data=shakespeare, progress=False, log=quiet)
+    return run_dir, result
+
+
+def test_training_lowers_the_loss_and_writes_the_run_directory(trained_run):
+    run_dir, result = trained_run
+    for name in ["config.json", "tokenizer.json", "model.safetensors", "last.safetensors", "state.pt",
+                 "metrics.jsonl", "samples.txt"]:
+        assert (run_dir / name).exists(), name
+    lines = metrics(run_dir)
+    train_losses = [m["loss"] for m in lines if m["kind"] == "train"]
+    assert train_losses[0] > 4.0 and train_losses[-1] < 3.7
+    assert [m["step"] for m in lines if m["kind"] == "eval"] == [30, 60]
+    assert lines[-1]["kind"] == "final" and lines[-1]["val_loss"] == pytest.approx(result.val_loss)
+    assert result.val_bpc == pytest.approx(result.val_loss / math.log(2))
+    assert len(result.sample) == TINY_TRAIN.sample_tokens
+    assert (run_dir / "samples.txt").read_text(encoding="utf-8") == result.sample
+
+
+def test_checkpoint_round_trip_reproduces_logits_exactly(tmp_path, shakespeare):
+    run_dir = tmp_path / "run"
+    torch.manual_seed(0)
+    train(TINY_MODEL, TINY_TRAIN, run_dir, data=shakespeare, progress=False, log=quiet)
+    last, _, _, _ = load_model(run_dir, weights="last.safetensors")
+    again, _, _, _ = load_model(run_dir, weights="last.safetensors")
+    idx = torch.randint(0, 65, (2, 32))
+    assert torch.equal(last(idx)[0], again(idx)[0])
+    readable, _, config, _ = load_model(run_dir, attention="readable", weights="last.safetensors")
+    assert config.attention == "readable"
+    assert (readable(idx)[0] - last(idx)[0]).abs().max() <= 1e-5
+
+
+def test_full_validation_loss_is_deterministic_and_independent_of_batch_size(trained_run, shakespeare):
+    run_dir, result = trained_run
+    model, _, config, _ = load_model(run_dir)
+    _, val = split(prepare(shakespeare).tokens)
+    a = evaluate_split(model, val, config.block_size, batch_size=64)
+    b = evaluate_split(model, val, config.block_size, batch_size=64)
+    c = evaluate_split(model, val, config.block_size, batch_size=7)
+    assert a == b
+    assert a[0] == pytest.approx(c[0], abs=1e-6)
+    assert a[0] == pytest.approx(result.val_loss)
+
+
+def test_same_seed_same_run(tmp_path, shakespeare):
+    short = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 20, "sample_tokens": 0})
+    for name in ("a", "b"):
+        train(TINY_MODEL, short, tmp_path / name, data=shakespeare, progress=False, log=quiet)
+    losses = [[m["loss"] for m in metrics(tmp_path / n) if m["kind"] == "train"] for n in ("a", "b")]
+    assert losses[0] == losses[1]
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, shakespeare):
+    run_dir = tmp_path / "run"
+    first = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 30})
+    train(TINY_MODEL, first, run_dir, data=shakespeare, progress=False, log=quiet)
+    assert load_state(run_dir)["step"] == 30
+    model_config, train_config, _ = read_config(run_dir)
+    more = TrainConfig(**{**train_config.__dict__, "max_iters": 60})
+    train(model_config, more, run_dir, resume=True, progress=False, log=quiet)
+    steps = [m["step"] for m in metrics(run_dir) if m["kind"] == "train"]
+    assert steps == list(range(5, 31, 5)) + list(range(35, 61, 5))  # no step repeated or skipped
+    assert load_state(run_dir)["step"] == 60
+
+
+def test_resume_refuses_a_changed_model(tmp_path, shakespeare):
+    run_dir = tmp_path / "run"
+    short = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 5, "sample_tokens": 0})
+    train(TINY_MODEL, short, run_dir, data=shakespeare, progress=False, log=quiet)
+    wider = ModelConfig(**{**read_config(run_dir)[0].__dict__, "n_embd": 64})
+    with pytest.raises(ScratchGPTError, match="n_embd: 32 -> 64"):
+        train(wider, short, run_dir, resume=True, progress=False, log=quiet)
+
+
+def test_training_into_an_existing_run_is_refused(trained_run, shakespeare):
+    run_dir, _ = trained_run
+    before = (run_dir / "model.safetensors").read_bytes()
+    with pytest.raises(ScratchGPTError, match="already holds a run"):
+        train(TINY_MODEL, TINY_TRAIN, run_dir, data=shakespeare, progress=False, log=quiet)
+    assert (run_dir / "model.safetensors").read_bytes() == before
