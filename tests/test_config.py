@@ -255,23 +255,23 @@ def test_non_finite_floats_raise(value, name):
 def test_from_dict_round_trip():
     for name in PRESETS:
         model, train = preset(name)
-        assert from_dict(ModelConfig, to_dict(model), "config.json") == model
-        assert from_dict(TrainConfig, to_dict(train), "config.json") == train
+        assert from_dict(ModelConfig, to_dict(model)) == model
+        assert from_dict(TrainConfig, to_dict(train)) == train
 
 
 def test_from_dict_refuses_unknown_keys():
     values = {**to_dict(ModelConfig()), "rotary": True}
     with pytest.raises(ConfigError, match="rotary"):
-        from_dict(ModelConfig, values, "config.json")
+        from_dict(ModelConfig, values)
     train_values = {**to_dict(TrainConfig()), "n_embd": 384}  # a model key in the train section
     with pytest.raises(ConfigError, match="n_embd"):
-        from_dict(TrainConfig, train_values, "config.json")
+        from_dict(TrainConfig, train_values)
 
 
 def test_from_dict_validates_values():
     values = {**to_dict(TrainConfig()), "schedule": "linear"}
     with pytest.raises(ConfigError):
-        from_dict(TrainConfig, values, "config.json")
+        from_dict(TrainConfig, values)
 
 
 def test_configs_are_frozen():

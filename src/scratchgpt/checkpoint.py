@@ -72,8 +72,8 @@ def read_config(run_dir):
                               f"(format {doc.get('format_version') if isinstance(doc, dict) else '?'}, "
                               f"this version reads {FORMAT_VERSION})")
     try:
-        model = cfg.from_dict(cfg.ModelConfig, doc["model"], str(path))
-        train = cfg.from_dict(cfg.TrainConfig, doc["train"], str(path))
+        model = cfg.from_dict(cfg.ModelConfig, doc["model"])
+        train = cfg.from_dict(cfg.TrainConfig, doc["train"])
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is incomplete or malformed: {e}") from None
     except ScratchGPTError as e:

@@ -196,10 +196,10 @@ def to_dict(config):
     return dataclasses.asdict(config)
 
 
-def from_dict(cls, values, source):
-    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from a newer version)."""
+def from_dict(cls, values):
+    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
-        raise ConfigError(f"{source} has unknown settings: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown settings {', '.join(sorted(unknown))} (written by another version?)")
     return cls(**values)

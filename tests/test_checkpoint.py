@@ -1,0 +1,98 @@
+"""Run directories that are damaged, from another version, or crafted: one-line errors, no code run."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
+from scratchgpt.checkpoint import load_state, save_run_info, save_weights
+from scratchgpt.errors import CheckpointError, ScratchGPTError
+from scratchgpt.tokenizer import CharTokenizer
+
+CONFIG = ModelConfig(vocab_size=5, block_size=8, n_embd=16, n_head=2, n_layer=1)
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    torch.manual_seed(0)
+    save_run_info(tmp_path, CONFIG, TrainConfig(), CharTokenizer("abcde"), {"sha256": "x"})
+    save_weights(tmp_path / "model.safetensors", GPTLanguageModel(CONFIG))
+    return tmp_path
+
+
+def test_a_saved_model_loads_with_its_tokenizer(run_dir):
+    model, tokenizer, config, data = load_model(run_dir)
+    assert config == CONFIG and tokenizer.chars == list("abcde") and data == {"sha256": "x"}
+    assert not model.training
+
+
+def test_truncated_weights(run_dir):
+    path = run_dir / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_model(run_dir)
+
+
+def test_weights_that_do_not_match_the_config(run_dir):
+    save_weights(run_dir / "model.safetensors",
+                 GPTLanguageModel(ModelConfig(vocab_size=5, block_size=8, n_embd=32, n_head=2, n_layer=1)))
+    with pytest.raises(CheckpointError, match="does not match its config.json"):
+        load_model(run_dir)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: {**d, "format_version": 99}, "incompatible version"),
+    (lambda d: {**d, "model": {**d["model"], "rotary": True}}, "unknown settings rotary"),
+    (lambda d: {**d, "model": {**d["model"], "n_head": 3}}, "divisible by n_head"),
+    (lambda d: {k: v for k, v in d.items() if k != "train"}, "incomplete or malformed"),
+])
+def test_config_from_another_version_or_damaged(run_dir, edit, message):
+    path = run_dir / "config.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(CheckpointError, match=message):
+        load_model(run_dir)
+
+
+def test_config_that_is_not_json(run_dir):
+    (run_dir / "config.json").write_text("{")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_model(run_dir)
+
+
+class Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+def test_a_state_file_crafted_to_run_code_is_refused_without_running_it(run_dir):
+    marker = run_dir / "pwned"
+    torch.save({"step": 1, "evil": Payload(str(marker))}, run_dir / "state.pt")
+    with pytest.raises(CheckpointError, match="corrupt or not a scratchgpt state file"):
+        load_state(run_dir)
+    assert not marker.exists()
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_corpus, monkeypatch):
+    model_config = ModelConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
+    train_config = TrainConfig(batch_size=4, max_iters=10, eval_interval=5, eval_iters=1,
+                               log_interval=1, sample_tokens=0)
+    train(model_config, train_config, tmp_path / "run", data=small_corpus, progress=False, log=lambda m: None)
+    saved = (tmp_path / "run" / "last.safetensors").read_bytes()
+    original = GPTLanguageModel.forward
+
+    def poisoned(self, idx, targets=None):
+        logits, loss = original(self, idx, targets)
+        return logits, (loss * float("nan") if loss is not None and self.training else loss)
+
+    monkeypatch.setattr(GPTLanguageModel, "forward", poisoned)
+    more = TrainConfig(**{**train_config.__dict__, "max_iters": 20})
+    with pytest.raises(ScratchGPTError, match="loss became nan at step 11"):
+        train(model_config, more, tmp_path / "run", resume=True, progress=False, log=lambda m: None)
+    assert (tmp_path / "run" / "last.safetensors").read_bytes() == saved
