@@ -77,7 +77,7 @@ def build_parser():
                    help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)")
     s.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest tokens")
     s.add_argument("--seed", type=int, default=None, help="random seed, for reproducible samples")
-    s.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    s.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
     s.set_defaults(command=cmd_sample)
 
     e = sub.add_parser("eval", help="loss and bits per character on the whole validation split",

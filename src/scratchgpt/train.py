@@ -99,7 +99,8 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
     amp = autocast(device, train_config.dtype)
     T, B = model_config.block_size, train_config.batch_size
     metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-    bar = tqdm(total=train_config.max_iters, initial=start, unit="step", disable=not progress,
+    bar = tqdm(total=train_config.max_iters, initial=start, unit="step",
+               disable=None if progress else True,  # None: only on a terminal
                dynamic_ncols=True)
     train_seconds, steps_done = 0.0, 0
     interval_start, interval_steps = time.perf_counter(), 0
@@ -159,6 +160,8 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
     finally:
         bar.close()
         metrics.close()
+    if not (run_dir / ckpt.MODEL_FILE).exists():  # max_iters 0: keep the initial model
+        ckpt.save_weights(run_dir / ckpt.MODEL_FILE, model)
 
     return _finish(run_dir, model_config, train_config, val_data, device, best_val,
                    train_seconds, steps_done, log)
