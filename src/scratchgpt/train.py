@@ -86,11 +86,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
         ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer,
                            {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256})
     else:
-        ckpt.load_weights(run_dir / ckpt.LAST_FILE, model)
-        optimizer.load_state_dict(state["optimizer"])
-        batch_rng.set_state(state["batch_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start, best_val = int(state["step"]), float(state["best_val_loss"])
+        start, best_val = _restore(run_dir, state, model, optimizer, batch_rng, device)
         ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, _saved_data(run_dir))
         log(f"resuming {run_dir} at step {start}")
 
@@ -150,10 +146,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     ckpt.save_weights(run_dir / ckpt.MODEL_FILE, model)
-                ckpt.save_weights(run_dir / ckpt.LAST_FILE, model)
-                ckpt.save_state(run_dir / ckpt.STATE_FILE, {
-                    "step": done, "best_val_loss": best_val, "optimizer": optimizer.state_dict(),
-                    "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()})
+                _save_checkpoint(run_dir, model, optimizer, batch_rng, device, done, best_val)
 
             if interval_steps == 0:
                 interval_start = time.perf_counter()
@@ -165,6 +158,27 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
 
     return _finish(run_dir, model_config, train_config, val_data, device, best_val,
                    train_seconds, steps_done, log)
+
+
+def _save_checkpoint(run_dir, model, optimizer, batch_rng, device, step, best_val):
+    """Latest weights and everything else --resume needs to continue exactly from `step`."""
+    ckpt.save_weights(run_dir / ckpt.LAST_FILE, model)
+    state = {"step": step, "best_val_loss": best_val, "optimizer": optimizer.state_dict(),
+             "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    ckpt.save_state(run_dir / ckpt.STATE_FILE, state)
+
+
+def _restore(run_dir, state, model, optimizer, batch_rng, device):
+    """Load what _save_checkpoint saved; returns (step, best val loss)."""
+    ckpt.load_weights(run_dir / ckpt.LAST_FILE, model)
+    optimizer.load_state_dict(state["optimizer"])
+    batch_rng.set_state(state["batch_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    return int(state["step"]), float(state["best_val_loss"])
 
 
 def _finish(run_dir, model_config, train_config, val_data, device, best_val, train_seconds,
