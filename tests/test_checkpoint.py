@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
-from scratchgpt.checkpoint import load_state, save_run_info, save_weights
+from scratchgpt.checkpoint import load_checkpoint, load_state, read_config, save_run_info, save_weights
 from scratchgpt.errors import CheckpointError, ScratchGPTError
 from scratchgpt.tokenizer import CharTokenizer
 
@@ -75,7 +75,7 @@ def test_a_state_file_crafted_to_run_code_is_refused_without_running_it(run_dir)
     marker = run_dir / "pwned"
     torch.save({"step": 1, "evil": Payload(str(marker))}, run_dir / "state.pt")
     with pytest.raises(CheckpointError, match="corrupt or not a scratchgpt state file"):
-        load_state(run_dir)
+        load_state(run_dir / "state.pt")
     assert not marker.exists()
 
 
@@ -84,7 +84,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_c
     train_config = TrainConfig(batch_size=4, max_iters=10, eval_interval=5, eval_iters=1,
                                log_interval=1, sample_tokens=0)
     train(model_config, train_config, tmp_path / "run", data=small_corpus, progress=False, log=lambda m: None)
-    saved = (tmp_path / "run" / "last.safetensors").read_bytes()
+    saved = (tmp_path / "run" / "checkpoint.json").read_text()
     original = GPTLanguageModel.forward
 
     def poisoned(self, idx, targets=None):
@@ -95,4 +95,5 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_c
     more = TrainConfig(**{**train_config.__dict__, "max_iters": 20})
     with pytest.raises(ScratchGPTError, match="loss became nan at step 11"):
         train(model_config, more, tmp_path / "run", resume=True, progress=False, log=lambda m: None)
-    assert (tmp_path / "run" / "last.safetensors").read_bytes() == saved
+    assert (tmp_path / "run" / "checkpoint.json").read_text() == saved  # still step 10
+    assert load_checkpoint(tmp_path / "run", GPTLanguageModel(read_config(tmp_path / "run")[0]))["step"] == 10

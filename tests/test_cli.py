@@ -156,10 +156,10 @@ def test_sample_and_eval_without_a_model(capsys, tmp_path):
 
 
 def test_training_over_an_existing_run_overwrites_nothing(capsys, run_dir, shakespeare):
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert "already holds a run" in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare,
                                           "--out", run_dir)
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_resume_without_a_run(capsys, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, preset, train
-from scratchgpt.checkpoint import load_state, read_config
+from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.data import prepare, split
 from scratchgpt.errors import ScratchGPTError
 from scratchgpt.evaluate import evaluate_split
@@ -55,9 +55,12 @@ def trained_run(tmp_path, shakespeare):
 
 def test_training_lowers_the_loss_and_writes_the_run_directory(trained_run):
     run_dir, result = trained_run
-    for name in ["config.json", "tokenizer.json", "model.safetensors", "last.safetensors", "state.pt",
+    for name in ["config.json", "tokenizer.json", "model.safetensors", "checkpoint.json",
+                 "checkpoints/step-00000060/model.safetensors", "checkpoints/step-00000060/state.pt",
                  "metrics.jsonl", "samples.txt"]:
         assert (run_dir / name).exists(), name
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-00000060"]  # older ones gone
+    assert not list(run_dir.glob("*.tmp"))
     lines = metrics(run_dir)
     train_losses = [m["loss"] for m in lines if m["kind"] == "train"]
     assert train_losses[0] > 4.0 and train_losses[-1] < 3.7
@@ -68,17 +71,18 @@ def test_training_lowers_the_loss_and_writes_the_run_directory(trained_run):
     assert (run_dir / "samples.txt").read_text(encoding="utf-8") == result.sample
 
 
-def test_checkpoint_round_trip_reproduces_logits_exactly(tmp_path, shakespeare):
-    run_dir = tmp_path / "run"
-    torch.manual_seed(0)
-    train(TINY_MODEL, TINY_TRAIN, run_dir, data=shakespeare, progress=False, log=quiet)
-    last, _, _, _ = load_model(run_dir, weights="last.safetensors")
-    again, _, _, _ = load_model(run_dir, weights="last.safetensors")
+def test_checkpoint_round_trip_reproduces_logits_exactly(trained_run):
+    run_dir, _ = trained_run
+    best, _, config, _ = load_model(run_dir)
+    again, _, _, _ = load_model(run_dir)
     idx = torch.randint(0, 65, (2, 32))
-    assert torch.equal(last(idx)[0], again(idx)[0])
-    readable, _, config, _ = load_model(run_dir, attention="readable", weights="last.safetensors")
-    assert config.attention == "readable"
-    assert (readable(idx)[0] - last(idx)[0]).abs().max() <= 1e-5
+    assert torch.equal(best(idx)[0], again(idx)[0])
+    latest = GPTLanguageModel(config).eval()
+    assert load_checkpoint(run_dir, latest)["step"] == 60
+    assert torch.equal(latest(idx)[0], best(idx)[0])  # the last estimate was the best one
+    readable, _, readable_config, _ = load_model(run_dir, attention="readable")
+    assert readable_config.attention == "readable"
+    assert (readable(idx)[0] - best(idx)[0]).abs().max() <= 1e-5
 
 
 def test_full_validation_loss_is_deterministic_and_independent_of_batch_size(trained_run, shakespeare):
@@ -105,13 +109,13 @@ def test_resume_continues_from_the_saved_step(tmp_path, shakespeare):
     run_dir = tmp_path / "run"
     first = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 30})
     train(TINY_MODEL, first, run_dir, data=shakespeare, progress=False, log=quiet)
-    assert load_state(run_dir)["step"] == 30
+    assert read_manifest(run_dir)["step"] == 30
     model_config, train_config, _ = read_config(run_dir)
     more = TrainConfig(**{**train_config.__dict__, "max_iters": 60})
     train(model_config, more, run_dir, resume=True, progress=False, log=quiet)
     steps = [m["step"] for m in metrics(run_dir) if m["kind"] == "train"]
     assert steps == list(range(5, 31, 5)) + list(range(35, 61, 5))  # no step repeated or skipped
-    assert load_state(run_dir)["step"] == 60
+    assert read_manifest(run_dir)["step"] == 60
 
 
 def test_resume_refuses_a_changed_model(tmp_path, shakespeare):

@@ -3,31 +3,40 @@
     config.json        settings (model, train), the data source and its sha256, the format version
     tokenizer.json     the vocabulary
     model.safetensors  weights of the best model so far (lowest estimated val loss)
-    last.safetensors   weights at the latest checkpoint, for --resume
-    state.pt           optimizer state, step, best val loss and RNG states, for --resume; tensors
-                       and plain containers only, loaded with torch.load(weights_only=True)
+    checkpoint.json    the manifest: which folder under checkpoints/ holds the latest complete
+                       checkpoint, and the sha256 of each of its files
+    checkpoints/step-N/model.safetensors, state.pt
+                       weights, optimizer state, step, best val loss and RNG states at step N, for
+                       --resume; state.pt holds tensors and plain containers only and is loaded
+                       with torch.load(weights_only=True)
     metrics.jsonl      one JSON object per log, eval and final line
     samples.txt        the sample written when training ends
+    .lock              held (flock) by the one process training in this directory
 
-Every file is written to a temporary name and renamed into place, so a crash mid-write leaves the
-earlier file intact. Nothing here ever unpickles arbitrary objects.
+Every file is written to a temporary name and renamed into place. A checkpoint becomes "the
+latest" only when checkpoint.json, written last, names it; older checkpoint folders are deleted
+after that. So a crash at any moment leaves a complete checkpoint to resume from. Nothing here
+ever unpickles arbitrary objects.
 """
 
 import json
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
+import filelock
 import safetensors
 import safetensors.torch
 import torch
 
 from . import config as cfg
-from .atomic import atomic_write
+from .files import atomic_write, remove_temporaries, sha256_file
 from .errors import CheckpointError, ScratchGPTError
 from .gpt import GPTLanguageModel, convert
 from .tokenizer import load_tokenizer, save_tokenizer
 
 FORMAT_VERSION = 1
-MODEL_FILE, LAST_FILE, STATE_FILE = "model.safetensors", "last.safetensors", "state.pt"
+MODEL_FILE, STATE_FILE, MANIFEST, CHECKPOINTS = "model.safetensors", "state.pt", "checkpoint.json", "checkpoints"
 
 
 def write_json(path, obj):
@@ -114,12 +123,99 @@ def load_model(run_dir, device="cpu", attention=None, weights=MODEL_FILE):
     return model.to(device).eval(), tokenizer, model.config, data_info
 
 
-def load_state(run_dir):
-    path = Path(run_dir) / STATE_FILE
-    if not path.exists():
-        raise CheckpointError(f"{run_dir} has no {STATE_FILE} to resume from")
+def load_state(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file; all mean the same to the user
         raise CheckpointError(f"{path} is corrupt or not a scratchgpt state file: "
-                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+                              f"{_first_line(e)}") from None
+
+
+def _first_line(e):
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints for --resume
+
+def save_checkpoint(run_dir, model, state):
+    """Write checkpoints/step-N (weights and `state`, whose "step" is N), then make it the latest."""
+    run_dir = Path(run_dir)
+    step = state["step"]
+    current = read_manifest(run_dir)
+    if current is not None and current["step"] == step:
+        return  # already saved at this step
+    folder = run_dir / CHECKPOINTS / f"step-{step:08d}"
+    shutil.rmtree(folder, ignore_errors=True)  # a half-written attempt from a crashed run
+    folder.mkdir(parents=True)
+    save_weights(folder / MODEL_FILE, model)
+    save_state(folder / STATE_FILE, state)
+    write_json(run_dir / MANIFEST, {
+        "step": step, "folder": f"{CHECKPOINTS}/{folder.name}",
+        "sha256": {name: sha256_file(folder / name) for name in (MODEL_FILE, STATE_FILE)}})
+    remove_stale(run_dir)
+
+
+def read_manifest(run_dir):
+    """The latest checkpoint's manifest, or None if the run has none yet."""
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest, dict) or not {"step", "folder", "sha256"} <= manifest.keys():
+            raise ValueError("missing keys")
+        return manifest
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is corrupt: {e}") from None
+
+
+def load_checkpoint(run_dir, model):
+    """Load the latest checkpoint's weights into `model`; returns its state (step, optimizer, ...)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return None
+    folder = run_dir / manifest["folder"]
+    for name, expected in manifest["sha256"].items():
+        if not (folder / name).exists() or sha256_file(folder / name) != expected:
+            raise CheckpointError(f"checkpoint {folder} is damaged: {name} is missing or does not "
+                                  f"match its sha256 in {MANIFEST}")
+    load_weights(folder / MODEL_FILE, model)
+    return load_state(folder / STATE_FILE)
+
+
+def remove_stale(run_dir):
+    """Delete checkpoint folders other than the latest, and temporary files a crash left."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    keep = run_dir / manifest["folder"] if manifest else None
+    for folder in (run_dir / CHECKPOINTS).glob("step-*"):
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    remove_temporaries(run_dir)
+
+
+@contextmanager
+def run_lock(run_dir):
+    """Hold the run directory's lock; a second trainer is refused. The OS frees it if we die."""
+    lock = filelock.FileLock(Path(run_dir) / ".lock", timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ScratchGPTError(f"another process is training in {run_dir}; wait for it to finish "
+                              f"or stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def writing(what):
+    """Turn a failed write (a full disk, say) into a one-line error; earlier files stay intact."""
+    try:
+        yield
+    except OSError as e:
+        raise CheckpointError(f"cannot write {what} ({e.strerror or e}); the files written before "
+                              f"are intact") from None

@@ -36,8 +36,8 @@ def main(argv=None):
     try:
         return args.command(args) or 0
     except ScratchGPTError as e:
-        print(f"scratchgpt: error: {e}", file=sys.stderr)
-        return 2
+        print(f"scratchgpt: {'error: ' if e.exit_code == 2 else ''}{e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("\nscratchgpt: interrupted", file=sys.stderr)
         return 130

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .files import atomic_write, sha256_file
 from .errors import DataError
 from .tokenizer import CharTokenizer, load_tokenizer, save_tokenizer
 
@@ -58,7 +58,7 @@ def download(url, dest, sha256, timeout=30):
     """Fetch `url` to `dest` unless a verified copy is there; never leaves a partial file."""
     dest = Path(dest)
     try:
-        if dest.is_file() and _sha256_file(dest) == sha256:
+        if dest.is_file() and sha256_file(dest) == sha256:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dest, lambda tmp: _fetch(url, tmp, sha256, timeout))
@@ -82,14 +82,6 @@ def _fetch(url, path, sha256, timeout):
         raise DataError(f"download of {url} broke off after {received} of {expected} bytes")
     if digest.hexdigest() != sha256:
         raise DataError(f"download of {url} has sha256 {digest.hexdigest()}, expected {sha256}")
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ anything else is a bug and keeps its traceback.
 class ScratchGPTError(Exception):
     """A problem with the user's input, explained in one line."""
 
+    exit_code = 2
+
 
 class ConfigError(ScratchGPTError):
     """An unknown setting or an invalid value."""
@@ -24,3 +26,11 @@ class TokenizerError(ScratchGPTError):
 
 class CheckpointError(ScratchGPTError):
     """A run directory without a model, or with files this version cannot read."""
+
+
+class TrainingInterrupted(ScratchGPTError):
+    """Training stopped by a signal after saving a checkpoint; exits 128 + the signal number."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code

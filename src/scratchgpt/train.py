@@ -7,6 +7,8 @@ One loop for every model that keeps the contract `forward(idx, targets) -> (logi
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,9 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .data import check_long_enough, corpus_path, get_batch, prepare, split
 from .device import autocast, resolve_device
-from .errors import ScratchGPTError
+from .errors import ScratchGPTError, TrainingInterrupted
 from .evaluate import estimate_loss, evaluate_split
+from .files import atomic_write
 from .generate import sample_text
 from .gpt import GPTLanguageModel
 
@@ -59,71 +62,94 @@ def lr_at(step, c):
 
 
 def train(model_config, train_config, run_dir, data=None, resume=False, progress=True, log=print):
-    """Train a GPT into `run_dir` (a new directory, or an existing one with resume=True)."""
+    """Train a GPT into `run_dir` (a new directory, or an existing one with resume=True).
+
+    SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
+    (a second one stops at once); `--resume` then continues exactly where it stopped.
+    """
     run_dir = Path(run_dir)
-    state = None
     if resume:
         model_config, train_config, data = _resume_settings(run_dir, model_config, train_config, data)
-        state = ckpt.load_state(run_dir)
     elif (run_dir / "config.json").exists():
         raise ScratchGPTError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
     device = resolve_device(train_config.device)
     corpus = prepare(corpus_path(data))
-    if resume and corpus.sha256 != _saved_data(run_dir).get("sha256"):
+    data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
+    if resume and corpus.sha256 != ckpt.read_config(run_dir)[2].get("sha256"):
         raise ScratchGPTError(f"the data {corpus.source} differs from the text {run_dir} was trained on")
     model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
     train_data, val_data = split(corpus.tokens)
     check_long_enough(train_data, val_data, model_config.block_size)
 
-    torch.manual_seed(train_config.seed)
-    model = GPTLanguageModel(model_config).to(device)
-    optimizer = make_optimizer(model, train_config)
-    batch_rng = torch.Generator().manual_seed(train_config.seed)
-    start, best_val = 0, math.inf
-    if state is None:
+    with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer,
-                           {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256})
-    else:
-        start, best_val = _restore(run_dir, state, model, optimizer, batch_rng, device)
-        ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, _saved_data(run_dir))
-        log(f"resuming {run_dir} at step {start}")
+    with ckpt.run_lock(run_dir), _StopSignals() as stop:
+        torch.manual_seed(train_config.seed)
+        run = _Run(run_dir, model_config, train_config, train_data, val_data, device,
+                   GPTLanguageModel(model_config).to(device), autocast(device, train_config.dtype), log)
+        optimizer = make_optimizer(run.model, train_config)
+        batch_rng = torch.Generator().manual_seed(train_config.seed)
+        start, best_val = 0, math.inf
+        state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
+        if state is not None:
+            start, best_val = _restore(state, optimizer, batch_rng, device)
+            log(f"resuming {run_dir} at step {start}")
+        elif resume:
+            log(f"{run_dir} has no checkpoint yet; starting from step 0")
+        with ckpt.writing(f"to {run_dir}"):
+            ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, data_info)
+            _trim_metrics(run_dir, start)
+            ckpt.remove_stale(run_dir)
+        log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training "
+            f"tokens, device {device}, run directory {run_dir}")
+        steps_done, train_seconds, best_val = _train_steps(run, optimizer, batch_rng, start, best_val,
+                                                           stop, progress)
+    return _finish(run, steps_done, train_seconds, best_val)
 
-    log(f"{model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training tokens, "
-        f"device {device}, run directory {run_dir}")
-    amp = autocast(device, train_config.dtype)
-    T, B = model_config.block_size, train_config.batch_size
-    metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
-    bar = tqdm(total=train_config.max_iters, initial=start, unit="step",
-               disable=None if progress else True,  # None: only on a terminal
-               dynamic_ncols=True)
-    train_seconds, steps_done = 0.0, 0
-    interval_start, interval_steps = time.perf_counter(), 0
 
-    def write(record):
-        metrics.write(json.dumps(record) + "\n")
-        metrics.flush()
+@dataclass
+class _Run:
+    """What the steps of one training run share."""
 
+    run_dir: Path
+    model_config: object
+    train_config: object
+    train_data: object
+    val_data: object
+    device: torch.device
+    model: torch.nn.Module
+    amp: object  # the autocast context
+    log: object
+
+
+def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
+    """Steps start..max_iters with logs, estimates, checkpoints; (steps done, seconds, best val)."""
+    c, model = run.train_config, run.model
+    T, B = run.model_config.block_size, c.batch_size
+    bar = tqdm(total=c.max_iters, initial=start, unit="step", dynamic_ncols=True,
+               disable=None if progress else True)  # None: only on a terminal
+    train_seconds, steps_done, interval_steps = 0.0, 0, 0
+    interval_start = time.perf_counter()
     model.train()
     try:
-        for step in range(start, train_config.max_iters):
-            lr = lr_at(step, train_config)
+        for step in range(start, c.max_iters):
+            lr = lr_at(step, c)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(train_data, T, B, batch_rng, device)
-            with amp:
+            x, y = get_batch(run.train_data, T, B, batch_rng, run.device)
+            with run.amp:
                 _, loss = model(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if train_config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+            if c.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
             optimizer.step()
             bar.update(1)
             interval_steps += 1
             done = step + 1
 
-            if done % train_config.log_interval == 0 or done == train_config.max_iters:
+            if done % c.log_interval == 0 or done == c.max_iters:
                 loss_value = loss.item()  # the one host sync per log interval
                 if not math.isfinite(loss_value):
                     raise ScratchGPTError(f"loss became {loss_value} at step {done}; "
@@ -133,46 +159,95 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
                 steps_done += interval_steps
                 tokens_per_s = interval_steps * B * T / elapsed
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
-                write({"kind": "train", "step": done, "loss": loss_value, "lr": lr,
-                       "tokens_per_s": tokens_per_s})
+                _append_metrics(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
+                                              "lr": lr, "tokens_per_s": tokens_per_s})
                 interval_steps = 0
 
-            if done % train_config.eval_interval == 0 or done == train_config.max_iters:
-                losses = estimate_loss(model, {"train": train_data, "val": val_data}, T, B,
-                                       train_config.eval_iters, train_config.seed + 1, device, amp)
-                log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                write({"kind": "eval", "step": done, "train_loss": losses["train"],
-                       "val_loss": losses["val"]})
+            if done % c.eval_interval == 0 or done == c.max_iters:
+                losses = estimate_loss(model, {"train": run.train_data, "val": run.val_data}, T, B,
+                                       c.eval_iters, c.seed + 1, run.device, run.amp)
+                run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                _append_metrics(run.run_dir, {"kind": "eval", "step": done,
+                                              "train_loss": losses["train"], "val_loss": losses["val"]})
                 if losses["val"] < best_val:
                     best_val = losses["val"]
-                    ckpt.save_weights(run_dir / ckpt.MODEL_FILE, model)
-                _save_checkpoint(run_dir, model, optimizer, batch_rng, device, done, best_val)
+                    with ckpt.writing(f"the best model to {run.run_dir}"):
+                        ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, model)
+                _save_checkpoint(run, optimizer, batch_rng, done, best_val)
 
+            if stop.signum is not None:
+                _save_checkpoint(run, optimizer, batch_rng, done, best_val)
+                raise TrainingInterrupted(
+                    f"stopped by {signal.Signals(stop.signum).name} at step {done}, checkpoint saved; "
+                    f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
             if interval_steps == 0:
                 interval_start = time.perf_counter()
     finally:
         bar.close()
-        metrics.close()
-    if not (run_dir / ckpt.MODEL_FILE).exists():  # max_iters 0: keep the initial model
-        ckpt.save_weights(run_dir / ckpt.MODEL_FILE, model)
-
-    return _finish(run_dir, model_config, train_config, val_data, device, best_val,
-                   train_seconds, steps_done, log)
+    if not (run.run_dir / ckpt.MODEL_FILE).exists():  # max_iters 0: keep the initial model
+        with ckpt.writing(f"the model to {run.run_dir}"):
+            ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, model)
+    return steps_done, train_seconds, best_val
 
 
-def _save_checkpoint(run_dir, model, optimizer, batch_rng, device, step, best_val):
-    """Latest weights and everything else --resume needs to continue exactly from `step`."""
-    ckpt.save_weights(run_dir / ckpt.LAST_FILE, model)
+class _StopSignals:
+    """Record the first SIGINT/SIGTERM so the loop can stop cleanly; a second one stops at once."""
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals only reach that one
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt  # every file is written atomically: stopping here is safe
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _append_metrics(run_dir, record):
+    with ckpt.writing(f"metrics to {run_dir}"), open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _trim_metrics(run_dir, step):
+    """On resume, forget the log lines of steps after the checkpoint: they will be run again."""
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if _line_step(line) is not None and _line_step(line) <= step]
+    text = "".join(line + "\n" for line in lines)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _line_step(line):
+    try:
+        return json.loads(line).get("step")
+    except ValueError:  # a line cut short by a crash
+        return None
+
+
+def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
+    """Everything --resume needs to continue exactly from `step`."""
     state = {"step": step, "best_val_loss": best_val, "optimizer": optimizer.state_dict(),
              "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(device)
-    ckpt.save_state(run_dir / ckpt.STATE_FILE, state)
+    if run.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
+    with ckpt.writing(f"the checkpoint of step {step} to {run.run_dir}"):
+        ckpt.save_checkpoint(run.run_dir, run.model, state)
 
 
-def _restore(run_dir, state, model, optimizer, batch_rng, device):
-    """Load what _save_checkpoint saved; returns (step, best val loss)."""
-    ckpt.load_weights(run_dir / ckpt.LAST_FILE, model)
+def _restore(state, optimizer, batch_rng, device):
+    """Load what _save_checkpoint saved (the weights are already in); returns (step, best val)."""
     optimizer.load_state_dict(state["optimizer"])
     batch_rng.set_state(state["batch_rng"])
     torch.set_rng_state(state["torch_rng"])
@@ -181,26 +256,24 @@ def _restore(run_dir, state, model, optimizer, batch_rng, device):
     return int(state["step"]), float(state["best_val_loss"])
 
 
-def _finish(run_dir, model_config, train_config, val_data, device, best_val, train_seconds,
-            steps_done, log):
+def _finish(run, steps_done, train_seconds, best_val):
     """Score the kept model on the whole validation split and write a sample."""
-    model, tokenizer, _, _ = ckpt.load_model(run_dir, device)
-    val_loss, val_bpc = evaluate_split(model, val_data, model_config.block_size, device=device)
-    tokens_per_s = steps_done * train_config.batch_size * model_config.block_size / max(train_seconds, 1e-9)
-    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as metrics:
-        metrics.write(json.dumps({"kind": "final", "val_loss": val_loss, "val_bpc": val_bpc,
+    model, tokenizer, _, _ = ckpt.load_model(run.run_dir, run.device)
+    val_loss, val_bpc = evaluate_split(model, run.val_data, run.model_config.block_size, device=run.device)
+    tokens = steps_done * run.train_config.batch_size * run.model_config.block_size
+    tokens_per_s = tokens / max(train_seconds, 1e-9)
+    _append_metrics(run.run_dir, {"kind": "final", "step": run.train_config.max_iters,
+                                  "val_loss": val_loss, "val_bpc": val_bpc,
                                   "best_estimated_val_loss": best_val,
-                                  "train_seconds": train_seconds, "tokens_per_s": tokens_per_s}) + "\n")
-    log(f"full validation split: loss {val_loss:.4f} nats/token, {val_bpc:.4f} bits/char "
-        f"({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
-    sample = sample_text(model, tokenizer, max_new_tokens=train_config.sample_tokens,
-                         seed=train_config.seed)
-    ckpt.atomic_write(run_dir / "samples.txt", lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
+                                  "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
+    run.log(f"full validation split: loss {val_loss:.4f} nats/token, {val_bpc:.4f} bits/char "
+            f"({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
+    sample = sample_text(model, tokenizer, max_new_tokens=run.train_config.sample_tokens,
+                         seed=run.train_config.seed)
+    with ckpt.writing(f"the sample to {run.run_dir}"):
+        atomic_write(run.run_dir / "samples.txt",
+                          lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
     return TrainResult(steps_done, best_val, val_loss, val_bpc, train_seconds, tokens_per_s, sample)
-
-
-def _saved_data(run_dir):
-    return ckpt.read_config(run_dir)[2]
 
 
 def _resume_settings(run_dir, model_config, train_config, data):

@@ -1,0 +1,57 @@
+"""File helpers: atomic writes and checksums.
+
+An atomic write goes to a temporary file beside the target, is flushed to disk, and is renamed
+over the target: a reader, or a crash at any moment, sees the old file or the new one, never half
+of one. Temporary files end in `.tmp`; `remove_temporaries` clears those a crash left behind.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path, write):
+    """Call write(tmp_path) on a temporary file beside `path`, flush it to disk, then rename it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)  # make the rename itself durable
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(folder):
+    """Delete the `.tmp` files that an interrupted atomic_write left in `folder`."""
+    for tmp in Path(folder).glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
