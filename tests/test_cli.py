@@ -43,6 +43,21 @@ def test_sample_streams_text_that_starts_with_the_prompt(run_dir):
     assert len(result.stdout.rstrip("\n")) >= 6 + 30  # newlines in the sample may be stripped at the end
 
 
+def test_sample_controls_through_the_command(run_dir, capsys):
+    args = ["sample", "--run", str(run_dir), "--prompt", "A", "--max-new-tokens", "25", "--seed", "3",
+            "--temperature", "0"]
+    assert main(args) == 0
+    cached = capsys.readouterr().out
+    assert main(args + ["--no-cache"]) == 0
+    assert capsys.readouterr().out == cached  # greedy, within block_size: the same text
+    assert main(args + ["--num-samples", "2", "--temperature", "1", "--top-p", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "---- sample 1 ----" in out and "---- sample 2 ----" in out
+    stop = cached[10:12]
+    assert main(args + ["--stop", stop]) == 0
+    assert capsys.readouterr().out == cached[:cached.find(stop)] + "\n"
+
+
 def test_eval_json_is_the_same_every_time(run_dir):
     first = scratchgpt("eval", "--run", run_dir, "--json")
     assert first.returncode == 0, first.stderr
@@ -142,6 +157,10 @@ def test_prompt_outside_the_vocabulary_is_named(capsys, run_dir):
     (["--temperature", "-1"], "temperature must be at least 0"),
     (["--top-k", "0"], "top_k must be at least 1"),
     (["--max-new-tokens", "-5"], "max_new_tokens must be at least 0"),
+    (["--top-p", "0"], "top_p must be in (0, 1]"),
+    (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+    (["--stop", "é"], "stop string 'é' cannot be encoded"),
+    (["--num-samples", "0"], "num_samples must be at least 1"),
 ])
 def test_bad_sampling_settings(capsys, run_dir, flags, message):
     assert message in fails(capsys, "sample", "--run", run_dir, *flags)

@@ -78,14 +78,52 @@ class FusedMultiHeadAttention(nn.Module):
         self.attn_dropout = dropout
         self.causal = causal
 
-    def forward(self, x):
+    def forward(self, x, cache=None, layer=0):
+        """x (B, T, C) -> (B, T, C). With a KVCache, x holds only the new tokens: their keys and
+        values are appended to the cache and their queries attend over everything cached."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        mask, is_causal = None, self.causal
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(layer, k, v)  # (B, nh, past+T, hs) each
+            if self.causal and past > 0:  # new token i sees cached tokens and new tokens <= i
+                is_causal = False
+                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, past+T)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=self.causal,
+            q, k, v, attn_mask=mask, is_causal=is_causal,
             dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again: (B, T, C)
         return self.dropout(self.proj(y))  # (B, T, C)
+
+
+class KVCache:
+    """The keys and values of the tokens seen so far, per layer, for incremental decoding.
+
+    Buffers are allocated once at (B, nh, block_size, hs): memory never grows with the number of
+    generated tokens. `length` tokens are filled; the model calls `advance` after each forward.
+    """
+
+    def __init__(self, config, batch_size, device, dtype=torch.float32):
+        hs = config.n_embd // config.n_head
+        shape = (batch_size, config.n_head, config.block_size, hs)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.capacity = config.block_size
+        self.length = 0
+
+    def update(self, layer, k, v):
+        """Store new keys/values k, v (B, nh, T, hs); return all of them so far (B, nh, length+T, hs)."""
+        end = self.length + k.size(2)
+        self.keys[layer][:, :, self.length:end] = k
+        self.values[layer][:, :, self.length:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def advance(self, n):
+        self.length += n
+
+    def reset(self):
+        self.length = 0

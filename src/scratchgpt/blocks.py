@@ -38,7 +38,8 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(config.n_embd)
         self.ln2 = nn.LayerNorm(config.n_embd)
 
-    def forward(self, x):
-        x = x + self.sa(self.ln1(x))  # (B, T, C)
+    def forward(self, x, cache=None, layer=0):
+        attend = self.sa(self.ln1(x)) if cache is None else self.sa(self.ln1(x), cache, layer)
+        x = x + attend  # (B, T, C)
         x = x + self.ffwd(self.ln2(x))  # (B, T, C)
         return x

@@ -18,7 +18,7 @@ from .data import check_long_enough, corpus_path, prepare, read_text, split
 from .device import has_gpu, resolve_device
 from .errors import ScratchGPTError
 from .evaluate import evaluate_split
-from .generate import check_sampling, stream_text
+from .generate import CACHE_POLICIES, check_sampling, sample_texts, stream_text
 from .train import train
 
 RUNS = Path("runs")
@@ -76,7 +76,18 @@ def build_parser():
     s.add_argument("--temperature", type=float, default=1.0,
                    help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)")
     s.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest tokens")
+    s.add_argument("--top-p", type=float, default=None,
+                   help="sample only from the likeliest tokens whose probabilities add up to p (0 < p <= 1)")
+    s.add_argument("--num-samples", type=int, default=1, help="samples to generate at once, as one batch")
+    s.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                   help="end a sample before this text (repeat for several)")
     s.add_argument("--seed", type=int, default=None, help="random seed, for reproducible samples")
+    s.add_argument("--cache", choices=CACHE_POLICIES, default="window",
+                   help="window (default): key/value cache, sliding by half a block past block_size; "
+                        "exact: cache, then the lecture's cropping past block_size (same tokens as "
+                        "none); none: the lecture's uncached method")
+    s.add_argument("--no-cache", dest="cache", action="store_const", const="none",
+                   help="the lecture's uncached method (same as --cache none)")
     s.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
     s.set_defaults(command=cmd_sample)
 
@@ -112,13 +123,20 @@ def cmd_train(args):
 
 
 def cmd_sample(args):
-    check_sampling(args.max_new_tokens, args.temperature, args.top_k)
+    options = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                   top_p=args.top_p, stop=args.stop, seed=args.seed, cache=args.cache)
+    check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
+                   args.cache)
     model, tokenizer, _, _ = load_model(_run_dir(args.run), resolve_device(args.device))
-    print(args.prompt, end="", flush=True)
-    for piece in stream_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
-                             args.top_k, args.seed):
-        print(piece, end="", flush=True)
-    print()
+    if args.num_samples == 1:
+        print(args.prompt, end="", flush=True)
+        for piece in stream_text(model, tokenizer, args.prompt, **options):
+            print(piece, end="", flush=True)
+        print()
+        return
+    for i, text in enumerate(sample_texts(model, tokenizer, args.prompt, num_samples=args.num_samples,
+                                          **options)):
+        print(f"{'' if i == 0 else chr(10)}---- sample {i + 1} ----\n{args.prompt}{text}")
 
 
 def cmd_eval(args):

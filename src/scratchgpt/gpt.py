@@ -47,14 +47,20 @@ class GPTLanguageModel(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
         self.apply(_init_weights)
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, cache=None):
+        """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just
+        the tokens after the cached ones, at positions cache.length .. cache.length + T - 1."""
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
+        start = 0 if cache is None else cache.length
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
         tok_emb = self.token_embedding_table(idx)  # (B, T, C)
-        pos_emb = self.position_embedding_table(torch.arange(T, device=idx.device))  # (T, C)
+        pos_emb = self.position_embedding_table(torch.arange(start, start + T, device=idx.device))  # (T, C)
         x = tok_emb + pos_emb  # (B, T, C), positions broadcast over the batch
-        x = self.blocks(x)  # (B, T, C)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)  # (B, T, C)
+        if cache is not None:
+            cache.advance(T)
         x = self.ln_f(x)  # (B, T, C)
         logits = self.lm_head(x)  # (B, T, V)
         return logits, _loss(logits, targets)
