@@ -150,7 +150,10 @@ def test_a_value_of_the_wrong_type(capsys):
 
 
 def test_prompt_outside_the_vocabulary_is_named(capsys, run_dir):
-    assert "'é'" in fails(capsys, "sample", "--run", run_dir, "--prompt", "Café")
+    code = main(["sample", "--run", str(run_dir), "--prompt", "Café"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.strip() == "scratchgpt: error: text has characters outside the vocabulary: 'é'"
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -90,8 +90,8 @@ class FusedMultiHeadAttention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.update(layer, k, v)  # (B, nh, past+T, hs) each
-            if self.causal and past > 0:  # new token i sees cached tokens and new tokens <= i
-                is_causal = False
+            is_causal = self.causal and past == 0
+            if self.causal and past > 0 and T > 1:  # new token i sees the cache and new tokens <= i
                 mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, past+T)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=is_causal,

@@ -18,7 +18,7 @@ from .data import check_long_enough, corpus_path, prepare, read_text, split
 from .device import has_gpu, resolve_device
 from .errors import ScratchGPTError
 from .evaluate import evaluate_split
-from .generate import CACHE_POLICIES, check_sampling, sample_texts, stream_text
+from .generate import CACHE_POLICIES, check_sampling, check_stops, sample_texts, stream_text
 from .train import train
 
 RUNS = Path("runs")
@@ -128,15 +128,16 @@ def cmd_sample(args):
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
                    args.cache)
     model, tokenizer, _, _ = load_model(_run_dir(args.run), resolve_device(args.device))
+    tokenizer.encode(args.prompt)  # refuse a bad prompt or stop string before printing anything
+    check_stops(tokenizer, args.stop)
     if args.num_samples == 1:
         print(args.prompt, end="", flush=True)
         for piece in stream_text(model, tokenizer, args.prompt, **options):
             print(piece, end="", flush=True)
         print()
         return
-    for i, text in enumerate(sample_texts(model, tokenizer, args.prompt, num_samples=args.num_samples,
-                                          **options)):
-        print(f"{'' if i == 0 else chr(10)}---- sample {i + 1} ----\n{args.prompt}{text}")
+    texts = sample_texts(model, tokenizer, args.prompt, num_samples=args.num_samples, **options)
+    print("\n\n".join(f"---- sample {i} ----\n{args.prompt}{text}" for i, text in enumerate(texts, 1)))
 
 
 def cmd_eval(args):

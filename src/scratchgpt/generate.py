@@ -117,7 +117,7 @@ def _encode_prompt(tokenizer, prompt, num_samples, device):
     return torch.tensor([ids] * num_samples, dtype=torch.long, device=device)  # (B, T)
 
 
-def _check_stops(tokenizer, stop):
+def check_stops(tokenizer, stop):
     for s in stop:
         if not s:
             raise ScratchGPTError("a stop string must not be empty")
@@ -137,7 +137,7 @@ def sample_texts(model, tokenizer, prompt="", max_new_tokens=500, num_samples=1,
                  top_k=None, top_p=None, stop=(), seed=None, cache="window"):
     """`num_samples` continuations of the prompt (without it), generated as one batch."""
     check_sampling(max_new_tokens, temperature, top_k, top_p, num_samples, cache)
-    _check_stops(tokenizer, stop)
+    check_stops(tokenizer, stop)
     device = next(model.parameters()).device
     idx = _encode_prompt(tokenizer, prompt, num_samples, device)
     texts, done = [""] * num_samples, [False] * num_samples
@@ -159,7 +159,7 @@ def stream_text(model, tokenizer, prompt="", max_new_tokens=500, temperature=1.0
     With stop strings, text that could be the start of one is held back until it is not.
     """
     check_sampling(max_new_tokens, temperature, top_k, top_p, 1, cache)
-    _check_stops(tokenizer, stop)
+    check_stops(tokenizer, stop)
     device = next(model.parameters()).device
     idx = _encode_prompt(tokenizer, prompt, 1, device)
     hold = max((len(s) for s in stop), default=1) - 1
