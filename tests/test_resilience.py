@@ -72,6 +72,10 @@ def test_a_stopped_and_resumed_run_is_the_same_run(tmp_path, shakespeare, sig, c
     assert f"continue with: scratchgpt train --resume --out {out}" in err
     stopped_at = checkpoint_step(out)
     assert 21 <= stopped_at < 60
+    assert (out / "model.safetensors").exists()  # something to sample from already
+    too_few = start(out, shakespeare, "--max-iters", 10, resume=True)
+    _, err = too_few.communicate(timeout=60)
+    assert too_few.returncode == 2 and f"already at step {stopped_at}, past max_iters 10" in err
 
     resumed = start(out, shakespeare, resume=True)
     _, err = resumed.communicate(timeout=120)

@@ -94,6 +94,9 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
         state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
         if state is not None:
             start, best_val = _restore(state, optimizer, batch_rng, device)
+            if start > train_config.max_iters:
+                raise ScratchGPTError(f"{run_dir} is already at step {start}, past max_iters "
+                                      f"{train_config.max_iters}; pass a larger --max-iters")
             log(f"resuming {run_dir} at step {start}")
         elif resume:
             log(f"{run_dir} has no checkpoint yet; starting from step 0")
@@ -177,6 +180,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
 
             if stop.signum is not None:
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
+                _keep_a_model(run)
                 raise TrainingInterrupted(
                     f"stopped by {signal.Signals(stop.signum).name} at step {done}, checkpoint saved; "
                     f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
@@ -184,10 +188,15 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 interval_start = time.perf_counter()
     finally:
         bar.close()
-    if not (run.run_dir / ckpt.MODEL_FILE).exists():  # max_iters 0: keep the initial model
-        with ckpt.writing(f"the model to {run.run_dir}"):
-            ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, model)
+    _keep_a_model(run)
     return steps_done, train_seconds, best_val
+
+
+def _keep_a_model(run):
+    """Before the first estimate there is no best model yet: keep the current one to sample from."""
+    if not (run.run_dir / ckpt.MODEL_FILE).exists():
+        with ckpt.writing(f"the model to {run.run_dir}"):
+            ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, run.model)
 
 
 class _StopSignals:
