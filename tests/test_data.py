@@ -99,3 +99,11 @@ def test_corpus_shorter_than_a_window_is_refused():
     check_long_enough(train, val, block_size=9)  # val has 10 tokens: exactly one window
     with pytest.raises(DataError, match="validation split has 10 tokens"):
         check_long_enough(train, val, block_size=10)
+
+
+def test_an_unwritable_cache_is_a_clear_error(small_corpus, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SCRATCHGPT_CACHE", str(blocker))
+    with pytest.raises(DataError, match="cannot write the token cache .* set SCRATCHGPT_CACHE"):
+        prepare(small_corpus)

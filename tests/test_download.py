@@ -18,8 +18,8 @@ TIMEOUT = 5
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # keep the test output quiet
-        pass
+    def log_message(self, format, *args):
+        """Keep the test output quiet."""
 
     def do_GET(self):
         self.server.requests.append(self.path)
@@ -46,8 +46,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address):  # the broken connection is on purpose
-        pass
+    def handle_error(self, request, client_address):
+        """The broken connection is on purpose: no traceback."""
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ TINY_MODEL, TINY_TRAIN = preset("tiny")
 
 
 def quiet(*_):
-    pass
+    """Discard the training log."""
 
 
 def metrics(run_dir):

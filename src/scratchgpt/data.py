@@ -104,7 +104,10 @@ def read_text(path):
         raise DataError(f"data file not found: {path}")
     if not path.is_file():
         raise DataError(f"data path is not a file: {path}")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read data file {path}: {e.strerror}") from None
     if not raw:
         raise DataError(f"data file is empty: {path}")
     if b"\x00" in raw:
@@ -126,19 +129,31 @@ def prepare(path):
     codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,)
     dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
     tokens = tokenizer.encode_array(codepoints).astype(dtype)  # (N,)
+    try:
+        _write_prepared(folder, tokens, tokenizer, sha)
+    except OSError as e:
+        corpus = _load_prepared(folder, sha, path)  # another process may have just written it
+        if corpus is None:
+            raise DataError(f"cannot write the token cache in {folder.parent} ({e.strerror}); "
+                            f"set SCRATCHGPT_CACHE to a writable folder") from None
+        return corpus
+    return _load_prepared(folder, sha, path)
+
+
+def _write_prepared(folder, tokens, tokenizer, sha):
+    """Token file, tokenizer and metadata, built in a temporary folder and renamed into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
     try:
         tokens.tofile(tmp / "tokens.bin")
         save_tokenizer(tokenizer, tmp / "tokenizer.json")
-        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name,
+        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": tokens.dtype.name,
                 "num_tokens": int(tokens.size)}
         (tmp / "meta.json").write_text(json.dumps(meta))
         shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _load_prepared(folder, sha, path)
 
 
 def _load_prepared(folder, sha, path):

@@ -5,6 +5,7 @@ over the target: a reader, or a crash at any moment, sees the old file or the ne
 of one. Temporary files end in `.tmp`; `remove_temporaries` clears those a crash left behind.
 """
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -31,16 +32,13 @@ def atomic_write(path, write):
 
 
 def _fsync_dir(folder):
-    try:
+    """Flush a directory entry to disk where the platform allows it (the rename is atomic anyway)."""
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def remove_temporaries(folder):
