@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from . import config as cfg
+from .attention_maps import attention_weights, check_selection, plot_attention
 from .checkpoint import load_model, read_config
 from .data import check_long_enough, corpus_path, prepare, read_text, split
 from .device import has_gpu, resolve_device
@@ -99,6 +101,16 @@ def build_parser():
     e.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default auto)")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object")
     e.set_defaults(command=cmd_eval)
+
+    a = sub.add_parser("attention", help="draw a trained model's attention weights over a text",
+                       description="Draw the attention weights of every layer and head over TEXT as "
+                                   "heatmaps: row t shows which earlier characters position t attends to.")
+    a.add_argument("--run", type=Path, help="run directory (default: the newest run in ./runs)")
+    a.add_argument("--text", required=True, help="text to look at (at most block_size characters)")
+    a.add_argument("--out", type=Path, default=Path("attention.png"), help="image file (default attention.png)")
+    a.add_argument("--layer", type=int, help="draw only this layer (from 0)")
+    a.add_argument("--head", type=int, help="draw only this head (from 0)")
+    a.set_defaults(command=cmd_attention)
     return parser
 
 
@@ -178,3 +190,16 @@ def _new_run_dir(preset):
     while (RUNS / f"{preset}-{n}").exists():
         n += 1
     return RUNS / f"{preset}-{n}"
+
+
+def cmd_attention(args):
+    model, tokenizer, config, _ = load_model(_run_dir(args.run))
+    check_selection(config, args.layer, args.head)
+    if not args.text:
+        raise ScratchGPTError("--text must not be empty")
+    if len(args.text) > config.block_size:
+        raise ScratchGPTError(f"text has {len(args.text)} characters; the model sees at most "
+                              f"block_size {config.block_size}")
+    idx = torch.tensor([tokenizer.encode(args.text)], dtype=torch.long)  # (1, T)
+    plot_attention(attention_weights(model, idx), args.text, args.out, args.layer, args.head)
+    print(f"wrote {args.out}", file=sys.stderr)
