@@ -194,3 +194,24 @@ def test_cuda_requested_without_a_gpu(capsys, tmp_path, shakespeare, monkeypatch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert "no CUDA GPU" in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare,
                                   "--out", tmp_path / "r", "--device", "cuda")
+
+
+def test_attention_command_writes_a_picture(capsys, run_dir, tmp_path):
+    out = tmp_path / "attn.png"
+    assert main(["attention", "--run", str(run_dir), "--text", "ROMEO:\nHa!", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert main(["attention", "--run", str(run_dir), "--text", "To be", "--out", str(out),
+                 "--layer", "1", "--head", "0"]) == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--text", "Café"], "outside the vocabulary: 'é'"),
+    (["--text", "a", "--layer", "2"], "layer 2 is out of range: the model has layers 0..1"),
+    (["--text", "a", "--head", "5"], "head 5 is out of range: the model has heads 0..1"),
+    (["--text", "x" * 33], "text has 33 characters; the model sees at most block_size 32"),
+    (["--text", ""], "--text must not be empty"),
+])
+def test_attention_command_bad_input(capsys, run_dir, tmp_path, flags, message):
+    out = tmp_path / "attn.png"
+    assert message in fails(capsys, "attention", "--run", run_dir, "--out", out, *flags)
+    assert not out.exists()
