@@ -101,11 +101,10 @@ def load_weights(path, model):
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "mismatch"
-        raise CheckpointError(f"{path} does not match its config.json: {first}") from None
+        raise CheckpointError(f"{path} does not match its config.json: {_first_line(e)}") from None
 
 
-def load_model(run_dir, device="cpu", attention=None, weights=MODEL_FILE):
+def load_model(run_dir, device="cpu", attention=None):
     """(model in eval mode, tokenizer, ModelConfig, data info) from a run directory.
 
     `attention` ("readable" or "fast") converts the model to that path; None keeps the saved one.
@@ -117,7 +116,7 @@ def load_model(run_dir, device="cpu", attention=None, weights=MODEL_FILE):
         raise CheckpointError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model "
                               f"expects {model_config.vocab_size}")
     model = GPTLanguageModel(model_config)
-    load_weights(run_dir / weights, model)
+    load_weights(run_dir / MODEL_FILE, model)
     if attention is not None and attention != model_config.attention:
         model = convert(model, attention)
     return model.to(device).eval(), tokenizer, model.config, data_info
