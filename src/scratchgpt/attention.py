@@ -112,7 +112,6 @@ class KVCache:
         shape = (batch_size, config.n_head, config.block_size, hs)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
-        self.capacity = config.block_size
         self.length = 0
 
     def update(self, layer, k, v):
