@@ -147,6 +147,48 @@ def test_invalid_values(capsys, tmp_path, shakespeare, flags, message):
 
 def test_a_value_of_the_wrong_type(capsys):
     assert "invalid int value: 'four'" in fails_argparse(capsys, "train", "--n-layer", "four")
+    assert "expected true or false, got 'maybe'" in fails_argparse(capsys, "train", "--qk-norm", "maybe")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grad-accum", "3"], "batch_size (8) must be divisible by grad_accum (3)"),
+    (["--max-time=-1"], "max_time must be at least 0"),
+    (["--position", "rotary", "--n-embd", "6", "--n-head", "2"], "rotary positions need an even head size"),
+    (["--muon-momentum", "1"], "muon_momentum must be in [0, 1)"),
+])
+def test_invalid_speedrun_settings(capsys, tmp_path, shakespeare, flags, message):
+    out = tmp_path / "r"
+    assert message in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare, "--out", out, *flags)
+    assert not out.exists()
+
+
+def test_boolean_settings_from_the_command_line(tmp_path, shakespeare, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--preset", "tiny", "--data", str(shakespeare), "--out", str(out), "--quiet",
+                 "--max-iters", "2", "--sample-tokens", "5", "--qk-norm", "true",
+                 "--tie-embeddings", "yes", "--zero-init", "false"]) == 0
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert model["qk_norm"] is True and model["tie_embeddings"] is True and model["zero_init"] is False
+
+
+def test_bench_reports_both_paths_as_json(shakespeare):
+    result = scratchgpt("bench", "--preset", "tiny", "--data", shakespeare, "--steps", "2",
+                        "--warmup", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["attention"] for r in report["results"]] == ["readable", "fast"]
+    assert report["peak_tflops"] > 0 and report["block_size"] == 32 and report["batch_size"] == 8
+    for row in report["results"]:
+        assert row["ms_per_step"] > 0 and row["tokens_per_s"] > 0 and row["peak_memory_mb"] > 0
+        assert 0 < row["mfu"] < 1
+        assert row["tokens_per_s"] == pytest.approx(8 * 32 * 1000 / row["ms_per_step"])
+
+
+def test_bench_bad_input(capsys, shakespeare):
+    assert "--steps and --warmup must be at least 1" in fails(
+        capsys, "bench", "--preset", "tiny", "--data", shakespeare, "--steps", "0")
+    assert "expected true or false, got 'sometimes'" in fails_argparse(capsys, "bench", "--compile",
+                                                                        "sometimes")
 
 
 def test_prompt_outside_the_vocabulary_is_named(capsys, run_dir):

@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scratchgpt import data
 from scratchgpt.data import check_long_enough, get_batch, prepare, read_text, split
 from scratchgpt.errors import DataError
 
@@ -37,6 +38,20 @@ def test_prepare_never_writes_beside_the_users_file(small_corpus):
     before = sorted(p.name for p in small_corpus.parent.iterdir())
     prepare(small_corpus)
     assert sorted(p.name for p in small_corpus.parent.iterdir()) == before
+
+
+def test_encoding_in_chunks_gives_the_lecture_tokens(tmp_path, monkeypatch):
+    text = "Ünïcode 😀 mixed with ASCII, and the 😀 again.\n" * 50 + "ℤ"
+    path = tmp_path / "mixed.txt"
+    path.write_text(text, encoding="utf-8")
+    whole = prepare(path)
+    assert whole.tokenizer.chars == sorted(set(text))
+    assert whole.tokens.tolist() == whole.tokenizer.encode(text)
+    monkeypatch.setenv("SCRATCHGPT_CACHE", str(tmp_path / "other-cache"))
+    monkeypatch.setattr(data, "READ_BYTES", 7)  # reads end inside words and inside the emoji's bytes
+    chunked = prepare(path)
+    assert chunked.tokenizer.chars == whole.tokenizer.chars
+    assert np.array_equal(chunked.tokens, whole.tokens)
 
 
 def test_split_is_ninety_ten_with_validation_last():
@@ -77,14 +92,20 @@ def test_same_generator_seed_gives_same_batches():
     (None, "not found"),
     (b"", "empty"),
     (b"abc\x00\x01def", "binary"),
-    (b"caf\xe9 latin-1", "not UTF-8"),
+    (b"caf\xe9 latin-1", "not UTF-8 text \\(invalid byte at offset 3\\)"),
+    (b"ok \xf0\x9f\x98", "ends inside a character at offset 3"),
 ])
-def test_bad_data_files_are_refused(tmp_path, content, message):
+def test_bad_data_files_are_refused(tmp_path, monkeypatch, content, message):
     path = tmp_path / "data.txt"
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         read_text(path)
+    with pytest.raises(DataError, match=message):
+        prepare(path)
+    monkeypatch.setattr(data, "READ_BYTES", 2)  # the offsets hold across reads
+    with pytest.raises(DataError, match=message):
+        prepare(path)
     if content is not None:
         assert path.read_bytes() == content  # never modified
 

@@ -9,7 +9,7 @@ from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.data import prepare, split
 from scratchgpt.errors import ScratchGPTError
 from scratchgpt.evaluate import evaluate_split
-from scratchgpt.train import lr_at, make_optimizer
+from scratchgpt.optim import lr_at, make_optimizer
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
 

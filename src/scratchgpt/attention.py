@@ -12,18 +12,30 @@ in one kernel (flash attention where the device has it). `tests/test_models.py` 
 compute the same function; `gpt.convert` moves weights between them.
 
 `causal=True` (the GPT) lets token t attend to tokens 0..t only; `causal=False` attends everywhere,
-as a BERT-like encoder does.
+as a BERT-like encoder does. Two speedrun options act on queries and keys, on both paths alike:
+`qk_norm` RMS-normalises them, and rotary positions (`rope`, from positional.py) rotate them.
 """
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .positional import apply_rotary
+
+
+def prepare_qk(q, k, qk_norm, rope):
+    """QK-norm, then rotary positions, on queries and keys (..., T, hs)."""
+    if qk_norm:
+        q, k = F.rms_norm(q, q.shape[-1:]), F.rms_norm(k, k.shape[-1:])
+    if rope is not None:
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+    return q, k
+
 
 class Head(nn.Module):
     """One head of self-attention."""
 
-    def __init__(self, n_embd, head_size, block_size, dropout, causal=True):
+    def __init__(self, n_embd, head_size, block_size, dropout, causal=True, qk_norm=False):
         super().__init__()
         self.key = nn.Linear(n_embd, head_size, bias=False)
         self.query = nn.Linear(n_embd, head_size, bias=False)
@@ -31,11 +43,13 @@ class Head(nn.Module):
         self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
         self.dropout = nn.Dropout(dropout)
         self.causal = causal
+        self.qk_norm = qk_norm
 
-    def forward(self, x):
+    def forward(self, x, rope=None):
         B, T, C = x.shape
         k = self.key(x)  # (B, T, hs)
         q = self.query(x)  # (B, T, hs)
+        q, k = prepare_qk(q, k, self.qk_norm, rope)  # (B, T, hs) each; unchanged by default
         # attention scores ("affinities"), scaled by 1/sqrt(hs) so softmax stays diffuse at init
         wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5  # (B, T, hs) @ (B, hs, T) -> (B, T, T)
         if self.causal:
@@ -49,16 +63,16 @@ class Head(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Several heads of self-attention in parallel, concatenated and projected back to C."""
 
-    def __init__(self, n_embd, n_head, block_size, dropout, causal=True):
+    def __init__(self, n_embd, n_head, block_size, dropout, causal=True, qk_norm=False):
         super().__init__()
         head_size = n_embd // n_head
         self.heads = nn.ModuleList(
-            [Head(n_embd, head_size, block_size, dropout, causal) for _ in range(n_head)])
+            [Head(n_embd, head_size, block_size, dropout, causal, qk_norm) for _ in range(n_head)])
         self.proj = nn.Linear(head_size * n_head, n_embd)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x):
-        out = torch.cat([h(x) for h in self.heads], dim=-1)  # nh x (B, T, hs) -> (B, T, C)
+    def forward(self, x, rope=None):
+        out = torch.cat([h(x, rope) for h in self.heads], dim=-1)  # nh x (B, T, hs) -> (B, T, C)
         return self.dropout(self.proj(out))  # (B, T, C)
 
 
@@ -69,16 +83,17 @@ class FusedMultiHeadAttention(nn.Module):
     then the values; head h owns rows h*hs .. (h+1)*hs of each part.
     """
 
-    def __init__(self, n_embd, n_head, dropout, causal=True):
+    def __init__(self, n_embd, n_head, dropout, causal=True, qk_norm=False):
         super().__init__()
         self.n_head = n_head
+        self.qk_norm = qk_norm
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
         self.proj = nn.Linear(n_embd, n_embd)
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = dropout
         self.causal = causal
 
-    def forward(self, x, cache=None, layer=0):
+    def forward(self, x, rope=None, cache=None, layer=0):
         """x (B, T, C) -> (B, T, C). With a KVCache, x holds only the new tokens: their keys and
         values are appended to the cache and their queries attend over everything cached."""
         B, T, C = x.shape
@@ -86,6 +101,7 @@ class FusedMultiHeadAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        q, k = prepare_qk(q, k, self.qk_norm, rope)  # (B, nh, T, hs) each; unchanged by default
         mask, is_causal = None, self.causal
         if cache is not None:
             past = cache.length

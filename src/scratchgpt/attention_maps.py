@@ -8,6 +8,7 @@ heatmaps with the characters on the axes (matplotlib, the optional `viz` extra).
 import torch
 from torch.nn import functional as F
 
+from .attention import prepare_qk
 from .errors import ScratchGPTError
 
 
@@ -16,15 +17,16 @@ def attention_weights(model, idx):
     """idx (1, T) -> weights (n_layer, n_head, T, T): row t is how query t spreads over keys."""
     config = model.config
     B, T = idx.shape
-    x = model.token_embedding_table(idx) + model.position_embedding_table(torch.arange(T, device=idx.device))
+    x, rope = model.embed(idx)  # (B, T, C)
     maps = []
     for block in model.blocks:
         h = block.ln1(x)  # (B, T, C): what the attention of this block sees
         q, k = _queries_and_keys(block.sa, h, config)  # (B, nh, T, hs) each
+        q, k = prepare_qk(q, k, config.qk_norm, rope)
         wei = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5  # (B, nh, T, T)
         wei = wei.masked_fill(torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(1), float("-inf"))
         maps.append(F.softmax(wei, dim=-1)[0])  # (nh, T, T)
-        x = block(x)  # (B, T, C)
+        x = block(x, rope)  # (B, T, C)
     return torch.stack(maps)  # (n_layer, nh, T, T)
 
 

@@ -54,8 +54,13 @@ def save_run_info(run_dir, model_config, train_config, tokenizer, data_info):
     atomic_write(run_dir / "tokenizer.json", lambda tmp: save_tokenizer(tokenizer, tmp))
 
 
+TIED = ("lm_head.weight", "token_embedding_table.weight")  # (copy, original) with tie_embeddings
+
+
 def save_weights(path, model):
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        del state[TIED[0]]  # safetensors stores each tensor once; loading restores the alias
     atomic_write(path, lambda tmp: safetensors.torch.save_file(state, tmp, metadata={"format": "pt"}))
 
 
@@ -98,6 +103,8 @@ def load_weights(path, model):
                               f"`scratchgpt train --out {path.parent}`") from None
     except (OSError, safetensors.SafetensorError) as e:
         raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
+    if model.config.tie_embeddings and TIED[1] in state:
+        state[TIED[0]] = state[TIED[1]]
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -5,6 +5,7 @@ never drift from the dataclasses. Errors a user can cause print one line and exi
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from . import config as cfg
 from .attention_maps import attention_weights, check_selection, plot_attention
 from .checkpoint import load_model, read_config
 from .data import check_long_enough, corpus_path, prepare, read_text, split
-from .device import has_gpu, resolve_device
+from .bench import bench_step, matmul_peak
+from .device import compute_dtype, configure, device_name, has_gpu, resolve_device
 from .errors import ScratchGPTError
 from .evaluate import evaluate_split
 from .generate import CACHE_POLICIES, check_sampling, check_stops, sample_texts, stream_text
@@ -45,6 +47,34 @@ def main(argv=None):
         return 130
 
 
+def _parse_bool(text):
+    value = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+def _add_settings(parser):
+    """One --flag per setting of config.py (`n_layer` -> `--n-layer`), default: the preset's."""
+    settings = parser.add_argument_group("settings (default: the preset's value)")
+    for section, f in cfg.setting_fields():
+        settings.add_argument("--" + f.name.replace("_", "-"), dest=f"set_{f.name}",
+                              type=_parse_bool if f.type is bool else f.type,
+                              choices=f.metadata["choices"], default=None,
+                              metavar=("{true,false}" if f.type is bool else None if f.metadata["choices"]
+                                       else f.type.__name__.upper()),
+                              help=f"{f.metadata['help']} [{section}]")
+
+
+def _settings(args, model_config, train_config):
+    """The configs with the --config TOML file, then the setting flags, applied."""
+    overrides = cfg.read_toml(args.config) if args.config else {}
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, overrides, str(args.config))
+    flags = {name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None}
+    return cfg.apply_overrides(model_config, train_config, flags)
+
+
 def build_parser():
     parser = Parser(prog="scratchgpt", description="A GPT built from scratch, the way the lecture does it.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
@@ -54,6 +84,7 @@ def build_parser():
                                    "then the --config TOML file, then the flags below.")
     t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
                    help="named settings: lecture (the lecture's model), cpu (minutes on a laptop CPU), "
+                        "speedrun-cpu / speedrun-gpu (best model in 99 s / 30 s of training), "
                         "tiny (seconds, for tests); auto (default): lecture on a GPU, else cpu")
     t.add_argument("--data", type=Path, help="UTF-8 text file to train on (default: $SCRATCHGPT_DATA, "
                                              "else Tiny Shakespeare, downloaded once)")
@@ -62,12 +93,7 @@ def build_parser():
                    help="continue the run in --out from its last checkpoint")
     t.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    settings = t.add_argument_group("settings (default: the preset's value)")
-    for section, f in cfg.setting_fields():
-        settings.add_argument("--" + f.name.replace("_", "-"), dest=f"set_{f.name}", type=f.type,
-                              choices=f.metadata["choices"], default=None,
-                              metavar=None if f.metadata["choices"] else f.type.__name__.upper(),
-                              help=f"{f.metadata['help']} [{section}]")
+    _add_settings(t)
     t.set_defaults(command=cmd_train)
 
     s = sub.add_parser("sample", help="generate text from a trained model",
@@ -102,6 +128,25 @@ def build_parser():
     e.add_argument("--json", action="store_true", help="print the result as one JSON object")
     e.set_defaults(command=cmd_eval)
 
+    b = sub.add_parser("bench", help="time training steps: ms/step, tokens/s, MFU, peak memory",
+                       description="Time the training step of a preset on one device, for the "
+                                   "readable and the fast path side by side. MFU is measured against "
+                                   "a large matmul on the same device, in the training dtype.")
+    b.add_argument("--preset", choices=cfg.PRESET_NAMES, default="auto",
+                   help="settings to bench (default auto: lecture on a GPU, else cpu)")
+    b.add_argument("--data", type=Path, help="text file for the batches (default: as train)")
+    b.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
+    b.add_argument("--steps", type=int, default=20, help="timed steps per configuration (default 20)")
+    b.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first, compilation included (default 3)")
+    b.add_argument("--paths", nargs="+", choices=("readable", "fast"), default=["readable", "fast"],
+                   help="attention paths to time (default both)")
+    b.add_argument("--compare-compile", action="store_true",
+                   help="time each path with torch.compile off and on (default: as --compile says)")
+    b.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    _add_settings(b)
+    b.set_defaults(command=cmd_bench)
+
     a = sub.add_parser("attention", help="draw a trained model's attention weights over a text",
                        description="Draw the attention weights of every layer and head over TEXT as "
                                    "heatmaps: row t shows which earlier characters position t attends to.")
@@ -123,10 +168,7 @@ def cmd_train(args):
         model_config, train_config, _ = read_config(args.out)
     else:
         model_config, train_config = cfg.preset(args.preset or "auto", has_gpu())
-    overrides = cfg.read_toml(args.config) if args.config else {}
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, overrides, str(args.config))
-    flags = {name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None}
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags)
+    model_config, train_config = _settings(args, model_config, train_config)
     out = args.out or _new_run_dir(args.preset or ("lecture" if has_gpu() else "cpu"))
     result = train(model_config, train_config, out, data=args.data, resume=args.resume,
                    progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr))
@@ -150,6 +192,44 @@ def cmd_sample(args):
         return
     texts = sample_texts(model, tokenizer, args.prompt, num_samples=args.num_samples, **options)
     print("\n\n".join(f"---- sample {i} ----\n{args.prompt}{text}" for i, text in enumerate(texts, 1)))
+
+
+def cmd_bench(args):
+    if args.steps < 1 or args.warmup < 1:
+        raise ScratchGPTError("--steps and --warmup must be at least 1")
+    model_config, train_config = _settings(args, *cfg.preset(args.preset, has_gpu()))
+    device = configure(resolve_device(train_config.device))
+    corpus = prepare(corpus_path(args.data))
+    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    train_data, val_data = split(corpus.tokens)
+    check_long_enough(train_data, val_data, model_config.block_size)
+    compile_modes = [False, True] if args.compare_compile else [train_config.compile]
+    amp_dtype = compute_dtype(device, train_config.dtype)
+    peak = matmul_peak(device, amp_dtype)
+    rows = []
+    for attention in args.paths:
+        for compile in compile_modes:
+            row = bench_step(model_config, train_config, train_data, device, attention, compile,
+                             args.steps, args.warmup)
+            row["mfu"] = row.pop("achieved_flops") / peak
+            rows.append(row)
+            if not args.json:
+                print(f"{attention:>8} compile {'on ' if compile else 'off'}: "
+                      f"{row['ms_per_step']:8.1f} ms/step {row['tokens_per_s']:>10,.0f} tokens/s  "
+                      f"MFU {100 * row['mfu']:5.1f}%  peak memory {row['peak_memory_mb']:,.0f} MB  "
+                      f"(warm-up {row['warmup_s']:.1f} s)", flush=True)
+    summary = {"device": device_name(device), "preset": args.preset, "dtype": str(amp_dtype)[6:],
+               "peak_tflops": peak / 1e12, "threads": torch.get_num_threads(),
+               "batch_size": train_config.batch_size, "block_size": model_config.block_size,
+               "torch": torch.__version__, "results": rows}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"device {summary['device']}, {summary['threads']} threads, measured {summary['dtype']} "
+              f"matmul peak {peak / 1e9:,.0f} GFLOP/s")
+        by_path = {r["attention"]: r["tokens_per_s"] for r in rows if r["compile"] == compile_modes[-1]}
+        if len(by_path) == 2:
+            print(f"fast path: {by_path['fast'] / by_path['readable']:.2f}x the readable path's tokens/s")
 
 
 def cmd_eval(args):

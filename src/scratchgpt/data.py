@@ -9,6 +9,7 @@
 4. `get_batch()` draws B random windows: X = data[i:i+T], Y = data[i+1:i+T+1] (Y is X shifted by one).
 """
 
+import codecs
 import hashlib
 import http.client
 import json
@@ -97,40 +98,70 @@ class Corpus:
     sha256: str  # of that file's bytes
 
 
+READ_BYTES = 1 << 22  # bytes per read when encoding: bounds the memory whatever the file's size
+
+
 def read_text(path):
-    """The text of a UTF-8 file, or a DataError saying exactly what is wrong with it."""
+    """(text, sha256) of a UTF-8 file, or a DataError saying exactly what is wrong with it."""
+    path = _check_file(path)
+    text = "".join(_text_pieces(path))
+    return text, sha256_file(path)
+
+
+def _check_file(path):
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if not path.is_file():
         raise DataError(f"data path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file is empty: {path}")
+    return path
+
+
+def _text_pieces(path):
+    """The text of the file, in pieces of about READ_BYTES, checked: UTF-8 and no NUL bytes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # of the next byte to read
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            while raw := f.read(READ_BYTES):
+                if b"\x00" in raw:
+                    raise DataError(f"data file looks binary (it contains NUL bytes): {path}")
+                start = offset - len(decoder.getstate()[0])  # where the decoder's input begins
+                offset += len(raw)
+                try:
+                    yield decoder.decode(raw)
+                except UnicodeDecodeError as e:
+                    raise DataError(f"data file is not UTF-8 text (invalid byte at offset "
+                                    f"{start + e.start}): {path}") from None
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as e:
+                raise DataError(f"data file is not UTF-8 text (it ends inside a character at offset "
+                                f"{offset - len(decoder.getstate()[0]) + e.start}): {path}") from None
     except OSError as e:
         raise DataError(f"cannot read data file {path}: {e.strerror}") from None
-    if not raw:
-        raise DataError(f"data file is empty: {path}")
-    if b"\x00" in raw:
-        raise DataError(f"data file looks binary (it contains NUL bytes): {path}")
-    try:
-        return raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()
-    except UnicodeDecodeError as e:
-        raise DataError(f"data file is not UTF-8 text (invalid byte at offset {e.start}): {path}") from None
 
 
 def prepare(path):
-    """Encode the text at `path` once; later calls with the same text reuse the token file."""
-    text, sha = read_text(path)
+    """Encode the text at `path` once; later calls with the same text reuse the token file.
+
+    Streamed and vectorised: a 100 MB file takes seconds, and memory stays bounded whatever the
+    file's size (one piece's code points at a time; the tokens go straight to the file).
+    """
+    path = _check_file(path)
+    sha = sha256_file(path)
     folder = cache_dir() / "tokens" / sha[:32]
     corpus = _load_prepared(folder, sha, path)
     if corpus is not None:
         return corpus
-    tokenizer = CharTokenizer.from_text(text)
-    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,)
-    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
-    tokens = tokenizer.encode_array(codepoints).astype(dtype)  # (N,)
+    seen = np.zeros(0x110000, dtype=bool)  # one flag per Unicode code point
+    for piece in _text_pieces(path):
+        seen[_codepoints(piece)] = True
+    tokenizer = CharTokenizer([chr(c) for c in np.flatnonzero(seen)])  # sorted, as the lecture's
     try:
-        _write_prepared(folder, tokens, tokenizer, sha)
+        _write_prepared(folder, path, tokenizer, sha)
     except OSError as e:
         corpus = _load_prepared(folder, sha, path)  # another process may have just written it
         if corpus is None:
@@ -140,15 +171,24 @@ def prepare(path):
     return _load_prepared(folder, sha, path)
 
 
-def _write_prepared(folder, tokens, tokenizer, sha):
+def _codepoints(text):
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,) one per character
+
+
+def _write_prepared(folder, path, tokenizer, sha):
     """Token file, tokenizer and metadata, built in a temporary folder and renamed into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
     try:
-        tokens.tofile(tmp / "tokens.bin")
+        dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+        num_tokens = 0
+        with open(tmp / "tokens.bin", "wb") as f:
+            for piece in _text_pieces(path):
+                f.write(tokenizer.encode_array(_codepoints(piece)).astype(dtype).tobytes())
+                num_tokens += len(piece)
         save_tokenizer(tokenizer, tmp / "tokenizer.json")
-        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": tokens.dtype.name,
-                "num_tokens": int(tokens.size)}
+        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name,
+                "num_tokens": num_tokens}
         (tmp / "meta.json").write_text(json.dumps(meta))
         shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
         os.replace(tmp, folder)

@@ -1,6 +1,7 @@
-"""Where the tensors live and in which precision the fast path computes."""
+"""Where the tensors live, in which precision the fast path computes, and device speed settings."""
 
 import contextlib
+import sys
 
 import torch
 
@@ -25,14 +26,47 @@ def resolve_device(name="auto"):
     return device
 
 
+def configure(device):
+    """Fast defaults for `device`: TF32 matmuls on CUDA. Returns the device."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls on tensor cores
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def synchronize(device):
+    """Wait for the work queued on `device` (a no-op on the CPU, which never runs ahead)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def has_gpu():
     return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
-def autocast(device, dtype="auto"):
-    """bfloat16 autocast when asked for (auto: on CUDA GPUs that support it), else a no-op."""
+def compute_dtype(device, dtype="auto"):
+    """The dtype the fast path multiplies in: bfloat16 when asked for (auto: on CUDA GPUs that
+    support it), else float32."""
     use_bf16 = dtype == "bfloat16" or (
         dtype == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    if not use_bf16:
+    return torch.bfloat16 if use_bf16 else torch.float32
+
+
+def autocast(device, dtype="auto"):
+    """bfloat16 autocast where compute_dtype says so, else a no-op."""
+    if compute_dtype(device, dtype) == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def device_name(device):
+    """A readable name of the device, for benchmark reports."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        for line in open("/proc/cpuinfo", encoding="utf-8") if sys.platform == "linux" else []:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return device.type

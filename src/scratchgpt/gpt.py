@@ -13,6 +13,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from .blocks import Block
+from .positional import rotary_angles
 
 
 def _loss(logits, targets):
@@ -35,17 +36,38 @@ class BigramLanguageModel(nn.Module):
 
 
 class GPTLanguageModel(nn.Module):
-    """Decoder-only transformer: token + position embeddings, n_layer Blocks, LayerNorm, lm_head."""
+    """Decoder-only transformer: token + position embeddings, n_layer Blocks, LayerNorm, lm_head.
+
+    The speedrun options of ModelConfig change pieces, not the plan: rotary positions replace the
+    position table, `tie_embeddings` makes lm_head reuse the token table, `zero_init` starts every
+    residual branch's output projection at zero (each block starts as the identity).
+    """
 
     def __init__(self, config):
         super().__init__()
         self.config = config
         self.token_embedding_table = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
+        if config.position == "learned":
+            self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = nn.Sequential(*[Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)  # final layer norm
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
         self.apply(_init_weights)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.token_embedding_table.weight  # one (V, C) matrix, both ways
+        if config.zero_init:
+            for block in self.blocks:
+                nn.init.zeros_(block.sa.proj.weight)
+                nn.init.zeros_(block.ffwd.net[2].weight)
+
+    def embed(self, idx, start=0):
+        """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None)."""
+        T = idx.shape[1]
+        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+        x = self.token_embedding_table(idx)  # (B, T, C)
+        if self.config.position == "rotary":
+            return x, rotary_angles(positions, self.config.n_embd // self.config.n_head)
+        return x + self.position_embedding_table(positions), None  # (T, C) broadcast over B
 
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just
@@ -54,11 +76,9 @@ class GPTLanguageModel(nn.Module):
         start = 0 if cache is None else cache.length
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
-        tok_emb = self.token_embedding_table(idx)  # (B, T, C)
-        pos_emb = self.position_embedding_table(torch.arange(start, start + T, device=idx.device))  # (T, C)
-        x = tok_emb + pos_emb  # (B, T, C), positions broadcast over the batch
+        x, rope = self.embed(idx, start)  # (B, T, C)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)  # (B, T, C)
+            x = block(x, rope, cache, layer)  # (B, T, C)
         if cache is not None:
             cache.advance(T)
         x = self.ln_f(x)  # (B, T, C)

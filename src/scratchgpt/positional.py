@@ -6,6 +6,11 @@ The GPT learns its table (`position_embedding_table`, one row per position up to
 
     PE[pos, 2i]   = sin(pos / 10000^(2i / C))
     PE[pos, 2i+1] = cos(pos / 10000^(2i / C))
+
+Rotary position embeddings (RoPE) add nothing to x. They rotate each head's queries and keys
+instead: channel pair (j, j + hs/2) of the vector at position `pos` turns by the angle
+pos / 10000^(2j / hs). A rotation keeps lengths, and q_m . k_n then depends on m - n only, so
+attention sees relative positions, and a sliding window over the cache stays exact.
 """
 
 import torch
@@ -20,3 +25,17 @@ def sinusoidal_encoding(num_positions, n_embd, base=10000.0):
     pe[:, 0::2] = torch.sin(angle)
     pe[:, 1::2] = torch.cos(angle[:, : n_embd // 2])
     return pe
+
+
+def rotary_angles(positions, head_size, base=10000.0):
+    """(cos, sin), each (T, hs/2) float32, for the integer positions (T,)."""
+    j = torch.arange(0, head_size, 2, dtype=torch.float32, device=positions.device)  # (hs/2,)
+    angle = positions.to(torch.float32)[:, None] / base ** (j / head_size)  # (T, hs/2)
+    return angle.cos(), angle.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate x (..., T, hs) by the angles of its positions; cos, sin (T, hs/2). Same shape out."""
+    x1, x2 = x.chunk(2, dim=-1)  # (..., T, hs/2) each: the two halves of every channel pair
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., T, hs)

@@ -47,8 +47,9 @@ class CharTokenizer:
 
     def encode_array(self, codepoints):
         """Vectorised encode of a uint32 array of code points (all in the vocabulary) to ids."""
-        vocab = np.array([ord(ch) for ch in self.chars], dtype=np.uint32)  # sorted, as chars are
-        return np.searchsorted(vocab, codepoints)
+        table = np.zeros(0x110000, dtype=np.uint32)  # code point -> id, for every code point
+        table[[ord(ch) for ch in self.chars]] = np.arange(len(self.chars), dtype=np.uint32)
+        return table[codepoints]
 
     def to_dict(self):
         return {"kind": self.kind, "chars": self.chars}

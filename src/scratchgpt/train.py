@@ -1,7 +1,11 @@
-"""The training loop: AdamW, warm-up then cosine decay, clipping, estimates, checkpoints, metrics.
+"""The training loop: optimiser steps on random batches, estimates, checkpoints, metrics.
 
 One loop for every model that keeps the contract `forward(idx, targets) -> (logits, loss)`.
-`train()` is what `scratchgpt train` runs; its pieces (`make_optimizer`, `lr_at`) stand alone.
+`train()` is what `scratchgpt train` runs; the optimisers and the schedule live in optim.py.
+
+Speed: the loop reads the loss back from the device only once per log interval, batches come from
+the memory-mapped token file (pinned, copied without blocking on CUDA), `grad_accum` splits a batch
+into micro-batches with the same result, and `compile` runs the model through torch.compile.
 """
 
 import dataclasses
@@ -18,15 +22,17 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .data import check_long_enough, corpus_path, get_batch, prepare, split
-from .device import autocast, resolve_device
+from .device import autocast, configure, resolve_device, synchronize
 from .errors import ScratchGPTError, TrainingInterrupted
 from .evaluate import estimate_loss, evaluate_split
 from .files import atomic_write
 from .generate import sample_text
 from .gpt import GPTLanguageModel
+from .optim import lr_at, make_optimizer
 
 # Settings that may differ between a run and its --resume; any other difference is refused.
-RESUMABLE = {"max_iters", "eval_interval", "eval_iters", "log_interval", "device", "sample_tokens"}
+RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interval", "device",
+             "sample_tokens", "compile", "grad_accum"}
 
 
 @dataclass(frozen=True)
@@ -38,27 +44,6 @@ class TrainResult:
     train_seconds: float  # time spent in training steps, evaluation excluded
     tokens_per_second: float
     sample: str
-
-
-def make_optimizer(model, train_config):
-    """AdamW with weight decay on matrices and embeddings (dim >= 2), none on biases and norms."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": train_config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=train_config.lr, betas=(train_config.beta1, train_config.beta2))
-
-
-def lr_at(step, c):
-    """Learning rate of step `step` (0-based): linear warm-up, then constant or cosine to min_lr."""
-    if step < c.warmup_iters:
-        return c.lr * (step + 1) / c.warmup_iters  # positive from step 0
-    if c.schedule == "constant":
-        return c.lr
-    progress = min(1.0, (step - c.warmup_iters) / max(1, c.max_iters - c.warmup_iters))
-    min_lr = c.lr * c.min_lr_ratio
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (c.lr - min_lr)
 
 
 def train(model_config, train_config, run_dir, data=None, resume=False, progress=True, log=print):
@@ -73,7 +58,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
     elif (run_dir / "config.json").exists():
         raise ScratchGPTError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
-    device = resolve_device(train_config.device)
+    device = configure(resolve_device(train_config.device))
     corpus = prepare(corpus_path(data))
     data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
     if resume and corpus.sha256 != ckpt.read_config(run_dir)[2].get("sha256"):
@@ -90,10 +75,10 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
                    GPTLanguageModel(model_config).to(device), autocast(device, train_config.dtype), log)
         optimizer = make_optimizer(run.model, train_config)
         batch_rng = torch.Generator().manual_seed(train_config.seed)
-        start, best_val = 0, math.inf
+        start, best_val, run.train_seconds = 0, math.inf, 0.0
         state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
         if state is not None:
-            start, best_val = _restore(state, optimizer, batch_rng, device)
+            start, best_val, run.train_seconds = _restore(state, optimizer, batch_rng, device)
             if start > train_config.max_iters:
                 raise ScratchGPTError(f"{run_dir} is already at step {start}, past max_iters "
                                       f"{train_config.max_iters}; pass a larger --max-iters")
@@ -106,9 +91,8 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
             ckpt.remove_stale(run_dir)
         log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training "
             f"tokens, device {device}, run directory {run_dir}")
-        steps_done, train_seconds, best_val = _train_steps(run, optimizer, batch_rng, start, best_val,
-                                                           stop, progress)
-    return _finish(run, steps_done, train_seconds, best_val)
+        steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
+    return _finish(run, start + steps_done, steps_done, best_val)
 
 
 @dataclass
@@ -124,49 +108,66 @@ class _Run:
     model: torch.nn.Module
     amp: object  # the autocast context
     log: object
+    train_seconds: float = 0.0  # time in training steps so far, this run and those it resumed
+
+
+def training_step(forward, model, optimizer, data, block_size, c, generator, device, amp):
+    """One optimiser step on a batch of c.batch_size random windows of `data`, taken as c.grad_accum
+    micro-batches (the mean of their mean losses is the whole batch's mean loss). Returns the last
+    micro-batch's loss as a tensor: reading it would wait for the device."""
+    optimizer.zero_grad(set_to_none=True)
+    for _ in range(c.grad_accum):
+        x, y = get_batch(data, block_size, c.batch_size // c.grad_accum, generator, device)  # (B', T)
+        with amp:
+            _, loss = forward(x, y)
+        (loss / c.grad_accum).backward()
+    if c.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+    optimizer.step()
+    return loss
 
 
 def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
-    """Steps start..max_iters with logs, estimates, checkpoints; (steps done, seconds, best val)."""
+    """Steps from `start` until max_iters (or max_time) with logs, estimates and checkpoints;
+    returns (steps done, best val). Only the steps' time counts in run.train_seconds."""
     c, model = run.train_config, run.model
     T, B = run.model_config.block_size, c.batch_size
+    forward = torch.compile(model) if c.compile else model
     bar = tqdm(total=c.max_iters, initial=start, unit="step", dynamic_ncols=True,
                disable=None if progress else True)  # None: only on a terminal
-    train_seconds, steps_done, interval_steps = 0.0, 0, 0
-    interval_start = time.perf_counter()
+    steps_done, interval_steps, interval_seconds = 0, 0, 0.0
     model.train()
     try:
         for step in range(start, c.max_iters):
-            lr = lr_at(step, c)
+            step_start = time.perf_counter()
             for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = get_batch(run.train_data, T, B, batch_rng, run.device)
-            with run.amp:
-                _, loss = model(x, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if c.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
-            optimizer.step()
+                group["lr"] = lr_at(step, c, run.train_seconds, group["peak_lr"])
+            loss = training_step(forward, model, optimizer, run.train_data, T, c, batch_rng,
+                                 run.device, run.amp)
+            seconds = time.perf_counter() - step_start
+            run.train_seconds += seconds
+            interval_seconds += seconds
             bar.update(1)
             interval_steps += 1
+            steps_done += 1
             done = step + 1
+            last = done == c.max_iters or (c.max_time > 0 and run.train_seconds >= c.max_time)
 
-            if done % c.log_interval == 0 or done == c.max_iters:
+            if done % c.log_interval == 0 or last:
                 loss_value = loss.item()  # the one host sync per log interval
                 if not math.isfinite(loss_value):
                     raise ScratchGPTError(f"loss became {loss_value} at step {done}; "
                                           f"lower lr or enable grad_clip (last good checkpoint kept)")
-                elapsed = time.perf_counter() - interval_start
-                train_seconds += elapsed
-                steps_done += interval_steps
-                tokens_per_s = interval_steps * B * T / elapsed
+                tokens_per_s = interval_steps * B * T / interval_seconds
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
                 _append_metrics(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
-                                              "lr": lr, "tokens_per_s": tokens_per_s})
-                interval_steps = 0
+                                              "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
+                                              "tokens_per_s": tokens_per_s,
+                                              "train_seconds": run.train_seconds})
+                interval_steps, interval_seconds = 0, 0.0
 
-            if done % c.eval_interval == 0 or done == c.max_iters:
+            if done % c.eval_interval == 0 or last:
+                synchronize(run.device)  # the steps' queued work belongs to training time
                 losses = estimate_loss(model, {"train": run.train_data, "val": run.val_data}, T, B,
                                        c.eval_iters, c.seed + 1, run.device, run.amp)
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
@@ -184,12 +185,12 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 raise TrainingInterrupted(
                     f"stopped by {signal.Signals(stop.signum).name} at step {done}, checkpoint saved; "
                     f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
-            if interval_steps == 0:
-                interval_start = time.perf_counter()
+            if last:
+                break
     finally:
         bar.close()
     _keep_a_model(run)
-    return steps_done, train_seconds, best_val
+    return steps_done, best_val
 
 
 def _keep_a_model(run):
@@ -247,7 +248,8 @@ def _line_step(line):
 
 def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
     """Everything --resume needs to continue exactly from `step`."""
-    state = {"step": step, "best_val_loss": best_val, "optimizer": optimizer.state_dict(),
+    state = {"step": step, "best_val_loss": best_val, "train_seconds": run.train_seconds,
+             "optimizer": optimizer.state_dict(),
              "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
@@ -256,22 +258,23 @@ def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
 
 
 def _restore(state, optimizer, batch_rng, device):
-    """Load what _save_checkpoint saved (the weights are already in); returns (step, best val)."""
+    """Load what _save_checkpoint saved (the weights are already in); (step, best val, seconds)."""
     optimizer.load_state_dict(state["optimizer"])
     batch_rng.set_state(state["batch_rng"])
     torch.set_rng_state(state["torch_rng"])
     if device.type == "cuda" and "cuda_rng" in state:
         torch.cuda.set_rng_state(state["cuda_rng"], device)
-    return int(state["step"]), float(state["best_val_loss"])
+    return int(state["step"]), float(state["best_val_loss"]), float(state.get("train_seconds", 0.0))
 
 
-def _finish(run, steps_done, train_seconds, best_val):
+def _finish(run, final_step, steps_done, best_val):
     """Score the kept model on the whole validation split and write a sample."""
     model, tokenizer, _, _ = ckpt.load_model(run.run_dir, run.device)
     val_loss, val_bpc = evaluate_split(model, run.val_data, run.model_config.block_size, device=run.device)
-    tokens = steps_done * run.train_config.batch_size * run.model_config.block_size
+    train_seconds = run.train_seconds
+    tokens = final_step * run.train_config.batch_size * run.model_config.block_size
     tokens_per_s = tokens / max(train_seconds, 1e-9)
-    _append_metrics(run.run_dir, {"kind": "final", "step": run.train_config.max_iters,
+    _append_metrics(run.run_dir, {"kind": "final", "step": final_step,
                                   "val_loss": val_loss, "val_bpc": val_bpc,
                                   "best_estimated_val_loss": best_val,
                                   "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
