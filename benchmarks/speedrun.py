@@ -26,12 +26,13 @@ VARIANTS = {
     "base": {},
     "no-rotary": {"position": "learned"},
     "no-qk-norm": {"qk_norm": False},
-    "relu": {"activation": "relu"},
+    "relu2": {"activation": "relu2"},
     "gelu": {"activation": "gelu"},
     "no-zero-init": {"zero_init": False},
     "tied": {"tie_embeddings": True},
     "adamw": {"optimizer": "adamw"},
-    "batch-12": {"batch_size": 12},
+    "muon-lr-0.02": {"muon_lr": 0.02},
+    "batch-24": {"batch_size": 24},
     "batch-48": {"batch_size": 48},
     "cosine": {"schedule": "cosine"},
     "dropout-0.1": {"dropout": 0.1},
@@ -60,13 +61,14 @@ def table(path):
     for line in Path(path).read_text().splitlines():
         record = json.loads(line)
         by_variant[record["variant"]].append(record)
-    print("| variant | seeds | steps | train s | full-val loss (mean ± std) |")
-    print("|---|---|---|---|---|")
+    print("| variant | seeds | steps | train s | tokens/s | full-val loss (mean ± std) |")
+    print("|---|---|---|---|---|---|")
     for variant, records in by_variant.items():
         losses = [r["val_loss"] for r in records]
         std = statistics.stdev(losses) if len(losses) > 1 else 0.0
         print(f"| {variant} | {len(records)} | {statistics.mean(r['steps'] for r in records):.0f} "
               f"| {statistics.mean(r['train_seconds'] for r in records):.1f} "
+              f"| {statistics.mean(r['tokens_per_s'] for r in records):,.0f} "
               f"| {statistics.mean(losses):.4f} ± {std:.4f} |")
 
 
@@ -90,8 +92,8 @@ def main():
         budget = {"max_iters": args.max_iters, "max_time": 0.0}
     else:
         budget = {}
-    for variant in args.variants:
-        for seed in args.seeds:
+    for seed in args.seeds:  # round-robin over the variants: a machine that speeds up or slows
+        for variant in args.variants:  # down during the sweep shifts every variant alike
             record = run(args.preset, variant, seed, budget, args.data)
             print(json.dumps(record), flush=True)
             if args.out:

@@ -133,7 +133,10 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     c, model = run.train_config, run.model
     T, B = run.model_config.block_size, c.batch_size
     forward = torch.compile(model) if c.compile else model
-    bar = tqdm(total=c.max_iters, initial=start, unit="step", dynamic_ncols=True,
+    timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
+    bar = tqdm(total=c.max_time if timed else c.max_iters, initial=run.train_seconds if timed else start,
+               unit="s" if timed else "step", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]" if timed else None,
                disable=None if progress else True)  # None: only on a terminal
     steps_done, interval_steps, interval_seconds = 0, 0, 0.0
     model.train()
@@ -147,7 +150,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
             seconds = time.perf_counter() - step_start
             run.train_seconds += seconds
             interval_seconds += seconds
-            bar.update(1)
+            bar.update(seconds if timed else 1)
             interval_steps += 1
             steps_done += 1
             done = step + 1
@@ -172,7 +175,8 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                                        c.eval_iters, c.seed + 1, run.device, run.amp)
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
                 _append_metrics(run.run_dir, {"kind": "eval", "step": done,
-                                              "train_loss": losses["train"], "val_loss": losses["val"]})
+                                              "train_loss": losses["train"], "val_loss": losses["val"],
+                                              "train_seconds": run.train_seconds})
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     with ckpt.writing(f"the best model to {run.run_dir}"):
