@@ -5,7 +5,7 @@ the whole validation split. Results are appended to a JSON-lines file one run at
 sweep keeps what it finished), and `--table` prints mean ± std per variant as a Markdown table.
 
     python benchmarks/speedrun.py --preset speedrun-cpu --max-time 40 --seeds 1 2 3 \
-        --variants base no-rotary no-muon --out results/ablation-time.jsonl
+        --variants base no-rotary adamw --out results/ablation-time.jsonl
     python benchmarks/speedrun.py --table results/ablation-time.jsonl
 """
 
@@ -29,7 +29,7 @@ VARIANTS = {
     "relu2": {"activation": "relu2"},
     "gelu": {"activation": "gelu"},
     "no-zero-init": {"zero_init": False},
-    "tied": {"tie_embeddings": True},
+    "untied": {"tie_embeddings": False},
     "adamw": {"optimizer": "adamw"},
     "muon-lr-0.02": {"muon_lr": 0.02},
     "batch-24": {"batch_size": 24},

@@ -31,14 +31,14 @@ def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path, shakespeare):
 
 def test_speedrun_ablation_script_writes_and_summarises(tmp_path, shakespeare):
     results = tmp_path / "ablation.jsonl"
-    run(sys.executable, "benchmarks/speedrun.py", "--preset", "tiny", "--variants", "base", "tied",
+    run(sys.executable, "benchmarks/speedrun.py", "--preset", "tiny", "--variants", "base", "untied",
         "--seeds", "1", "2", "--max-iters", "3", "--data", shakespeare, "--out", results)
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["variant"], r["seed"], r["steps"]) for r in records] == [
-        ("base", 1, 3), ("tied", 1, 3), ("base", 2, 3), ("tied", 2, 3)]
+        ("base", 1, 3), ("untied", 1, 3), ("base", 2, 3), ("untied", 2, 3)]
     table = run(sys.executable, "benchmarks/speedrun.py", "--table", results)
-    assert "| base | 2 | 3 |" in table and "| tied | 2 | 3 |" in table
-    rows = [line for line in table.splitlines() if line.startswith(("| base", "| tied"))]
+    assert "| base | 2 | 3 |" in table and "| untied | 2 | 3 |" in table
+    rows = [line for line in table.splitlines() if line.startswith(("| base", "| untied"))]
     assert len(rows) == 2 and all(" ± " in row for row in rows)
 
 

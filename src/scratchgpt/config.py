@@ -162,7 +162,7 @@ PRESETS = {
     # means "the best model in 99 s" on any machine.
     "speedrun-cpu": (
         ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary",
-                    qk_norm=True, activation="relu", zero_init=True),
+                    qk_norm=True, activation="relu", zero_init=True, tie_embeddings=True),
         TrainConfig(batch_size=32, max_iters=1_000_000, max_time=99.0, lr=3e-3, schedule="wsd",
                     warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0, optimizer="muon",
                     muon_lr=0.04, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500,
@@ -171,7 +171,7 @@ PRESETS = {
     # The lecture's model size with the speedrun options, bf16 and torch.compile, on a 30 s budget.
     "speedrun-gpu": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2, position="rotary",
-                    qk_norm=True, activation="relu2", zero_init=True),
+                    qk_norm=True, activation="relu", zero_init=True, tie_embeddings=True),
         TrainConfig(batch_size=64, max_iters=1_000_000, max_time=30.0, lr=3e-3, schedule="wsd",
                     warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0, optimizer="muon",
                     muon_lr=0.02, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
