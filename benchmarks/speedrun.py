@@ -10,7 +10,6 @@ sweep keeps what it finished), and `--table` prints mean ± std per variant as a
 """
 
 import argparse
-import dataclasses
 import json
 import statistics
 import tempfile

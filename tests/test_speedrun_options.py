@@ -8,7 +8,7 @@ import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, convert, load_model, preset, train
 from scratchgpt.checkpoint import load_weights, save_weights
-from scratchgpt.errors import ConfigError
+from scratchgpt.errors import ConfigError, ScratchGPTError
 from scratchgpt.generate import generate
 from scratchgpt.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 from scratchgpt.positional import apply_rotary, rotary_angles
@@ -215,6 +215,12 @@ def test_max_time_stops_training_early(tmp_path, small_corpus):
     result = train(model, train_config, tmp_path / "run", data=small_corpus, progress=False, log=quiet)
     assert 1.0 <= result.train_seconds < 5.0
     assert 0 < result.steps < 100_000
+    with pytest.raises(ScratchGPTError, match="already trained .* of its max_time 1 s; pass a larger"):
+        train(model, train_config, tmp_path / "run", data=small_corpus, resume=True, progress=False,
+              log=quiet)
+    longer = train(model, dataclasses.replace(train_config, max_time=2.0), tmp_path / "run",
+                   data=small_corpus, resume=True, progress=False, log=quiet)
+    assert 2.0 <= longer.train_seconds < 6.0 and longer.steps > 0
 
 
 def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus):
@@ -230,7 +236,7 @@ def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus):
     resumed = train(model, train_config, tmp_path / "split", data=small_corpus, resume=True,
                     progress=False, log=quiet)
     assert resumed.val_loss == straight.val_loss  # Muon's momentum survives the checkpoint
-    loaded, tokenizer, config, _ = load_model(tmp_path / "straight")
+    loaded, _, config, _ = load_model(tmp_path / "straight")
     assert config.position == "rotary" and loaded.lm_head.weight is loaded.token_embedding_table.weight
     start = torch.zeros((1, 1), dtype=torch.long)
     assert torch.cat(list(generate(loaded, start, max_new_tokens=40)), dim=1).shape == (1, 40)

@@ -65,8 +65,8 @@ def device_name(device):
     """A readable name of the device, for benchmark reports."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        for line in open("/proc/cpuinfo", encoding="utf-8") if sys.platform == "linux" else []:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+    if device.type == "cpu" and sys.platform == "linux":
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        return names[0] if names else "cpu"
     return device.type

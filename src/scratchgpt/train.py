@@ -82,6 +82,9 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
             if start > train_config.max_iters:
                 raise ScratchGPTError(f"{run_dir} is already at step {start}, past max_iters "
                                       f"{train_config.max_iters}; pass a larger --max-iters")
+            if 0 < train_config.max_time <= run.train_seconds:
+                raise ScratchGPTError(f"{run_dir} has already trained {run.train_seconds:.1f} s of its "
+                                      f"max_time {train_config.max_time:g} s; pass a larger --max-time")
             log(f"resuming {run_dir} at step {start}")
         elif resume:
             log(f"{run_dir} has no checkpoint yet; starting from step 0")
