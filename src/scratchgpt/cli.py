@@ -5,7 +5,6 @@ never drift from the dataclasses. Errors a user can cause print one line and exi
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from .device import compute_dtype, configure, device_name, has_gpu, resolve_devi
 from .errors import ScratchGPTError
 from .evaluate import evaluate_split
 from .generate import CACHE_POLICIES, check_sampling, check_stops, sample_texts, stream_text
-from .train import train
+from .train import train, training_data
 
 RUNS = Path("runs")
 
@@ -199,10 +198,7 @@ def cmd_bench(args):
         raise ScratchGPTError("--steps and --warmup must be at least 1")
     model_config, train_config = _settings(args, *cfg.preset(args.preset, has_gpu()))
     device = configure(resolve_device(train_config.device))
-    corpus = prepare(corpus_path(args.data))
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-    train_data, val_data = split(corpus.tokens)
-    check_long_enough(train_data, val_data, model_config.block_size)
+    _, model_config, train_data, _ = training_data(args.data, model_config)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
     amp_dtype = compute_dtype(device, train_config.dtype)
     peak = matmul_peak(device, amp_dtype)

@@ -28,15 +28,16 @@ def orthogonalize(G, steps=5):
     (of each matrix in the batch)."""
     a, b, c = NS_COEFFICIENTS
     X = G.bfloat16() if G.is_cuda else G.float()  # bf16 is fast on GPUs, emulated on many CPUs
+    X = X.reshape(-1, *X.shape[-2:])  # (k, m, n): one matrix is a batch of one
     tall = X.size(-2) > X.size(-1)
     if tall:
-        X = X.mT  # (..., n, m): iterate on the wide side, so X X^T is the smaller square
+        X = X.mT  # (k, n, m): iterate on the wide side, so X X^T is the smaller square
     X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # singular values <= 1: it converges there
     for _ in range(steps):
-        A = X @ X.mT  # (..., m, m)
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c) if A.dim() == 3 else b * A + c * A @ A
-        X = torch.baddbmm(X, B, X, beta=a) if A.dim() == 3 else a * X + B @ X  # s -> p(s^2) s
-    return (X.mT if tall else X).to(G.dtype)
+        A = X @ X.mT  # (k, m, m)
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b A + c A^2
+        X = torch.baddbmm(X, B, X, beta=a)  # a X + B X: each singular value s -> p(s^2) s
+    return (X.mT if tall else X).reshape(G.shape).to(G.dtype)
 
 
 class Muon(torch.optim.Optimizer):

@@ -46,6 +46,16 @@ class TrainResult:
     sample: str
 
 
+def training_data(data, model_config):
+    """(corpus, model_config sized to its vocabulary, train split, val split) of the text `data`
+    (a path, or None for the default corpus); both splits checked long enough for block_size."""
+    corpus = prepare(corpus_path(data))
+    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    train_data, val_data = split(corpus.tokens)
+    check_long_enough(train_data, val_data, model_config.block_size)
+    return corpus, model_config, train_data, val_data
+
+
 def train(model_config, train_config, run_dir, data=None, resume=False, progress=True, log=print):
     """Train a GPT into `run_dir` (a new directory, or an existing one with resume=True).
 
@@ -59,13 +69,10 @@ def train(model_config, train_config, run_dir, data=None, resume=False, progress
         raise ScratchGPTError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
     device = configure(resolve_device(train_config.device))
-    corpus = prepare(corpus_path(data))
+    corpus, model_config, train_data, val_data = training_data(data, model_config)
     data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
     if resume and corpus.sha256 != ckpt.read_config(run_dir)[2].get("sha256"):
         raise ScratchGPTError(f"the data {corpus.source} differs from the text {run_dir} was trained on")
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-    train_data, val_data = split(corpus.tokens)
-    check_long_enough(train_data, val_data, model_config.block_size)
 
     with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
