@@ -23,7 +23,7 @@ rm -rf "$out/speedrun"
 
 if [[ $mode == --cpu-smoke ]]; then
   bench=(--preset tiny --device cpu --steps 2 --warmup 1)
-  speedrun=(--preset tiny --device cpu --max-time 3 --max-iters 1000000 --eval-interval 20)
+  speedrun=(--preset tiny --device cpu --max-time 3 --max-iters 1000000 --eval-interval 20 --log-interval 1)
   target=3.0
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true

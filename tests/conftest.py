@@ -1,7 +1,10 @@
 """Shared fixtures. Tests never touch the network: Tiny Shakespeare comes from $SCRATCHGPT_DATA or
 the copy in ../shared, and every test gets its own empty dataset cache."""
 
+import importlib
+import itertools
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,25 @@ def small_corpus(tmp_path):
     path.parent.mkdir()
     path.write_text("\n".join(lines * 60), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """interrupt_at(n, signals=1): right after the n-th training step of this process, send it
+    SIGINT `signals` times, as a user pressing Ctrl-C would (deterministic, unlike a timer)."""
+    train_module = importlib.import_module("scratchgpt.train")
+
+    def arm(n, signals=1):
+        calls = itertools.count(1)
+        original = train_module.training_step
+
+        def step(*args, **kwargs):
+            loss = original(*args, **kwargs)
+            if next(calls) == n:
+                for _ in range(signals):
+                    signal.raise_signal(signal.SIGINT)
+            return loss
+
+        monkeypatch.setattr(train_module, "training_step", step)
+
+    return arm

@@ -1,5 +1,7 @@
 """Run directories that are damaged, from another version, or crafted: one-line errors, no code run."""
 
+import importlib
+import itertools
 import json
 import os
 
@@ -8,7 +10,7 @@ import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
 from scratchgpt.checkpoint import load_checkpoint, load_state, read_config, save_run_info, save_weights
-from scratchgpt.errors import CheckpointError, ScratchGPTError
+from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingDiverged
 from scratchgpt.tokenizer import CharTokenizer
 
 CONFIG = ModelConfig(vocab_size=5, block_size=8, n_embd=16, n_head=2, n_layer=1)
@@ -77,6 +79,40 @@ def test_a_state_file_crafted_to_run_code_is_refused_without_running_it(run_dir)
     with pytest.raises(CheckpointError, match="corrupt or not a scratchgpt state file"):
         load_state(run_dir / "state.pt")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("poison, message", [
+    ("loss", "loss became nan at step 11; lower lr or enable grad_clip \\(the last good checkpoint, "
+             "step 10, is kept\\)"),
+    ("weights", "the weights stopped being finite by step 15"),
+])
+def test_a_diverged_model_is_never_saved_even_between_log_lines(tmp_path, small_corpus, monkeypatch,
+                                                                poison, message):
+    model_config = ModelConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
+    train_config = TrainConfig(batch_size=4, max_iters=10, eval_interval=5, eval_iters=1,
+                               log_interval=10, sample_tokens=0)  # checkpoints at 5 and 15, logs at 20
+    run = tmp_path / "run"
+    train(model_config, train_config, run, data=small_corpus, progress=False, log=lambda m: None)
+    saved = {name: (run / name).read_bytes() for name in ("checkpoint.json", "model.safetensors")}
+    loop = importlib.import_module("scratchgpt.train")
+    original, steps = loop.training_step, itertools.count(11)
+
+    def diverging_step(forward, model, *args):
+        step = next(steps)
+        if poison == "loss" and step >= 11:
+            loss = original(lambda x, y: (None, forward(x, y)[1] * float("nan")), model, *args)
+        else:
+            loss = original(forward, model, *args)
+        if poison == "weights" and step == 15:
+            with torch.no_grad():
+                model.lm_head.weight[0, 0] = float("inf")  # after the step's (finite) loss
+        return loss
+
+    monkeypatch.setattr(loop, "training_step", diverging_step)
+    more = TrainConfig(**{**train_config.__dict__, "max_iters": 20})
+    with pytest.raises(TrainingDiverged, match=message):
+        train(model_config, more, run, resume=True, progress=False, log=lambda m: None)
+    assert {name: (run / name).read_bytes() for name in saved} == saved  # still step 10's
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_corpus, monkeypatch):

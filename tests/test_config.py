@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgpt.config import (PRESET_NAMES, PRESETS, ModelConfig, TrainConfig, apply_overrides,
-                               from_dict, preset, read_toml, to_dict)
+from scratchgpt.config import (MODEL_KINDS, PRESET_NAMES, PRESETS, BigramConfig, ModelConfig, TrainConfig,
+                               apply_overrides, from_dict, model_from_dict, model_to_dict, preset, read_toml,
+                               to_dict)
 from scratchgpt.errors import ConfigError
 
 FAST = settings(max_examples=60, deadline=None, database=None)
@@ -21,10 +22,10 @@ FAST = settings(max_examples=60, deadline=None, database=None)
 @pytest.mark.parametrize("has_gpu", [False, True])
 def test_every_preset_builds(name, has_gpu):
     model, train = preset(name, has_gpu=has_gpu)
-    assert isinstance(model, ModelConfig)
+    assert isinstance(model, MODEL_KINDS[model.kind])
     assert isinstance(train, TrainConfig)
     # rebuilding from the recorded values validates them again
-    assert ModelConfig(**to_dict(model)) == model
+    assert type(model)(**to_dict(model)) == model
     assert TrainConfig(**to_dict(train)) == train
 
 
@@ -37,6 +38,39 @@ def test_auto_preset_picks_by_hardware():
     assert preset("auto", has_gpu=False) == preset("cpu")
     assert preset("auto", has_gpu=True) == preset("lecture")
     assert preset("auto", has_gpu=False) != preset("lecture")
+
+
+def test_a_model_family_picks_its_own_preset_and_refuses_another_familys():
+    assert preset(kind="bigram") == preset("bigram")
+    assert preset(kind="gpt") == preset("cpu")  # the GPT's default is auto: cpu without a GPU
+    with pytest.raises(ConfigError, match="preset 'cpu' is for the gpt model, not bigram; bigram presets: bigram"):
+        preset("cpu", kind="bigram")
+    with pytest.raises(ConfigError, match="unknown model 'lstm'"):
+        preset(kind="lstm")
+
+
+def test_bigram_preset_is_the_lectures_bigram_py():
+    model, train = preset("bigram")
+    assert model == BigramConfig(block_size=8)
+    assert (train.batch_size, train.max_iters, train.lr, train.eval_interval, train.eval_iters) == (
+        32, 3000, 1e-2, 300, 200)
+    assert train.schedule == "constant" and train.warmup_iters == 0
+
+
+def test_a_setting_of_another_model_family_is_named():
+    model, train = preset("bigram")
+    assert apply_overrides(model, train, {"block_size": 16})[0].block_size == 16
+    with pytest.raises(ConfigError, match="n_layer is not a setting of the bigram model"):
+        apply_overrides(model, train, {"n_layer": 2})
+
+
+def test_config_json_records_the_model_kind_and_old_runs_are_gpts():
+    for model, _ in PRESETS.values():
+        assert model_from_dict(model_to_dict(model)) == model
+    assert model_to_dict(BigramConfig())["kind"] == "bigram"
+    assert model_from_dict(to_dict(ModelConfig())) == ModelConfig()  # written before kinds existed
+    with pytest.raises(ConfigError, match="unknown model kind 'lstm'"):
+        model_from_dict({"kind": "lstm"})
 
 
 def test_lecture_preset_is_the_lecture_exactly():
@@ -255,7 +289,7 @@ def test_non_finite_floats_raise(value, name):
 def test_from_dict_round_trip():
     for name in PRESETS:
         model, train = preset(name)
-        assert from_dict(ModelConfig, to_dict(model)) == model
+        assert from_dict(type(model), to_dict(model)) == model
         assert from_dict(TrainConfig, to_dict(train)) == train
 
 

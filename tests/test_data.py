@@ -1,3 +1,4 @@
+import hashlib
 import os
 
 import numpy as np
@@ -7,8 +8,60 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchgpt import data
-from scratchgpt.data import check_long_enough, get_batch, prepare, read_text, split
+from scratchgpt.data import (TINY_SHAKESPEARE_SHA256, check_long_enough, corpus_path, get_batch, prepare,
+                             read_text, split, tiny_shakespeare)
 from scratchgpt.errors import DataError
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the corpus: Tiny Shakespeare ships with the package
+
+def test_tiny_shakespeare_ships_with_the_package_and_needs_no_network(monkeypatch, shakespeare):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("the network is unreachable in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.delenv("SCRATCHGPT_DATA", raising=False)
+    path = corpus_path()
+    assert path == tiny_shakespeare()
+    assert path.read_bytes() == shakespeare.read_bytes()  # the very same 1,115,394 characters
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == TINY_SHAKESPEARE_SHA256
+
+
+def test_a_damaged_unpacked_copy_is_replaced(shakespeare):
+    path = tiny_shakespeare()
+    path.write_text("First Citizen:\nA forgery.\n")
+    assert tiny_shakespeare() == path
+    assert path.read_bytes() == shakespeare.read_bytes()
+
+
+@pytest.mark.parametrize("packed, message", [
+    (b"not bz2 at all", "cannot be read"),
+    (__import__("bz2").compress(b"First Citizen:\nA forgery.\n"), "is damaged"),
+])
+def test_a_damaged_package_copy_is_refused(tmp_path, monkeypatch, packed, message):
+    (tmp_path / "bad.bz2").write_bytes(packed)
+    monkeypatch.setattr(data, "TINY_SHAKESPEARE", tmp_path / "bad.bz2")
+    with pytest.raises(DataError, match=message):
+        tiny_shakespeare()
+    assert not (data.cache_dir() / "tinyshakespeare" / "input.txt").exists()
+
+
+def test_corpus_path_order_of_choices(monkeypatch, tmp_path):
+    explicit, from_env = tmp_path / "explicit.txt", tmp_path / "from_env.txt"
+    monkeypatch.setenv("SCRATCHGPT_DATA", str(from_env))
+    assert corpus_path() == from_env
+    assert corpus_path(explicit) == explicit
+    assert corpus_path(str(explicit)) == explicit
+    monkeypatch.delenv("SCRATCHGPT_DATA")
+    assert corpus_path(explicit) == explicit
+    assert corpus_path() == tiny_shakespeare()
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
 
 
 def test_prepare_encodes_shakespeare_into_uint16_tokens(shakespeare):
@@ -70,15 +123,30 @@ def test_batch_shapes_and_shift_by_one():
     assert torch.equal(y[:, -1], x[:, -1] + 1)  # ... ending with the token after x's window
 
 
+@st.composite
+def split_and_window(draw):
+    """A split of n tokens and a block_size that fits it (n >= block_size + 1)."""
+    block_size = draw(st.integers(1, 50))
+    return draw(st.integers(block_size + 1, 300)), block_size
+
+
 @settings(max_examples=50, deadline=None)
-@given(n=st.integers(2, 300), block_size=st.integers(1, 50), seed=st.integers(0, 2**31))
-def test_batch_windows_stay_inside_the_split(n, block_size, seed):
-    if n < block_size + 1:
-        return
+@given(split_and_window(), st.integers(0, 2**31))
+def test_batch_windows_stay_inside_the_split(sizes, seed):
+    n, block_size = sizes
     data = np.arange(n, dtype=np.uint16)  # token value == its position
     x, y = get_batch(data, block_size, 16, torch.Generator().manual_seed(seed))
-    assert int(x.min()) >= 0 and int(y.max()) <= n - 1
-    assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(16, block_size - 1, dtype=torch.int64))
+    start = x[:, 0]
+    assert torch.equal(x, start[:, None] + torch.arange(block_size))  # consecutive tokens
+    assert torch.equal(y, x + 1)  # each target is the token after its input
+    assert int(y.max()) <= n - 1  # the last target is inside the split
+
+
+def test_every_window_of_the_split_can_be_drawn():
+    n, block_size = 40, 8
+    data = np.arange(n, dtype=np.uint16)
+    x, _ = get_batch(data, block_size, 4000, torch.Generator().manual_seed(0))
+    assert set(x[:, 0].tolist()) == set(range(n - block_size))  # the last window included
 
 
 def test_same_generator_seed_gives_same_batches():
@@ -117,9 +185,9 @@ def test_a_directory_is_not_a_data_file(tmp_path):
 
 def test_corpus_shorter_than_a_window_is_refused():
     train, val = split(np.arange(100))
-    check_long_enough(train, val, block_size=9)  # val has 10 tokens: exactly one window
+    check_long_enough({"training": train, "validation": val}, block_size=9)  # val: one window exactly
     with pytest.raises(DataError, match="validation split has 10 tokens"):
-        check_long_enough(train, val, block_size=10)
+        check_long_enough({"training": train, "validation": val}, block_size=10)
 
 
 def test_an_unwritable_cache_is_a_clear_error(small_corpus, tmp_path, monkeypatch):

@@ -144,3 +144,27 @@ def test_stop_strings_end_the_text_before_them(model):
 def test_bad_sampling_settings_are_refused(model, kwargs, message):
     with pytest.raises(ScratchGPTError, match=message):
         sample_texts(model, TOKENIZER, "a", **{"max_new_tokens": 5, **kwargs})
+
+
+def test_sampling_without_a_seed_leaves_the_callers_random_state_alone(model):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    sample_texts(model, TOKENIZER, "a", max_new_tokens=5)
+    list(stream_text(model, TOKENIZER, "a", max_new_tokens=5))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_sampling_is_done_in_eval_mode_and_the_callers_mode_is_restored():
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=20, block_size=16, n_embd=32, n_head=4, n_layer=2, dropout=0.5)
+    model = GPTLanguageModel(config)
+    expected = sample_texts(model.eval(), TOKENIZER, "ab", max_new_tokens=12, seed=5)  # within block_size
+    model.train()
+    for cache in ("window", "none"):
+        assert sample_texts(model, TOKENIZER, "ab", max_new_tokens=12, seed=5, cache=cache) == expected
+        assert model.training  # training mode again, as the caller left it
+    pieces = stream_text(model, TOKENIZER, "ab", max_new_tokens=30, seed=5)
+    next(pieces)
+    assert not model.training  # while sampling
+    pieces.close()  # a caller who stops early gets its mode back too
+    assert model.training

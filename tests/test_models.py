@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from scratchgpt import (BigramLanguageModel, FusedMultiHeadAttention, GPTLanguageModel, ModelConfig,
+from scratchgpt import (BigramConfig, BigramLanguageModel, FusedMultiHeadAttention, GPTLanguageModel, ModelConfig,
                         MultiHeadAttention, convert)
 from scratchgpt.gpt import to_fast_state, to_readable_state
 
@@ -152,7 +152,7 @@ def test_longer_than_block_size_is_refused():
 
 def test_bigram_model():
     torch.manual_seed(0)
-    model = BigramLanguageModel(65)
+    model = BigramLanguageModel(BigramConfig(vocab_size=65))
     logits, loss = model(tokens(), tokens(seed=4))
     assert logits.shape == (3, 16, 65)
     assert 4.0 < loss.item() < 6.0  # N(0, 1) logits: near ln 65 plus the spread of the table

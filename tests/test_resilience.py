@@ -14,7 +14,7 @@ import safetensors.torch
 
 from scratchgpt import GPTLanguageModel, TrainConfig, preset, train
 from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
-from scratchgpt.errors import CheckpointError, ScratchGPTError
+from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingInterrupted
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
 # Small steps, a checkpoint every other step: much of the time is spent writing checkpoints.
@@ -87,19 +87,14 @@ def test_a_stopped_and_resumed_run_is_the_same_run(tmp_path, shakespeare, sig, c
 def test_killed_at_random_moments_a_run_always_resumes_and_finishes(tmp_path, shakespeare):
     rng = random.Random(0)
     out = tmp_path / "run"
-    kills, mid_write = 0, 0
-    while kills < 20:
+    for _ in range(10):
         proc = start(out, shakespeare, "--max-iters", 100_000, resume=(out / "config.json").exists())
         wait_for_step(proc, out, steps_logged(out) + 1)
         time.sleep(rng.uniform(0, 0.3))
         proc.kill()  # SIGKILL: no handler runs
         proc.communicate()
-        kills += 1
-        leftovers = list(out.glob("*.tmp")) + list((out / "checkpoints").glob("step-*"))
-        mid_write += len(leftovers) > 1  # a temporary file or a second, unfinished checkpoint folder
         step = checkpoint_step(out)  # raises if the latest checkpoint is incomplete or damaged
         assert step is None or step >= 2
-    assert mid_write >= 1, "no kill landed during a checkpoint write"
     final_step = steps_logged(out) + 4
     proc = start(out, shakespeare, "--max-iters", final_step, resume=True)
     _, err = proc.communicate(timeout=120)
@@ -107,6 +102,58 @@ def test_killed_at_random_moments_a_run_always_resumes_and_finishes(tmp_path, sh
     assert sorted(losses(out)) == list(range(1, final_step + 1))  # no step lost or repeated
     assert read_manifest(out)["step"] == final_step
     assert not list(out.glob("*.tmp"))
+
+
+# Runs the CLI and SIGKILLs itself just before its N-th rename of a finished temporary file into
+# the run directory: the moment an atomic write is half done, chosen instead of hoped for.
+KILL_BEFORE_RENAME = """
+import os, signal, sys
+from pathlib import Path
+from scratchgpt.cli import main
+
+run_dir, n = Path(sys.argv[1]).resolve(), int(sys.argv[2])
+calls, rename = 0, os.replace
+
+def replace(src, dst):
+    global calls
+    if run_dir in Path(dst).resolve().parents:
+        calls += 1
+        if calls == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return rename(src, dst)
+
+os.replace = replace
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_killed_in_the_middle_of_each_kind_of_write_a_run_resumes_as_the_same_run(tmp_path, shakespeare):
+    reference = tmp_path / "reference"
+    whole = start(reference, shakespeare, "--max-iters", 12)
+    assert whole.wait(timeout=120) == 0, whole.communicate()
+    out = tmp_path / "run"
+    # Renames into the run directory, in order: config.json, tokenizer.json (metrics.jsonl, trimmed,
+    # on a resume), then at every other step model.safetensors (when the estimate improves), checkpoints/step-N/model.safetensors,
+    # state.pt, checkpoint.json. Each n below kills the run just before one of them.
+    killed_before = set()
+    for n in (3, 4, 5, 6, 2, 7):
+        resume = (out / "config.json").exists()
+        args = ["train", "--data", shakespeare, "--out", out, "--max-iters", 12]
+        args += ["--resume", "--quiet", "--sample-tokens", "0"] if resume else FLAGS
+        before = set(out.rglob("*.tmp"))
+        proc = subprocess.run([sys.executable, "-c", KILL_BEFORE_RENAME, *map(str, [out, n, *args])],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        leftovers = set(out.rglob("*.tmp")) - before
+        assert len(leftovers) == 1, leftovers  # the finished temporary file, never renamed
+        killed_before.add(leftovers.pop().name.split(".")[0])
+        checkpoint_step(out)  # the manifest names a complete checkpoint (sha256 checked), or none
+    assert killed_before == {"tokenizer", "model", "state", "checkpoint"}
+    proc = start(out, shakespeare, "--max-iters", 12, resume=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert losses(out) == losses(reference)  # every step, bit for bit, as if never killed
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_dies(tmp_path, shakespeare):
@@ -122,15 +169,30 @@ def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_dies(tmp_pa
     train(model_config, more, out, resume=True, progress=False, log=lambda m: None)  # lock freed
 
 
-def test_a_second_ctrl_c_stops_at_once_and_leaves_a_usable_run(tmp_path, shakespeare):
+def test_a_second_ctrl_c_stops_at_once_and_leaves_a_usable_run(tmp_path, shakespeare, interrupt_at):
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 12, "eval_interval": 2, "eval_iters": 1,
+                            "log_interval": 1, "sample_tokens": 0})
+    straight = train(TINY_MODEL, config, tmp_path / "straight", data=shakespeare, progress=False,
+                     log=lambda m: None)
     out = tmp_path / "run"
-    proc = start(out, shakespeare, "--max-iters", 100_000)
-    wait_for_step(proc, out, 5)
-    proc.send_signal(signal.SIGINT)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert checkpoint_step(out) >= 2
+    interrupt_at(5, signals=2)  # the second Ctrl-C comes before step 5's end-of-step check
+    with pytest.raises(TrainingInterrupted, match="stopped at once by a second SIGINT; the checkpoint "
+                                                  "of step 4 is intact; continue with") as stopped:
+        train(TINY_MODEL, config, out, data=shakespeare, progress=False, log=lambda m: None)
+    assert stopped.value.exit_code == 130
+    assert checkpoint_step(out) == 4  # step 5 was not saved: it was cut short
+    resumed = train(TINY_MODEL, config, out, resume=True, progress=False, log=lambda m: None)
+    assert resumed.val_loss == straight.val_loss
+
+
+def test_one_ctrl_c_finishes_the_step_and_saves_it(tmp_path, shakespeare, interrupt_at):
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 12, "eval_interval": 2, "eval_iters": 1,
+                            "log_interval": 1, "sample_tokens": 0})
+    interrupt_at(5)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGINT at step 5, checkpoint saved") as stopped:
+        train(TINY_MODEL, config, tmp_path / "run", data=shakespeare, progress=False, log=lambda m: None)
+    assert stopped.value.exit_code == 130
+    assert checkpoint_step(tmp_path / "run") == 5
 
 
 def test_a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, small_corpus, monkeypatch):

@@ -2,16 +2,21 @@
 paths alike, and survives a checkpoint."""
 
 import dataclasses
+import importlib
+import itertools
+import json
 
 import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, convert, load_model, preset, train
 from scratchgpt.checkpoint import load_weights, save_weights
-from scratchgpt.errors import ConfigError, ScratchGPTError
+from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
 from scratchgpt.generate import generate
 from scratchgpt.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 from scratchgpt.positional import apply_rotary, rotary_angles
+
+train_module = importlib.import_module("scratchgpt.train")
 
 BASE = ModelConfig(vocab_size=65, block_size=16, n_embd=48, n_head=4, n_layer=2, dropout=0.0)
 OPTIONS = {
@@ -35,6 +40,10 @@ def tokens(B=3, T=16, seed=1):
 
 def quiet(*_):
     """Discard the training log."""
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("name", OPTIONS)
@@ -171,12 +180,13 @@ def test_muon_lowers_the_loss_of_one_batch():
     assert model(idx, targets)[1].item() < first - 1.0
 
 
-def test_wsd_schedule_holds_then_cools_down_linearly():
-    c = TrainConfig(lr=1e-3, schedule="wsd", warmup_iters=0, max_iters=100, cooldown_frac=0.4,
+def test_wsd_schedule_holds_then_cools_down_linearly_to_the_last_step():
+    c = TrainConfig(lr=1e-3, schedule="wsd", warmup_iters=0, max_iters=101, cooldown_frac=0.4,
                     min_lr_ratio=0.0)
     assert lr_at(0, c) == lr_at(60, c) == pytest.approx(1e-3)
     assert lr_at(80, c) == pytest.approx(0.5e-3)
-    assert lr_at(100, c) == pytest.approx(0.0)
+    assert lr_at(100, c) == pytest.approx(0.0)  # step 100 is the last that runs (0 .. max_iters-1)
+    assert lr_at(99, c) > 0
     assert lr_at(50, c, peak=0.02) == pytest.approx(0.02)  # each group follows the curve at its peak
 
 
@@ -208,22 +218,27 @@ def test_grad_accum_must_divide_the_batch():
         TrainConfig(batch_size=10, grad_accum=4)
 
 
-def test_max_time_stops_training_early(tmp_path, small_corpus):
+def test_max_time_stops_training_early_and_the_last_step_uses_the_final_rate(tmp_path, small_corpus,
+                                                                              monkeypatch):
+    ticks = itertools.count()
+    monkeypatch.setattr(train_module, "clock", lambda: next(ticks) * 0.125)  # every step: 0.125 s
     model, train_config = preset("tiny")
     train_config = dataclasses.replace(train_config, max_iters=100_000, max_time=1.0, log_interval=1,
-                                       eval_interval=100_000, sample_tokens=0)
+                                       eval_interval=100_000, sample_tokens=0, schedule="cosine",
+                                       warmup_iters=0, min_lr_ratio=0.1)
     result = train(model, train_config, tmp_path / "run", data=small_corpus, progress=False, log=quiet)
-    assert 1.0 <= result.train_seconds < 5.0
-    assert 0 < result.steps < 100_000
-    with pytest.raises(ScratchGPTError, match="already trained .* of its max_time 1 s; pass a larger"):
+    assert (result.steps, result.train_seconds) == (8, 1.0)
+    lrs = [m["lr"] for m in metrics(tmp_path / "run") if m["kind"] == "train"]
+    assert lrs[0] == train_config.lr and lrs[-1] == pytest.approx(train_config.lr * 0.1)
+    with pytest.raises(ScratchGPTError, match="already trained 1.0 s of its max_time 1 s; pass a larger"):
         train(model, train_config, tmp_path / "run", data=small_corpus, resume=True, progress=False,
               log=quiet)
     longer = train(model, dataclasses.replace(train_config, max_time=2.0), tmp_path / "run",
                    data=small_corpus, resume=True, progress=False, log=quiet)
-    assert 2.0 <= longer.train_seconds < 6.0 and longer.steps > 0
+    assert (longer.steps, longer.train_seconds) == (8, 2.0)
 
 
-def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus):
+def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus, interrupt_at):
     model, train_config = preset("tiny")
     model = dataclasses.replace(model, position="rotary", qk_norm=True, activation="relu2",
                                 zero_init=True, tie_embeddings=True)
@@ -231,8 +246,9 @@ def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus):
                                        eval_interval=10, sample_tokens=20)
     straight = train(model, train_config, tmp_path / "straight", data=small_corpus, progress=False,
                      log=quiet)
-    train(model, dataclasses.replace(train_config, max_iters=10), tmp_path / "split",
-          data=small_corpus, progress=False, log=quiet)
+    interrupt_at(10)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGINT at step 10"):
+        train(model, train_config, tmp_path / "split", data=small_corpus, progress=False, log=quiet)
     resumed = train(model, train_config, tmp_path / "split", data=small_corpus, resume=True,
                     progress=False, log=quiet)
     assert resumed.val_loss == straight.val_loss  # Muon's momentum survives the checkpoint
@@ -245,10 +261,17 @@ def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus):
     assert torch.equal(torch.cat(cached, dim=1), torch.cat(uncached, dim=1))
 
 
-def test_flops_per_token_counts_every_linear_weight():
+@pytest.mark.parametrize("options", [{}, {"tie_embeddings": True}, {"n_layer": 1, "vocab_size": 7}])
+def test_flops_per_token_match_the_matmuls_torch_counts(options):
+    """bench's FLOP formula against torch's own count of every matmul of a forward and backward pass
+    of the readable path (whose attention is plain matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     from scratchgpt.bench import flops_per_token
-    config = dataclasses.replace(BASE, tie_embeddings=True)
-    model = make(tie_embeddings=True)
-    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    attention = 12 * config.n_layer * config.block_size * config.n_embd
-    assert flops_per_token(config) == 6 * linear + attention
+    config = dataclasses.replace(BASE, attention="readable", **options)
+    torch.manual_seed(0)
+    model = GPTLanguageModel(config)
+    idx = torch.randint(0, config.vocab_size, (3, config.block_size))
+    with FlopCounterMode(display=False) as counter:
+        model(idx, idx)[1].backward()
+    assert flops_per_token(config) * 3 * config.block_size == counter.get_total_flops()

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, preset, train
+from scratchgpt import (BigramConfig, BigramLanguageModel, GPTLanguageModel, ModelConfig, TrainConfig,
+                        load_model, preset, train)
 from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.data import prepare, split
 from scratchgpt.errors import ScratchGPTError
@@ -22,13 +23,24 @@ def metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_learning_rate_warms_up_then_decays_to_the_floor():
-    c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=10, min_lr_ratio=0.1, max_iters=110)
+def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
+    c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=10, min_lr_ratio=0.1, max_iters=111)
     assert lr_at(0, c) == pytest.approx(1e-4)  # positive from the first step
-    assert lr_at(9, c) == pytest.approx(1e-3)
+    assert lr_at(9, c) == lr_at(10, c) == pytest.approx(1e-3)
     assert lr_at(60, c) == pytest.approx(0.55e-3)  # half way down the cosine
-    assert lr_at(110, c) == pytest.approx(1e-4)
+    assert lr_at(110, c) == pytest.approx(1e-4)  # the last step that runs is max_iters - 1
+    assert lr_at(109, c) > 1e-4
     assert all(lr_at(s, c) >= lr_at(s + 1, c) for s in range(10, 110))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_the_last_step_of_a_run_trains_at_the_final_learning_rate(tmp_path, small_corpus, schedule):
+    c = TrainConfig(**{**TINY_TRAIN.__dict__, "schedule": schedule, "max_iters": 20, "log_interval": 1,
+                       "min_lr_ratio": 0.1, "sample_tokens": 0})
+    train(TINY_MODEL, c, tmp_path / "run", data=small_corpus, progress=False, log=quiet)
+    lrs = [m["lr"] for m in metrics(tmp_path / "run") if m["kind"] == "train"]
+    assert len(lrs) == 20
+    assert lrs[-1] == pytest.approx(c.lr * c.min_lr_ratio) and lrs[-2] > lrs[-1]
 
 
 def test_constant_schedule_is_constant():
@@ -116,6 +128,50 @@ def test_resume_continues_from_the_saved_step(tmp_path, shakespeare):
     steps = [m["step"] for m in metrics(run_dir) if m["kind"] == "train"]
     assert steps == list(range(5, 31, 5)) + list(range(35, 61, 5))  # no step repeated or skipped
     assert read_manifest(run_dir)["step"] == 60
+
+
+def test_resume_with_more_steps_keeps_the_schedule_unless_extended(tmp_path, small_corpus):
+    c = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 20, "log_interval": 1, "eval_interval": 10,
+                       "sample_tokens": 0, "schedule": "cosine", "warmup_iters": 0, "min_lr_ratio": 0.1})
+    longer = TrainConfig(**{**c.__dict__, "max_iters": 30})
+    floor = c.lr * c.min_lr_ratio
+    for name, extend in (("kept", False), ("extended", True)):
+        train(TINY_MODEL, c, tmp_path / name, data=small_corpus, progress=False, log=quiet)
+        logs = []
+        train(TINY_MODEL, longer, tmp_path / name, resume=True, extend=extend, progress=False,
+              log=logs.append)
+        records = metrics(tmp_path / name)
+        lrs = {m["step"]: m["lr"] for m in records if m["kind"] == "train"}  # step s ran at lrs[s]
+        assert sorted(lrs) == list(range(1, 31))
+        assert [m["step"] for m in records if m["kind"] == "final"] == [30]  # the old one dropped
+        assert records[-1]["kind"] == "final"
+        if extend:
+            assert any("re-planned over 30 steps from step 20" in line for line in logs)
+            assert {"kind": "extend", "step": 20, "max_iters": 30, "max_time": 0.0} in records
+            assert lrs[21] == pytest.approx(lr_at(20, longer)) and lrs[21] > 2 * floor
+        else:
+            assert any("keeps its plan of 20 steps" in line for line in logs)
+            assert all(lrs[s] == pytest.approx(floor) for s in range(20, 31))
+        assert lrs[30] == pytest.approx(floor)
+
+
+def test_extend_needs_resume(tmp_path, small_corpus):
+    with pytest.raises(ScratchGPTError, match="--extend re-plans the schedule of a resumed run"):
+        train(TINY_MODEL, TINY_TRAIN, tmp_path / "run", data=small_corpus, extend=True, progress=False,
+              log=quiet)
+
+
+def test_a_bigram_model_trains_through_the_same_loop(tmp_path, shakespeare):
+    model_config, train_config = preset("bigram")
+    short = TrainConfig(**{**train_config.__dict__, "max_iters": 200, "eval_interval": 100,
+                           "eval_iters": 10, "sample_tokens": 50})
+    result = train(model_config, short, tmp_path / "run", data=shakespeare, progress=False, log=quiet)
+    model, tokenizer, config, _ = load_model(tmp_path / "run")
+    assert config == BigramConfig(vocab_size=65, block_size=8)
+    assert isinstance(model, BigramLanguageModel)
+    assert result.val_loss < math.log(65) - 0.5  # learned the bigram statistics, not uniform
+    assert len(result.sample) == 50
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["kind"] == "bigram"
 
 
 def test_resume_refuses_a_changed_model(tmp_path, shakespeare):

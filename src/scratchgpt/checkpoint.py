@@ -31,8 +31,8 @@ import torch
 
 from . import config as cfg
 from .files import atomic_write, remove_temporaries, sha256_file
-from .errors import CheckpointError, ScratchGPTError
-from .gpt import GPTLanguageModel, convert
+from .errors import CheckpointError, ConfigError, ScratchGPTError
+from .gpt import build_model, convert
 from .tokenizer import load_tokenizer, save_tokenizer
 
 FORMAT_VERSION = 1
@@ -47,20 +47,17 @@ def save_run_info(run_dir, model_config, train_config, tokenizer, data_info):
     run_dir = Path(run_dir)
     write_json(run_dir / "config.json", {
         "format_version": FORMAT_VERSION,
-        "model": cfg.to_dict(model_config),
+        "model": cfg.model_to_dict(model_config),
         "train": cfg.to_dict(train_config),
         "data": data_info,
     })
     atomic_write(run_dir / "tokenizer.json", lambda tmp: save_tokenizer(tokenizer, tmp))
 
 
-TIED = ("lm_head.weight", "token_embedding_table.weight")  # (copy, original) with tie_embeddings
-
-
 def save_weights(path, model):
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    if model.config.tie_embeddings:
-        del state[TIED[0]]  # safetensors stores each tensor once; loading restores the alias
+    for copy in model.tied_weights:
+        del state[copy]  # safetensors stores each tensor once; loading restores the alias
     atomic_write(path, lambda tmp: safetensors.torch.save_file(state, tmp, metadata={"format": "pt"}))
 
 
@@ -69,7 +66,7 @@ def save_state(path, state):
 
 
 def read_config(run_dir):
-    """(ModelConfig, TrainConfig, data info) from a run directory's config.json."""
+    """(model config, TrainConfig, data info) from a run directory's config.json."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not run_dir.is_dir():
@@ -86,7 +83,7 @@ def read_config(run_dir):
                               f"(format {doc.get('format_version') if isinstance(doc, dict) else '?'}, "
                               f"this version reads {FORMAT_VERSION})")
     try:
-        model = cfg.from_dict(cfg.ModelConfig, doc["model"])
+        model = cfg.model_from_dict(doc["model"])
         train = cfg.from_dict(cfg.TrainConfig, doc["train"])
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is incomplete or malformed: {e}") from None
@@ -103,8 +100,9 @@ def load_weights(path, model):
                               f"`scratchgpt train --out {path.parent}`") from None
     except (OSError, safetensors.SafetensorError) as e:
         raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
-    if model.config.tie_embeddings and TIED[1] in state:
-        state[TIED[0]] = state[TIED[1]]
+    for copy, original in model.tied_weights.items():
+        if original in state:
+            state[copy] = state[original]
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -112,9 +110,9 @@ def load_weights(path, model):
 
 
 def load_model(run_dir, device="cpu", attention=None):
-    """(model in eval mode, tokenizer, ModelConfig, data info) from a run directory.
+    """(model in eval mode, tokenizer, model config, data info) from a run directory.
 
-    `attention` ("readable" or "fast") converts the model to that path; None keeps the saved one.
+    `attention` ("readable" or "fast") converts a GPT to that path; None keeps the saved one.
     """
     run_dir = Path(run_dir)
     model_config, _, data_info = read_config(run_dir)
@@ -122,8 +120,10 @@ def load_model(run_dir, device="cpu", attention=None):
     if tokenizer.vocab_size != model_config.vocab_size:
         raise CheckpointError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model "
                               f"expects {model_config.vocab_size}")
-    model = GPTLanguageModel(model_config)
+    model = build_model(model_config)
     load_weights(run_dir / MODEL_FILE, model)
+    if attention is not None and model_config.kind != "gpt":
+        raise ConfigError(f"the {model_config.kind} model has no attention path to convert to")
     if attention is not None and attention != model_config.attention:
         model = convert(model, attention)
     return model.to(device).eval(), tokenizer, model.config, data_info

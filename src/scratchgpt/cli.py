@@ -19,7 +19,7 @@ from .checkpoint import load_model, read_config
 from .data import check_long_enough, corpus_path, prepare, read_text, split
 from .bench import bench_step, matmul_peak
 from .device import compute_dtype, configure, device_name, has_gpu, resolve_device
-from .errors import ScratchGPTError
+from .errors import CheckpointError, ConfigError, ScratchGPTError
 from .evaluate import evaluate_split
 from .generate import CACHE_POLICIES, check_sampling, check_stops, sample_texts, stream_text
 from .train import train, training_data
@@ -66,9 +66,19 @@ def _add_settings(parser):
                               help=f"{f.metadata['help']} [{section}]")
 
 
-def _settings(args, model_config, train_config):
-    """The configs with the --config TOML file, then the setting flags, applied."""
+def _settings(args, resume_from=None):
+    """(model config, train config): the preset's (or those of the run in `resume_from`), then the
+    --config TOML file's, then the setting flags'. The model family comes from --model, else the
+    TOML file's `kind`, else the preset."""
     overrides = cfg.read_toml(args.config) if args.config else {}
+    kind = getattr(args, "model", None) or overrides.pop("kind", None)
+    if resume_from is not None:
+        model_config, train_config, _ = read_config(resume_from)
+        if kind is not None and kind != model_config.kind:
+            raise ConfigError(f"cannot resume {resume_from} with changed settings "
+                              f"(model: {model_config.kind!r} -> {kind!r})")
+    else:
+        model_config, train_config = cfg.preset(args.preset, has_gpu(), kind)
     model_config, train_config = cfg.apply_overrides(model_config, train_config, overrides, str(args.config))
     flags = {name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None}
     return cfg.apply_overrides(model_config, train_config, flags)
@@ -81,15 +91,23 @@ def build_parser():
     t = sub.add_parser("train", help="train a GPT on Tiny Shakespeare or your own text",
                        description="Train a character-level GPT. Settings come from the preset, "
                                    "then the --config TOML file, then the flags below.")
+    t.add_argument("--model", choices=tuple(cfg.MODEL_KINDS), default=None,
+                   help="model family: gpt (default) or bigram (the lecture's first model, the "
+                        "baseline; its default preset is bigram)")
     t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
                    help="named settings: lecture (the lecture's model), cpu (minutes on a laptop CPU), "
                         "speedrun-cpu / speedrun-gpu (best model in 99 s / 30 s of training), "
-                        "tiny (seconds, for tests); auto (default): lecture on a GPU, else cpu")
+                        "tiny (seconds, for tests), bigram (the lecture's bigram.py); "
+                        "auto (default for gpt): lecture on a GPU, else cpu")
     t.add_argument("--data", type=Path, help="UTF-8 text file to train on (default: $SCRATCHGPT_DATA, "
-                                             "else Tiny Shakespeare, downloaded once)")
+                                             "else Tiny Shakespeare, which ships with scratchgpt)")
     t.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<n>)")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint")
+                   help="continue the run in --out from its last checkpoint; its learning-rate "
+                        "schedule keeps its plan even with a larger --max-iters or --max-time")
+    t.add_argument("--extend", action="store_true",
+                   help="with --resume: re-plan the learning-rate schedule over the new --max-iters "
+                        "and --max-time")
     t.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_settings(t)
@@ -160,17 +178,14 @@ def build_parser():
 
 def cmd_train(args):
     if args.resume and args.out is None:
-        raise ScratchGPTError("--resume needs --out RUN_DIR, the run to continue")
+        raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
     if args.resume and args.preset is not None:
-        raise ScratchGPTError("--resume continues a run with its saved settings; drop --preset")
-    if args.resume:
-        model_config, train_config, _ = read_config(args.out)
-    else:
-        model_config, train_config = cfg.preset(args.preset or "auto", has_gpu())
-    model_config, train_config = _settings(args, model_config, train_config)
-    out = args.out or _new_run_dir(args.preset or ("lecture" if has_gpu() else "cpu"))
+        raise ConfigError("--resume continues a run with its saved settings; drop --preset")
+    model_config, train_config = _settings(args, resume_from=args.out if args.resume else None)
+    out = args.out or _new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
     result = train(model_config, train_config, out, data=args.data, resume=args.resume,
-                   progress=not args.quiet, log=lambda m: tqdm.write(m, file=sys.stderr))
+                   extend=args.extend, progress=not args.quiet,
+                   log=lambda m: tqdm.write(m, file=sys.stderr))
     print(result.sample)
     print(f"\n[saved to {out}; more with: scratchgpt sample --run {out}]", file=sys.stderr)
 
@@ -195,8 +210,10 @@ def cmd_sample(args):
 
 def cmd_bench(args):
     if args.steps < 1 or args.warmup < 1:
-        raise ScratchGPTError("--steps and --warmup must be at least 1")
-    model_config, train_config = _settings(args, *cfg.preset(args.preset, has_gpu()))
+        raise ConfigError("--steps and --warmup must be at least 1")
+    model_config, train_config = _settings(args)
+    if model_config.kind != "gpt":
+        raise ConfigError(f"bench times the GPT's attention paths; the {model_config.kind} model has none")
     device = configure(resolve_device(train_config.device))
     _, model_config, train_data, _ = training_data(args.data, model_config)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
@@ -239,7 +256,7 @@ def cmd_eval(args):
     else:  # another text: encode it with the model's own vocabulary
         tokens = np.array(tokenizer.encode(text), dtype=np.int64)
     _, val_data = split(tokens)
-    check_long_enough(val_data, val_data, model_config.block_size)
+    check_long_enough({"validation": val_data}, model_config.block_size)
     loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device)
     windows = (len(val_data) - 1) // model_config.block_size
     if args.json:
@@ -256,7 +273,7 @@ def _run_dir(run):
     runs = sorted((p for p in RUNS.glob("*") if (p / "model.safetensors").exists()),
                   key=lambda p: (p / "model.safetensors").stat().st_mtime)
     if not runs:
-        raise ScratchGPTError("no trained run in ./runs; pass --run RUN_DIR")
+        raise CheckpointError("no trained run in ./runs; pass --run RUN_DIR")
     print(f"scratchgpt: using {runs[-1]}", file=sys.stderr)
     return runs[-1]
 
@@ -270,11 +287,13 @@ def _new_run_dir(preset):
 
 def cmd_attention(args):
     model, tokenizer, config, _ = load_model(_run_dir(args.run))
+    if config.kind != "gpt":
+        raise ConfigError(f"the {config.kind} model has no attention to draw")
     check_selection(config, args.layer, args.head)
     if not args.text:
-        raise ScratchGPTError("--text must not be empty")
+        raise ConfigError("--text must not be empty")
     if len(args.text) > config.block_size:
-        raise ScratchGPTError(f"text has {len(args.text)} characters; the model sees at most "
+        raise ConfigError(f"text has {len(args.text)} characters; the model sees at most "
                               f"block_size {config.block_size}")
     idx = torch.tensor([tokenizer.encode(args.text)], dtype=torch.long)  # (1, T)
     plot_attention(attention_weights(model, idx), args.text, args.out, args.layer, args.head)

@@ -1,19 +1,22 @@
 """Settings: the one source of truth for every knob, and the named presets.
 
-Two frozen dataclasses hold every setting: `ModelConfig` (the shape of the network, saved with the
-weights) and `TrainConfig` (how to train it). The CLI derives one `--flag` per field from them, a
-TOML file may set any of them, and `config.json` in every run directory records both.
+Frozen dataclasses hold every setting: one per model family for the shape of the network, saved
+with the weights (`ModelConfig` for the GPT, `BigramConfig` for the lecture's bigram model; the
+family is the config's `kind`), and `TrainConfig` for how to train it. The CLI derives one
+`--flag` per field from them, a TOML file may set any of them, and `config.json` in every run
+directory records them, with the model's kind.
 
 Precedence, lowest first: preset < TOML file < command-line flags.
 """
 
 import dataclasses
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
+from .device import check_device_name
 from .errors import ConfigError
 
 
@@ -23,9 +26,25 @@ def _setting(default, help, choices=None, cli=True):
 
 
 @dataclass(frozen=True)
+class BigramConfig:
+    """The lecture's first model: each token looks up the logits of the next in a (V, V) table."""
+
+    kind: ClassVar[str] = "bigram"
+    vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
+    block_size: int = _setting(8, "context length T of the training windows (the bigram itself "
+                                  "looks at one token)")
+
+    def __post_init__(self):
+        _check_types(self)
+        _require(self.vocab_size >= 1, "vocab_size must be at least 1")
+        _require(self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The shape of the GPT. Changing any of these makes a different network."""
 
+    kind: ClassVar[str] = "gpt"
     vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
     block_size: int = _setting(256, "context length T: the most tokens the model attends over")
     n_embd: int = _setting(384, "embedding width C")
@@ -114,8 +133,7 @@ class TrainConfig:
         _require(self.eval_iters >= 1, f"eval_iters must be at least 1, got {self.eval_iters}")
         _require(self.log_interval >= 1, f"log_interval must be at least 1, got {self.log_interval}")
         _require(self.sample_tokens >= 0, f"sample_tokens must be at least 0, got {self.sample_tokens}")
-        _require(re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
-                 f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        check_device_name(self.device)
 
 
 def _require(condition, message):
@@ -182,45 +200,83 @@ PRESETS = {
         TrainConfig(batch_size=8, max_iters=60, lr=1e-3, schedule="cosine", warmup_iters=10,
                     eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=100),
     ),
+    # The lecture's bigram.py: the baseline every later loss is compared with.
+    "bigram": (
+        BigramConfig(block_size=8),
+        TrainConfig(batch_size=32, max_iters=3000, lr=1e-2, schedule="constant", warmup_iters=0,
+                    eval_interval=300, eval_iters=200),
+    ),
 }
 PRESET_NAMES = ("auto", *PRESETS)
+MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig)}
+DEFAULT_PRESET = {"gpt": "auto", "bigram": "bigram"}  # the preset a bare --model KIND starts from
 
 
-def preset(name, has_gpu=False):
-    """The (ModelConfig, TrainConfig) of a named preset; `auto` picks by the hardware."""
+def preset_name(name=None, has_gpu=False, kind=None):
+    """The preset meant by `name`: `auto` picks by the hardware, None the default of the model
+    family `kind` (the GPT's when None)."""
+    if kind is not None and kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+    name = name or DEFAULT_PRESET[kind or "gpt"]
     if name == "auto":
         name = "lecture" if has_gpu else "cpu"
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
-    return PRESETS[name]
+    return name
+
+
+def preset(name=None, has_gpu=False, kind=None):
+    """The (model config, TrainConfig) of a named preset (see preset_name); a preset of another
+    model family than `kind` is refused."""
+    name = preset_name(name, has_gpu, kind)
+    model, train = PRESETS[name]
+    if kind is not None and model.kind != kind:
+        presets = ", ".join(n for n, (m, _) in PRESETS.items() if m.kind == kind)
+        raise ConfigError(f"preset {name!r} is for the {model.kind} model, not {kind}; "
+                          f"{kind} presets: {presets}")
+    return model, train
 
 
 # ---------------------------------------------------------------------------------------------
 # Overrides from a TOML file or the command line, by field name.
 
-SECTIONS = {"model": ModelConfig, "train": TrainConfig}
+def _user_fields(cls):
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
 
 
 def setting_fields():
-    """(section, field) for every setting a user may set, in declaration order."""
-    return [(section, f) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-            if f.metadata.get("cli", True)]
+    """(families, field) for every setting a user may set, in declaration order: families is
+    "train" or the model kinds that have the field (its help text is the first family's)."""
+    model_fields = {}
+    for kind, cls in MODEL_KINDS.items():
+        for f in _user_fields(cls):
+            model_fields.setdefault(f.name, (f, []))[1].append(kind)
+    return ([(", ".join(kinds), f) for f, kinds in model_fields.values()]
+            + [("train", f) for f in _user_fields(TrainConfig)])
 
 
 def apply_overrides(model, train, overrides, source="command line"):
     """Return new configs with `overrides` ({field name: value}) applied; validates the result."""
+    model_names = {f.name for f in _user_fields(type(model))}
+    train_names = {f.name for f in _user_fields(TrainConfig)}
+    other_models = {f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls)}
     by_section = {"model": {}, "train": {}}
-    known = {f.name: section for section, f in setting_fields()}
     for name, value in overrides.items():
-        if name not in known:
+        if name in model_names:
+            by_section["model"][name] = value
+        elif name in train_names:
+            by_section["train"][name] = value
+        elif name in other_models:
+            raise ConfigError(f"{name} is not a setting of the {model.kind} model ({source})")
+        else:
             raise ConfigError(f"unknown setting {name!r} ({source})")
-        by_section[known[name]][name] = value
     return (dataclasses.replace(model, **by_section["model"]),
             dataclasses.replace(train, **by_section["train"]))
 
 
 def read_toml(path):
-    """Settings from a TOML file: `[model]` and `[train]` tables, or plain top-level keys."""
+    """Settings from a TOML file: `[model]` (with `kind`, the model family) and `[train]` tables,
+    or plain top-level keys."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -230,12 +286,13 @@ def read_toml(path):
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    sections = {"model": {"kind", *(f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls))},
+                "train": {f.name for f in _user_fields(TrainConfig)}}
     settings = {}
     for key, value in doc.items():
-        if key in SECTIONS and isinstance(value, dict):
-            fields = {f.name for f in dataclasses.fields(SECTIONS[key]) if f.metadata.get("cli", True)}
+        if key in sections and isinstance(value, dict):
             for name, v in value.items():
-                if name not in fields:
+                if name not in sections[key]:
                     raise ConfigError(f"unknown setting '{key}.{name}' in {path}")
                 settings[name] = v
         else:
@@ -247,6 +304,11 @@ def to_dict(config):
     return dataclasses.asdict(config)
 
 
+def model_to_dict(config):
+    """A model config as config.json records it: its kind, then its fields."""
+    return {"kind": config.kind, **to_dict(config)}
+
+
 def from_dict(cls, values):
     """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version)."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -254,3 +316,12 @@ def from_dict(cls, values):
     if unknown:
         raise ConfigError(f"unknown settings {', '.join(sorted(unknown))} (written by another version?)")
     return cls(**values)
+
+
+def model_from_dict(values):
+    """The model config recorded in `config.json`; runs written before model kinds were GPTs."""
+    values = dict(values)
+    kind = values.pop("kind", "gpt")
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model kind {kind!r} (written by another version?)")
+    return from_dict(MODEL_KINDS[kind], values)

@@ -1,7 +1,7 @@
 """Data: the corpus, its token file, the train/val split and the batches X, Y.
 
 1. `corpus_path()` finds the text: `--data PATH`, else `$SCRATCHGPT_DATA`, else Tiny Shakespeare,
-   downloaded once into the cache and verified by sha256.
+   which ships inside the package (compressed) and is unpacked once into the cache, checked by sha256.
 2. `prepare()` encodes the text once into a token file (a numpy memmap, uint16 while the vocabulary
    fits) with its tokenizer beside it, under the cache, keyed by the text's sha256: the same text
    is never encoded twice, and the user's file is never written to.
@@ -9,16 +9,15 @@
 4. `get_batch()` draws B random windows: X = data[i:i+T], Y = data[i+1:i+T+1] (Y is X shifted by one).
 """
 
+import bz2
 import codecs
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,7 @@ from .files import atomic_write, sha256_file
 from .errors import DataError
 from .tokenizer import CharTokenizer, load_tokenizer, save_tokenizer
 
-TINY_SHAKESPEARE_URL = (
-    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt")
+TINY_SHAKESPEARE = resources.files("scratchgpt") / "corpora" / "tinyshakespeare.txt.bz2"  # 0.33 MB
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 TOKEN_FORMAT = 1  # bump when the token file layout changes, so old caches are rebuilt
 
@@ -43,7 +41,7 @@ def cache_dir():
 
 
 # ---------------------------------------------------------------------------------------------
-# Finding and downloading the corpus
+# Finding the corpus
 
 def corpus_path(data=None):
     """The text file to train on (see the module docstring for the order of choices)."""
@@ -51,38 +49,30 @@ def corpus_path(data=None):
         return Path(data)
     if os.environ.get("SCRATCHGPT_DATA"):
         return Path(os.environ["SCRATCHGPT_DATA"])
-    return download(TINY_SHAKESPEARE_URL, cache_dir() / "tinyshakespeare" / "input.txt",
-                    TINY_SHAKESPEARE_SHA256)
+    return tiny_shakespeare()
 
 
-def download(url, dest, sha256, timeout=30):
-    """Fetch `url` to `dest` unless a verified copy is there; never leaves a partial file."""
-    dest = Path(dest)
-    try:
-        if dest.is_file() and sha256_file(dest) == sha256:
-            return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dest, lambda tmp: _fetch(url, tmp, sha256, timeout))
+def tiny_shakespeare():
+    """Tiny Shakespeare, unpacked once from the package into the cache and checked by its sha256:
+    no network needed. Returns the path of the unpacked text."""
+    dest = cache_dir() / "tinyshakespeare" / "input.txt"
+    if dest.is_file() and sha256_file(dest) == TINY_SHAKESPEARE_SHA256:
         return dest
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-        raise DataError(
-            f"cannot download {url} to {dest} ({getattr(e, 'reason', e)}); offline? point at a "
-            f"local copy with --data PATH or SCRATCHGPT_DATA=PATH") from None
-
-
-def _fetch(url, path, sha256, timeout):
-    digest = hashlib.sha256()
-    with open(path, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-        expected = response.headers.get("Content-Length")
-        received = 0
-        while chunk := response.read(1 << 16):
-            out.write(chunk)
-            digest.update(chunk)
-            received += len(chunk)
-    if expected is not None and received != int(expected):
-        raise DataError(f"download of {url} broke off after {received} of {expected} bytes")
-    if digest.hexdigest() != sha256:
-        raise DataError(f"download of {url} has sha256 {digest.hexdigest()}, expected {sha256}")
+    try:
+        text = bz2.decompress(TINY_SHAKESPEARE.read_bytes())
+    except (OSError, ValueError) as e:
+        raise DataError(f"the Tiny Shakespeare shipped with scratchgpt cannot be read ({e}); "
+                        f"reinstall the package, or train on a file with --data PATH") from None
+    if hashlib.sha256(text).hexdigest() != TINY_SHAKESPEARE_SHA256:
+        raise DataError("the Tiny Shakespeare shipped with scratchgpt is damaged (its sha256 does not "
+                        "match); reinstall the package, or train on a file with --data PATH")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dest, lambda tmp: Path(tmp).write_bytes(text))
+    except OSError as e:
+        raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable "
+                        f"folder") from None
+    return dest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,9 +208,9 @@ def split(tokens, train_fraction=0.9):
     return tokens[:n], tokens[n:]
 
 
-def check_long_enough(train_data, val_data, block_size):
-    """Each split must hold at least one window of block_size + 1 tokens (X plus the last target)."""
-    for name, part in (("training", train_data), ("validation", val_data)):
+def check_long_enough(splits, block_size):
+    """Each split ({name: tokens}) must hold a window of block_size + 1 tokens (X plus the last target)."""
+    for name, part in splits.items():
         if len(part) < block_size + 1:
             raise DataError(
                 f"corpus too short: its {name} split has {len(part)} tokens but block_size "

@@ -1,6 +1,7 @@
 """Where the tensors live, in which precision the fast path computes, and device speed settings."""
 
 import contextlib
+import re
 import sys
 
 import torch
@@ -8,21 +9,37 @@ import torch
 from .errors import ConfigError
 
 
+def available_devices():
+    """The devices this machine has, by name: cpu, cuda:0 .. cuda:N-1, mps."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ["cpu", *cuda, *(["mps"] if torch.backends.mps.is_available() else [])]
+
+
+def check_device_name(name):
+    """Refuse a name that is no device at all (whether this machine has it is resolve_device's)."""
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is None:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps "
+                          f"(this machine has: {', '.join(available_devices())})")
+
+
 def resolve_device(name="auto"):
-    """`auto` picks cuda, then mps, then cpu; an explicit device must exist."""
+    """`auto` picks cuda, then mps, then cpu; an explicit device must exist on this machine."""
+    check_device_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    here = f"this machine has: {', '.join(available_devices())}"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but this machine has no CUDA GPU")
+        raise ConfigError(f"device {name!r} requested but this machine has no CUDA GPU ({here})")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"device {name!r} requested but there are {torch.cuda.device_count()} GPUs")
+        raise ConfigError(f"device {name!r} requested but there are {torch.cuda.device_count()} GPUs "
+                          f"({here})")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {name!r} requested but MPS is not available")
+        raise ConfigError(f"device {name!r} requested but MPS is not available ({here})")
     return device
 
 

@@ -17,7 +17,7 @@ class ConfigError(ScratchGPTError):
 
 
 class DataError(ScratchGPTError):
-    """A corpus that cannot be used: missing, empty, binary, not UTF-8, too short, or not downloadable."""
+    """A corpus that cannot be used: missing, empty, binary, not UTF-8, or too short."""
 
 
 class TokenizerError(ScratchGPTError):
@@ -26,6 +26,10 @@ class TokenizerError(ScratchGPTError):
 
 class CheckpointError(ScratchGPTError):
     """A run directory without a model, or with files this version cannot read."""
+
+
+class TrainingDiverged(ScratchGPTError):
+    """The loss or the weights stopped being finite; nothing after the last good checkpoint is saved."""
 
 
 class TrainingInterrupted(ScratchGPTError):

@@ -68,13 +68,21 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
 @torch.no_grad()
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
              cache="window"):
-    """Yield each new token (B, 1), extending the context idx (B, T) one token at a time."""
+    """Yield each new token (B, 1), extending the context idx (B, T) one token at a time.
+
+    The model samples in eval mode (no dropout); the caller's mode is restored when the generator
+    finishes or is closed."""
     check_sampling(max_new_tokens, temperature, top_k, top_p, cache=cache)
-    if cache == "none" or model.config.attention != "fast":
-        yield from _generate_uncached(model, idx, max_new_tokens, temperature, top_k, top_p, generator)
-    else:
-        yield from _generate_cached(model, idx, max_new_tokens, temperature, top_k, top_p, generator,
-                                    exact=cache == "exact")
+    was_training = model.training
+    model.eval()
+    try:
+        if cache == "none" or not model.supports_kv_cache:
+            yield from _generate_uncached(model, idx, max_new_tokens, temperature, top_k, top_p, generator)
+        else:
+            yield from _generate_cached(model, idx, max_new_tokens, temperature, top_k, top_p, generator,
+                                        exact=cache == "exact")
+    finally:
+        model.train(was_training)
 
 
 def _generate_uncached(model, idx, max_new_tokens, temperature, top_k, top_p, generator):
@@ -128,8 +136,12 @@ def check_stops(tokenizer, stop):
 
 
 def _generator(device, seed):
+    """A generator of its own, so that sampling never touches torch's global random state."""
     generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    if seed is None:
+        generator.seed()  # a non-deterministic seed, for this generator only
+    else:
+        generator.manual_seed(seed)
     return generator
 
 

@@ -24,15 +24,27 @@ def _loss(logits, targets):
 
 
 class BigramLanguageModel(nn.Module):
-    """Each token reads the logits of the next token straight off a (V, V) lookup table."""
+    """Each token reads the logits of the next token straight off a (V, V) lookup table.
 
-    def __init__(self, vocab_size):
+    The lecture's first model and the baseline every later loss is compared with. It trains,
+    samples and evaluates through the same loop, CLI and run directory as the GPT
+    (`scratchgpt train --model bigram`); block_size only sets the length of its training windows.
+    """
+
+    tied_weights = {}  # copy -> original: none here
+    supports_kv_cache = False  # nothing to cache: the next token depends on the last one only
+
+    def __init__(self, config):
         super().__init__()
-        self.token_embedding_table = nn.Embedding(vocab_size, vocab_size)
+        self.config = config
+        self.token_embedding_table = nn.Embedding(config.vocab_size, config.vocab_size)
 
     def forward(self, idx, targets=None):
         logits = self.token_embedding_table(idx)  # (B, T) -> (B, T, V)
         return logits, _loss(logits, targets)
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
 
 
 class GPTLanguageModel(nn.Module):
@@ -46,6 +58,9 @@ class GPTLanguageModel(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        # With tie_embeddings, lm_head.weight is token_embedding_table.weight (copy -> original);
+        # a checkpoint stores the tensor once.
+        self.tied_weights = {"lm_head.weight": "token_embedding_table.weight"} if config.tie_embeddings else {}
         self.token_embedding_table = nn.Embedding(config.vocab_size, config.n_embd)
         if config.position == "learned":
             self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
@@ -59,6 +74,11 @@ class GPTLanguageModel(nn.Module):
             for block in self.blocks:
                 nn.init.zeros_(block.sa.proj.weight)
                 nn.init.zeros_(block.ffwd.net[2].weight)
+
+    @property
+    def supports_kv_cache(self):
+        """Only the fast path keeps keys and values for incremental decoding."""
+        return self.config.attention == "fast"
 
     def embed(self, idx, start=0):
         """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None)."""
@@ -87,6 +107,11 @@ class GPTLanguageModel(nn.Module):
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
+
+
+def build_model(config):
+    """The language model of the family `config.kind` ("gpt" or "bigram")."""
+    return {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel}[config.kind](config)
 
 
 def _init_weights(module):

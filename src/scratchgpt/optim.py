@@ -102,8 +102,8 @@ class Optimizers:
 def make_optimizer(model, c):
     """The optimiser(s) TrainConfig `c` asks for, every group tagged with its `peak_lr`."""
     muon_params = set()
-    if c.optimizer == "muon":
-        muon_params = {p for p in model.blocks.parameters() if p.dim() == 2}
+    if c.optimizer == "muon":  # the weight matrices inside the transformer blocks
+        muon_params = {p for name, p in model.named_parameters() if name.startswith("blocks.") and p.dim() == 2}
     params = [p for p in model.parameters() if p.requires_grad and p not in muon_params]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": c.weight_decay, "peak_lr": c.lr},
@@ -113,21 +113,22 @@ def make_optimizer(model, c):
     adamw = torch.optim.AdamW(groups, lr=c.lr, betas=(c.beta1, c.beta2), fused=fused)
     if not muon_params:
         return adamw
-    muon = Muon([{"params": [p for p in model.blocks.parameters() if p in muon_params],
+    muon = Muon([{"params": [p for p in model.parameters() if p in muon_params],
                   "peak_lr": c.muon_lr}], lr=c.muon_lr, momentum=c.muon_momentum)
     return Optimizers(muon, adamw)
 
 
 def lr_at(step, c, elapsed=0.0, peak=None):
-    """Learning rate of step `step` (0-based) after `elapsed` seconds of training, for a group whose
-    peak rate is `peak` (default c.lr): linear warm-up, then constant, cosine or wsd down to
-    peak * min_lr_ratio. With c.max_time the decay follows the clock, whichever ends sooner."""
+    """Learning rate of step `step` (0-based) for a group whose peak rate is `peak` (default c.lr):
+    linear warm-up, then constant, cosine or wsd down to peak * min_lr_ratio, which the last step
+    that runs (max_iters - 1) uses. With c.max_time the decay also follows the clock, whichever is
+    further along: `elapsed` is the training time expected at the end of this step."""
     peak = c.lr if peak is None else peak
     if step < c.warmup_iters:
         return peak * (step + 1) / c.warmup_iters  # positive from step 0
     if c.schedule == "constant":
         return peak
-    progress = (step - c.warmup_iters) / max(1, c.max_iters - c.warmup_iters)
+    progress = (step - c.warmup_iters) / max(1, c.max_iters - 1 - c.warmup_iters)
     if c.max_time > 0:
         progress = max(progress, elapsed / c.max_time)
     progress = min(1.0, progress)

@@ -10,7 +10,9 @@ The GPT learns its table (`position_embedding_table`, one row per position up to
 Rotary position embeddings (RoPE) add nothing to x. They rotate each head's queries and keys
 instead: channel pair (j, j + hs/2) of the vector at position `pos` turns by the angle
 pos / 10000^(2j / hs). A rotation keeps lengths, and q_m . k_n then depends on m - n only, so
-attention sees relative positions, and a sliding window over the cache stays exact.
+attention sees relative positions. That does not make a sliding window over the key/value cache
+exact: from the second layer on, a cached key was computed from the context its token saw, which
+the window has since dropped.
 """
 
 import torch

@@ -23,12 +23,14 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .data import check_long_enough, corpus_path, get_batch, prepare, split
 from .device import autocast, configure, resolve_device, synchronize
-from .errors import ScratchGPTError, TrainingInterrupted
+from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from .evaluate import estimate_loss, evaluate_split
 from .files import atomic_write
 from .generate import sample_text
-from .gpt import GPTLanguageModel
+from .gpt import build_model
 from .optim import lr_at, make_optimizer
+
+clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
 
 # Settings that may differ between a run and its --resume; any other difference is refused.
 RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interval", "device",
@@ -52,57 +54,104 @@ def training_data(data, model_config):
     corpus = prepare(corpus_path(data))
     model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
     train_data, val_data = split(corpus.tokens)
-    check_long_enough(train_data, val_data, model_config.block_size)
+    check_long_enough({"training": train_data, "validation": val_data}, model_config.block_size)
     return corpus, model_config, train_data, val_data
 
 
-def train(model_config, train_config, run_dir, data=None, resume=False, progress=True, log=print):
-    """Train a GPT into `run_dir` (a new directory, or an existing one with resume=True).
+def train(model_config, train_config, run_dir, data=None, resume=False, extend=False, progress=True,
+          log=print):
+    """Train a language model into `run_dir` (a new directory, or an existing one with resume=True).
 
     SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
-    (a second one stops at once); `--resume` then continues exactly where it stopped.
+    (a second one stops at once, keeping the last complete checkpoint); `--resume` then continues
+    exactly where it stopped. A resumed run keeps the learning-rate schedule it was planned with,
+    even with a larger max_iters or max_time (past its end the rate stays at its final value);
+    extend=True re-plans the schedule over the new max_iters and max_time instead.
     """
     run_dir = Path(run_dir)
+    if extend and not resume:
+        raise ConfigError("--extend re-plans the schedule of a resumed run; it needs --resume")
+    planned = None  # the schedule's horizon recorded by the run being resumed
     if resume:
-        model_config, train_config, data = _resume_settings(run_dir, model_config, train_config, data)
+        model_config, train_config, data, planned = _resume_settings(run_dir, model_config, train_config, data)
     elif (run_dir / "config.json").exists():
-        raise ScratchGPTError(f"{run_dir} already holds a run; continue it with --resume, "
+        raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
     device = configure(resolve_device(train_config.device))
     corpus, model_config, train_data, val_data = training_data(data, model_config)
     data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
     if resume and corpus.sha256 != ckpt.read_config(run_dir)[2].get("sha256"):
-        raise ScratchGPTError(f"the data {corpus.source} differs from the text {run_dir} was trained on")
+        raise DataError(f"the data {corpus.source} differs from the text {run_dir} was trained on")
 
     with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
-    with ckpt.run_lock(run_dir), _StopSignals() as stop:
-        torch.manual_seed(train_config.seed)
-        run = _Run(run_dir, model_config, train_config, train_data, val_data, device,
-                   GPTLanguageModel(model_config).to(device), autocast(device, train_config.dtype), log)
-        optimizer = make_optimizer(run.model, train_config)
-        batch_rng = torch.Generator().manual_seed(train_config.seed)
-        start, best_val, run.train_seconds = 0, math.inf, 0.0
-        state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
-        if state is not None:
-            start, best_val, run.train_seconds = _restore(state, optimizer, batch_rng, device)
-            if start > train_config.max_iters:
-                raise ScratchGPTError(f"{run_dir} is already at step {start}, past max_iters "
-                                      f"{train_config.max_iters}; pass a larger --max-iters")
-            if 0 < train_config.max_time <= run.train_seconds:
-                raise ScratchGPTError(f"{run_dir} has already trained {run.train_seconds:.1f} s of its "
-                                      f"max_time {train_config.max_time:g} s; pass a larger --max-time")
-            log(f"resuming {run_dir} at step {start}")
-        elif resume:
-            log(f"{run_dir} has no checkpoint yet; starting from step 0")
-        with ckpt.writing(f"to {run_dir}"):
-            ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, data_info)
-            _trim_metrics(run_dir, start)
-            ckpt.remove_stale(run_dir)
-        log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training "
-            f"tokens, device {device}, run directory {run_dir}")
-        steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
+    try:
+        with ckpt.run_lock(run_dir), _StopSignals() as stop:
+            torch.manual_seed(train_config.seed)
+            run = _Run(run_dir, model_config, train_config, train_data, val_data, device,
+                       build_model(model_config).to(device), autocast(device, train_config.dtype), log,
+                       horizon=_horizon(train_config))
+            optimizer = make_optimizer(run.model, train_config)
+            batch_rng = torch.Generator().manual_seed(train_config.seed)
+            start, best_val, run.train_seconds = 0, math.inf, 0.0
+            state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
+            if state is not None:
+                start, best_val, run.train_seconds = _restore(state, optimizer, batch_rng, device)
+                _check_room_to_train(run, start)
+                log(f"resuming {run_dir} at step {start}")
+                planned = state.get("schedule", planned)
+            elif resume:
+                log(f"{run_dir} has no checkpoint yet; starting from step 0")
+            with ckpt.writing(f"to {run_dir}"):
+                ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, data_info)
+                _trim_metrics(run_dir, start)
+                ckpt.remove_stale(run_dir)
+                if state is not None:
+                    _plan_schedule(run, planned, extend, start)
+            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training "
+                f"tokens, device {device}, run directory {run_dir}")
+            steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
+    except _StopAtOnce as e:
+        manifest = ckpt.read_manifest(run_dir)
+        kept = f"the checkpoint of step {manifest['step']} is intact" if manifest else "no checkpoint yet"
+        raise TrainingInterrupted(
+            f"stopped at once by a second {signal.Signals(e.signum).name}; {kept}; continue with: "
+            f"scratchgpt train --resume --out {run_dir}", 128 + e.signum) from None
     return _finish(run, start + steps_done, steps_done, best_val)
+
+
+def _check_room_to_train(run, start):
+    c = run.train_config
+    if start > c.max_iters:
+        raise ConfigError(f"{run.run_dir} is already at step {start}, past max_iters {c.max_iters}; "
+                          f"pass a larger --max-iters")
+    if 0 < c.max_time <= run.train_seconds:
+        raise ConfigError(f"{run.run_dir} has already trained {run.train_seconds:.1f} s of its "
+                          f"max_time {c.max_time:g} s; pass a larger --max-time")
+
+
+def _horizon(c):
+    """What the learning-rate schedule is planned over: the steps and the time budget."""
+    return {"max_iters": c.max_iters, "max_time": c.max_time}
+
+
+def _plan_schedule(run, planned, extend, start):
+    """On resume: keep the schedule the run was planned with, or re-plan it (--extend) and log it."""
+    c = run.train_config
+    if extend:
+        run.log(f"--extend: the learning-rate schedule is re-planned over {_describe(run.horizon)} "
+                f"from step {start} on")
+        _append_metrics(run.run_dir, {"kind": "extend", "step": start, **run.horizon})
+    elif planned != run.horizon:
+        if c.schedule != "constant":
+            run.log(f"the learning-rate schedule keeps its plan of {_describe(planned)}; after it the "
+                    f"rate stays at its final value (--extend re-plans it over {_describe(run.horizon)})")
+        run.horizon = planned
+
+
+def _describe(horizon):
+    steps = f"{horizon['max_iters']} steps"
+    return steps + (f" or {horizon['max_time']:g} s" if horizon["max_time"] > 0 else "")
 
 
 @dataclass
@@ -118,7 +167,9 @@ class _Run:
     model: torch.nn.Module
     amp: object  # the autocast context
     log: object
+    horizon: dict  # the steps and seconds the learning-rate schedule is planned over
     train_seconds: float = 0.0  # time in training steps so far, this run and those it resumed
+    pending_losses: list = dataclasses.field(default_factory=list)  # on the device, not yet checked
 
 
 def training_step(forward, model, optimizer, data, block_size, c, generator, device, amp):
@@ -142,35 +193,34 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     returns (steps done, best val). Only the steps' time counts in run.train_seconds."""
     c, model = run.train_config, run.model
     T, B = run.model_config.block_size, c.batch_size
+    schedule = dataclasses.replace(c, **run.horizon)
     forward = torch.compile(model) if c.compile else model
     timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
     bar = tqdm(total=c.max_time if timed else c.max_iters, initial=run.train_seconds if timed else start,
                unit="s" if timed else "step", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]" if timed else None,
                disable=None if progress else True)  # None: only on a terminal
-    steps_done, interval_steps, interval_seconds = 0, 0, 0.0
+    steps_done, interval_steps, interval_seconds, step_seconds = 0, 0, 0.0, 0.0
     model.train()
     try:
         for step in range(start, c.max_iters):
-            step_start = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, c, run.train_seconds, group["peak_lr"])
+            step_start = clock()
+            for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
+                group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
             loss = training_step(forward, model, optimizer, run.train_data, T, c, batch_rng,
                                  run.device, run.amp)
-            seconds = time.perf_counter() - step_start
-            run.train_seconds += seconds
-            interval_seconds += seconds
-            bar.update(seconds if timed else 1)
+            run.pending_losses.append(loss.detach())
+            step_seconds = clock() - step_start
+            run.train_seconds += step_seconds
+            interval_seconds += step_seconds
+            bar.update(step_seconds if timed else 1)
             interval_steps += 1
             steps_done += 1
             done = step + 1
             last = done == c.max_iters or (c.max_time > 0 and run.train_seconds >= c.max_time)
 
             if done % c.log_interval == 0 or last:
-                loss_value = loss.item()  # the one host sync per log interval
-                if not math.isfinite(loss_value):
-                    raise ScratchGPTError(f"loss became {loss_value} at step {done}; "
-                                          f"lower lr or enable grad_clip (last good checkpoint kept)")
+                loss_value = _checked_losses(run, done)  # the one host sync per log interval
                 tokens_per_s = interval_steps * B * T / interval_seconds
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
                 _append_metrics(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
@@ -189,13 +239,12 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                                               "train_seconds": run.train_seconds})
                 if losses["val"] < best_val:
                     best_val = losses["val"]
-                    with ckpt.writing(f"the best model to {run.run_dir}"):
-                        ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, model)
+                    _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
 
             if stop.signum is not None:
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
-                _keep_a_model(run)
+                _keep_a_model(run, done)
                 raise TrainingInterrupted(
                     f"stopped by {signal.Signals(stop.signum).name} at step {done}, checkpoint saved; "
                     f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
@@ -203,15 +252,57 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 break
     finally:
         bar.close()
-    _keep_a_model(run)
+    _keep_a_model(run, start + steps_done)
     return steps_done, best_val
 
 
-def _keep_a_model(run):
+def _checked_losses(run, step):
+    """The last loss of the steps since the last check, after checking that every one of them is
+    finite (one host sync). Raises TrainingDiverged naming the first step whose loss is not."""
+    if not run.pending_losses:
+        return None
+    values = torch.stack(run.pending_losses).float().tolist()
+    run.pending_losses.clear()
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            bad_step = step - len(values) + 1 + i
+            raise TrainingDiverged(f"loss became {value} at step {bad_step}; lower lr or enable "
+                                   f"grad_clip ({_last_good(run.run_dir)})")
+    return values[-1]
+
+
+def _check_finite(run, step):
+    """Refuse to save a model whose losses since the last check, or whose weights, are not finite."""
+    _checked_losses(run, step)
+    if not torch.stack([p.isfinite().all() for p in run.model.parameters()]).all():
+        raise TrainingDiverged(f"the weights stopped being finite by step {step}; lower lr or enable "
+                               f"grad_clip ({_last_good(run.run_dir)})")
+
+
+def _last_good(run_dir):
+    manifest = ckpt.read_manifest(run_dir)
+    return (f"the last good checkpoint, step {manifest['step']}, is kept" if manifest
+            else "no checkpoint was saved")
+
+
+def _save_weights(run, path, what, step):
+    _check_finite(run, step)
+    with ckpt.writing(what):
+        ckpt.save_weights(path, run.model)
+
+
+def _keep_a_model(run, step):
     """Before the first estimate there is no best model yet: keep the current one to sample from."""
     if not (run.run_dir / ckpt.MODEL_FILE).exists():
-        with ckpt.writing(f"the model to {run.run_dir}"):
-            ckpt.save_weights(run.run_dir / ckpt.MODEL_FILE, run.model)
+        _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the model to {run.run_dir}", step)
+
+
+class _StopAtOnce(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM: raised wherever the main thread is (every write is atomic)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class _StopSignals:
@@ -229,7 +320,7 @@ class _StopSignals:
 
     def _handle(self, signum, frame):
         if self.signum is not None:
-            raise KeyboardInterrupt  # every file is written atomically: stopping here is safe
+            raise _StopAtOnce(signum)
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -243,27 +334,31 @@ def _append_metrics(run_dir, record):
 
 
 def _trim_metrics(run_dir, step):
-    """On resume, forget the log lines of steps after the checkpoint: they will be run again."""
+    """On resume, forget the records of steps after the checkpoint (they will be run again) and the
+    "final" record of the run being continued (the continued run writes its own)."""
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
-             if _line_step(line) is not None and _line_step(line) <= step]
-    text = "".join(line + "\n" for line in lines)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = _record(line)
+        if record is not None and record.get("kind") != "final" and record.get("step", step + 1) <= step:
+            kept.append(line + "\n")
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
 
 
-def _line_step(line):
+def _record(line):
     try:
-        return json.loads(line).get("step")
+        return json.loads(line)
     except ValueError:  # a line cut short by a crash
         return None
 
 
 def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
-    """Everything --resume needs to continue exactly from `step`."""
+    """Everything --resume needs to continue exactly from `step`; never a diverged model."""
+    _check_finite(run, step)
     state = {"step": step, "best_val_loss": best_val, "train_seconds": run.train_seconds,
-             "optimizer": optimizer.state_dict(),
+             "schedule": run.horizon, "optimizer": optimizer.state_dict(),
              "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
@@ -303,19 +398,23 @@ def _finish(run, final_step, steps_done, best_val):
 
 
 def _resume_settings(run_dir, model_config, train_config, data):
-    """The saved settings, with the changes the caller asked for where a resume allows them."""
+    """(saved model config, saved train config with the changes a resume allows, data, the horizon
+    the saved settings planned the schedule over)."""
     saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
     changed = [f"{name}: {a!r} -> {b!r}"
                for old, new in ((saved_model, model_config), (saved_train, train_config))
                for name, a, b in _differences(old, new)
                if name not in RESUMABLE and name != "vocab_size"]
     if changed:
-        raise ScratchGPTError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
+        raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
     train_config = dataclasses.replace(
         saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})
-    return saved_model, train_config, data if data is not None else saved_data.get("source")
+    data = data if data is not None else saved_data.get("source")
+    return saved_model, train_config, data, _horizon(saved_train)
 
 
 def _differences(a, b):
+    if type(a) is not type(b):
+        return [("model", a.kind, b.kind)]
     return [(f.name, getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
             if getattr(a, f.name) != getattr(b, f.name)]
