@@ -18,7 +18,7 @@ import time
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig
-from scratchgpt.optim import make_optimizer
+from scratchgpt.training.optim import make_optimizer
 
 SHAPE = ModelConfig(vocab_size=65, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0)
 BATCH = 12

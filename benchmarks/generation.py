@@ -17,7 +17,7 @@ import time
 import torch
 
 from scratchgpt import GPTLanguageModel, preset
-from scratchgpt.generate import generate
+from scratchgpt.inference.generate import generate
 
 
 def measure(model, batch, tokens, policy):

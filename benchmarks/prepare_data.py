@@ -49,7 +49,7 @@ def peak_rss_growth(fn, interval=0.001):
 
 def child(path):
     """Run in a fresh process: encode `path` cold and print the measurements as JSON."""
-    from scratchgpt.data import prepare
+    from scratchgpt.data.corpus import prepare
     start = time.perf_counter()
     corpus, growth = peak_rss_growth(lambda: prepare(path))
     print(json.dumps({"seconds": time.perf_counter() - start, "num_tokens": int(corpus.tokens.size),
@@ -64,7 +64,7 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    from scratchgpt.data import corpus_path
+    from scratchgpt.data.corpus import corpus_path
     args.workdir.mkdir(parents=True, exist_ok=True)
     piece = corpus_path().read_text(encoding="utf-8") + "Ünïcödé — “quoted” ✓ 😀\n"
     path = args.workdir / f"corpus-{args.mb:g}mb.txt"

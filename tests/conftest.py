@@ -43,7 +43,7 @@ def small_corpus(tmp_path):
 def interrupt_at(monkeypatch):
     """interrupt_at(n, signals=1): right after the n-th training step of this process, send it
     SIGINT `signals` times, as a user pressing Ctrl-C would (deterministic, unlike a timer)."""
-    train_module = importlib.import_module("scratchgpt.train")
+    train_module = importlib.import_module("scratchgpt.training.loop")
 
     def arm(n, signals=1):
         calls = itertools.count(1)

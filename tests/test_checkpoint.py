@@ -4,6 +4,8 @@ import importlib
 import itertools
 import json
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,10 @@ import torch
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
 from scratchgpt.checkpoint import load_checkpoint, load_state, read_config, save_run_info, save_weights
 from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingDiverged
-from scratchgpt.tokenizer import CharTokenizer
+from scratchgpt.data.corpus import prepare, split
+from scratchgpt.data.tokenizer import CharTokenizer
+from scratchgpt.inference.generate import sample_text
+from scratchgpt.training.evaluate import evaluate_split
 
 CONFIG = ModelConfig(vocab_size=5, block_size=8, n_embd=16, n_head=2, n_layer=1)
 
@@ -94,7 +99,7 @@ def test_a_diverged_model_is_never_saved_even_between_log_lines(tmp_path, small_
     run = tmp_path / "run"
     train(model_config, train_config, run, data=small_corpus, progress=False, log=lambda m: None)
     saved = {name: (run / name).read_bytes() for name in ("checkpoint.json", "model.safetensors")}
-    loop = importlib.import_module("scratchgpt.train")
+    loop = importlib.import_module("scratchgpt.training.loop")
     original, steps = loop.training_step, itertools.count(11)
 
     def diverging_step(forward, model, *args):
@@ -133,3 +138,27 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_c
         train(model_config, more, tmp_path / "run", resume=True, progress=False, log=lambda m: None)
     assert (tmp_path / "run" / "checkpoint.json").read_text() == saved  # still step 10
     assert load_checkpoint(tmp_path / "run", GPTLanguageModel(read_config(tmp_path / "run")[0]))["step"] == 10
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_run_directory_written_before_the_restructure_loads_samples_and_resumes(tmp_path):
+    """tests/fixtures/run-v1 was written by main at a01f0f6 (before model kinds, tasks and the
+    schedule's saved horizon); expected.json holds what that code sampled and scored."""
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    run, corpus = tmp_path / "run", tmp_path / "corpus.txt"
+    shutil.copytree(FIXTURES / "run-v1", run)
+    shutil.copy(FIXTURES / "corpus.txt", corpus)
+    model, tokenizer, config, _ = load_model(run)
+    assert config.kind == "gpt" and config.tie_embeddings and config.qk_norm
+    prompt, n, text = expected["greedy"]
+    assert sample_text(model, tokenizer, prompt, max_new_tokens=n, temperature=0.0) == text
+    prompt, n, seed, text = expected["seeded"]
+    assert sample_text(model, tokenizer, prompt, max_new_tokens=n, seed=seed) == text
+    _, val = split(prepare(corpus).tokens)
+    assert evaluate_split(model, val, config.block_size)[0] == pytest.approx(expected["val_loss"], abs=1e-6)
+    model_config, train_config, _ = read_config(run)
+    more = TrainConfig(**{**train_config.__dict__, "max_iters": 44})
+    result = train(model_config, more, run, data=corpus, resume=True, progress=False, log=lambda m: None)
+    assert result.steps == 4 and load_checkpoint(run, GPTLanguageModel(model_config))["step"] == 44

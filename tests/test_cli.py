@@ -188,12 +188,12 @@ def test_bench_reports_both_paths_as_json(shakespeare):
 def test_bench_times_the_steps_it_runs(shakespeare, capsys, monkeypatch):
     """Every step of a stand-in sleeps 50 ms: ms/step must lie between that and the whole call's
     time per timed step, and tokens/s must be the tokens the steps were given over their time."""
-    bench = importlib.import_module("scratchgpt.bench")
+    bench = importlib.import_module("scratchgpt.training.bench")
     tokens_given = []
 
-    def sleepy_step(forward, model, optimizer, data, block_size, c, generator, device, amp):
+    def sleepy_step(forward, model, optimizer, task, c, generator, device, amp):
         time.sleep(0.05)
-        tokens_given.append(c.batch_size * block_size)
+        tokens_given.append(task.batch_tokens(c.batch_size))
         return torch.zeros(())
 
     monkeypatch.setattr(bench, "training_step", sleepy_step)

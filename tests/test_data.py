@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgpt import data
-from scratchgpt.data import (TINY_SHAKESPEARE_SHA256, check_long_enough, corpus_path, get_batch, prepare,
-                             read_text, split, tiny_shakespeare)
+from scratchgpt.data import corpus as data
+from scratchgpt.data.corpus import (TINY_SHAKESPEARE_SHA256, check_long_enough, corpus_path, get_batch,
+                                    prepare, read_text, split, tiny_shakespeare)
 from scratchgpt.errors import DataError
 
 

@@ -5,8 +5,8 @@ import torch
 
 from scratchgpt import GPTLanguageModel, KVCache, ModelConfig, convert
 from scratchgpt.errors import ScratchGPTError
-from scratchgpt.generate import generate, sample_next, sample_texts, stream_text
-from scratchgpt.tokenizer import CharTokenizer
+from scratchgpt.inference.generate import generate, sample_next, sample_texts, stream_text
+from scratchgpt.data.tokenizer import CharTokenizer
 
 CONFIG = ModelConfig(vocab_size=20, block_size=16, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
 TOKENIZER = CharTokenizer("\nabcdefghijklmnopqr ")

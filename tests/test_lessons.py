@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, Head, ModelConfig, convert
-from scratchgpt.attention_maps import attention_weights, check_selection, plot_attention
-from scratchgpt.by_hand import (average_loop, average_matmul, average_softmax, column_self_attention,
+from scratchgpt.lessons.attention_maps import attention_weights, check_selection, plot_attention
+from scratchgpt.lessons.by_hand import (average_loop, average_matmul, average_softmax, column_self_attention,
                                 self_attention)
 from scratchgpt.errors import ScratchGPTError
-from scratchgpt.positional import sinusoidal_encoding
+from scratchgpt.nn.positional import sinusoidal_encoding
 
 
 def test_the_three_averaging_forms_are_equal():

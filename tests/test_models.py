@@ -1,11 +1,15 @@
 import math
 
 import pytest
+import safetensors.torch
 import torch
+from torch.nn import functional as F
 
 from scratchgpt import (BigramConfig, BigramLanguageModel, FusedMultiHeadAttention, GPTLanguageModel, ModelConfig,
                         MultiHeadAttention, convert)
-from scratchgpt.gpt import to_fast_state, to_readable_state
+from scratchgpt.checkpoint import save_weights
+from scratchgpt.inference.generate import generate
+from scratchgpt.models.convert import to_fast_state, to_readable_state
 
 CONFIG = ModelConfig(vocab_size=65, block_size=16, n_embd=48, n_head=4, n_layer=2, dropout=0.0)
 
@@ -158,3 +162,45 @@ def test_bigram_model():
     assert 4.0 < loss.item() < 6.0  # N(0, 1) logits: near ln 65 plus the spread of the table
     x = tokens(1, 1)
     assert torch.equal(model(x)[0][0, 0], model.token_embedding_table.weight[x[0, 0]])
+
+
+def lecture_logits(state, idx, n_layer, n_head):
+    """The lecture's GPT forward as plain tensor operations on its state-dict keys: an oracle
+    written apart from the modules (pre-norm blocks, per-head causal attention, ReLU MLP)."""
+    def linear(x, name, bias=True):
+        return x @ state[name + ".weight"].T + (state[name + ".bias"] if bias else 0)
+
+    def norm(x, name):
+        return F.layer_norm(x, x.shape[-1:], state[name + ".weight"], state[name + ".bias"])
+
+    T = idx.shape[1]
+    x = state["token_embedding_table.weight"][idx] + state["position_embedding_table.weight"][:T]
+    for layer in range(n_layer):
+        p = f"blocks.{layer}."
+        h = norm(x, p + "ln1")
+        heads = []
+        for i in range(n_head):
+            q, k, v = (linear(h, f"{p}sa.heads.{i}.{n}", bias=False) for n in ("query", "key", "value"))
+            wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5
+            wei = wei.masked_fill(state[f"{p}sa.heads.{i}.tril"][:T, :T] == 0, float("-inf"))
+            heads.append(F.softmax(wei, dim=-1) @ v)
+        x = x + linear(torch.cat(heads, dim=-1), p + "sa.proj")
+        x = x + linear(F.relu(linear(norm(x, p + "ln2"), p + "ffwd.net.0")), p + "ffwd.net.2")
+    return linear(norm(x, "ln_f"), "lm_head")
+
+
+def test_saved_weights_in_the_lecture_layout_give_the_lecture_models_greedy_text(tmp_path):
+    torch.manual_seed(0)
+    model = make("fast")
+    with torch.no_grad():  # larger weights than the 0.02 init, so that the greedy text varies
+        for p in model.parameters():
+            p.mul_(20 if p.dim() == 2 else 1)
+    save_weights(tmp_path / "model.safetensors", model)
+    state = to_readable_state(safetensors.torch.load_file(tmp_path / "model.safetensors"), CONFIG)
+    idx = tokens(1, 3)
+    for _ in range(30):  # the lecture's generate, greedy: crop to block_size, take the argmax
+        logits = lecture_logits(state, idx[:, -CONFIG.block_size:], CONFIG.n_layer, CONFIG.n_head)
+        idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    ours = torch.cat(list(generate(model, tokens(1, 3), 30, temperature=0.0, cache="exact")), dim=1)
+    assert torch.equal(ours, idx[:, 3:])
+    assert len(set(idx[0, 3:].tolist())) > 3  # a text, not one repeated token

@@ -12,11 +12,11 @@ import torch
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, convert, load_model, preset, train
 from scratchgpt.checkpoint import load_weights, save_weights
 from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
-from scratchgpt.generate import generate
-from scratchgpt.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
-from scratchgpt.positional import apply_rotary, rotary_angles
+from scratchgpt.inference.generate import generate
+from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
+from scratchgpt.nn.positional import apply_rotary, rotary_angles
 
-train_module = importlib.import_module("scratchgpt.train")
+train_module = importlib.import_module("scratchgpt.training.loop")
 
 BASE = ModelConfig(vocab_size=65, block_size=16, n_embd=48, n_head=4, n_layer=2, dropout=0.0)
 OPTIONS = {
@@ -267,7 +267,7 @@ def test_flops_per_token_match_the_matmuls_torch_counts(options):
     of the readable path (whose attention is plain matmuls)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from scratchgpt.bench import flops_per_token
+    from scratchgpt.training.bench import flops_per_token
     config = dataclasses.replace(BASE, attention="readable", **options)
     torch.manual_seed(0)
     model = GPTLanguageModel(config)

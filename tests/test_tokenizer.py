@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scratchgpt.errors import TokenizerError
-from scratchgpt.tokenizer import CharTokenizer, load_tokenizer, save_tokenizer, tokenizer_from_dict
+from scratchgpt.data.tokenizer import CharTokenizer, load_tokenizer, save_tokenizer, tokenizer_from_dict
 
 VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

@@ -7,10 +7,10 @@ import torch
 from scratchgpt import (BigramConfig, BigramLanguageModel, GPTLanguageModel, ModelConfig, TrainConfig,
                         load_model, preset, train)
 from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
-from scratchgpt.data import prepare, split
+from scratchgpt.data.corpus import prepare, split
 from scratchgpt.errors import ScratchGPTError
-from scratchgpt.evaluate import evaluate_split
-from scratchgpt.optim import lr_at, make_optimizer
+from scratchgpt.training.evaluate import evaluate_split
+from scratchgpt.training.optim import lr_at, make_optimizer
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
 

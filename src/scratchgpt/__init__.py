@@ -1,25 +1,41 @@
-"""scratchgpt: a GPT built from scratch in PyTorch, the way the lecture builds it.
+"""scratchgpt: the transformers of the lecture, built from scratch in PyTorch.
 
-The public API, by concept (each lives in the module of the same name):
+The public API, by concept. Each name is imported from its module when first used, so that
+`import scratchgpt.nn` (or `.models`, `.data`, `.inference`) loads that layer and the ones below
+it, not the training loop or the command line.
 """
 
-from .attention import FusedMultiHeadAttention, Head, KVCache, MultiHeadAttention
-from .blocks import Block, FeedForward
-from .checkpoint import load_model
-from .config import PRESETS, BigramConfig, ModelConfig, TrainConfig, preset
-from .data import get_batch, prepare, split
-from .errors import ScratchGPTError
-from .evaluate import estimate_loss, evaluate_split
-from .generate import generate, sample_text, sample_texts, stream_text
-from .gpt import BigramLanguageModel, GPTLanguageModel, convert
-from .tokenizer import CharTokenizer
-from .train import train
+import importlib
+
+_EXPORTS = {
+    "nn.attention": ["FusedMultiHeadAttention", "Head", "KVCache", "MultiHeadAttention"],
+    "nn.blocks": ["Block", "FeedForward"],
+    "models.gpt": ["BigramLanguageModel", "GPTLanguageModel"],
+    "models.convert": ["convert"],
+    "models.registry": ["build_model"],
+    "config": ["PRESETS", "BigramConfig", "ModelConfig", "TrainConfig", "preset"],
+    "checkpoint": ["load_model"],
+    "data.corpus": ["get_batch", "prepare", "split"],
+    "data.tokenizer": ["CharTokenizer"],
+    "errors": ["ScratchGPTError"],
+    "inference.generate": ["generate", "sample_text", "sample_texts", "stream_text"],
+    "inference.sampling": ["Sampling"],
+    "training.evaluate": ["estimate_loss", "evaluate_split"],
+    "training.loop": ["train"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __version__ = "0.1.0"
+__all__ = sorted(_MODULE_OF)
 
-__all__ = [
-    "BigramConfig", "BigramLanguageModel", "Block", "CharTokenizer", "FeedForward", "FusedMultiHeadAttention",
-    "GPTLanguageModel", "Head", "KVCache", "ModelConfig", "MultiHeadAttention", "PRESETS", "ScratchGPTError",
-    "TrainConfig", "convert", "estimate_loss", "evaluate_split", "generate", "get_batch",
-    "load_model", "prepare", "preset", "sample_text", "sample_texts", "split", "stream_text", "train",
-]
+
+def __getattr__(name):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'scratchgpt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # found once, then an ordinary attribute
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -32,8 +32,9 @@ import torch
 from . import config as cfg
 from .files import atomic_write, remove_temporaries, sha256_file
 from .errors import CheckpointError, ConfigError, ScratchGPTError
-from .gpt import build_model, convert
-from .tokenizer import load_tokenizer, save_tokenizer
+from .data.tokenizer import load_tokenizer, save_tokenizer
+from .models.convert import convert
+from .models.registry import build_model
 
 FORMAT_VERSION = 1
 MODEL_FILE, STATE_FILE, MANIFEST, CHECKPOINTS = "model.safetensors", "state.pt", "checkpoint.json", "checkpoints"
@@ -209,7 +210,7 @@ def run_lock(run_dir):
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise ScratchGPTError(f"another process is training in {run_dir}; wait for it to finish "
+        raise CheckpointError(f"another process is training in {run_dir}; wait for it to finish "
                               f"or stop it first") from None
     try:
         yield

@@ -14,15 +14,17 @@ import torch
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from .attention_maps import attention_weights, check_selection, plot_attention
 from .checkpoint import load_model, read_config
-from .data import check_long_enough, corpus_path, prepare, read_text, split
-from .bench import bench_step, matmul_peak
+from .data.corpus import check_long_enough, corpus_path, prepare, read_text, split
 from .device import compute_dtype, configure, device_name, has_gpu, resolve_device
 from .errors import CheckpointError, ConfigError, ScratchGPTError
-from .evaluate import evaluate_split
-from .generate import CACHE_POLICIES, check_sampling, check_stops, sample_texts, stream_text
-from .train import train, training_data
+from .inference.generate import sample_texts, stream_text
+from .inference.sampling import CACHE_POLICIES, Sampling
+from .lessons.attention_maps import attention_weights, check_selection, plot_attention
+from .training.bench import bench_step, matmul_peak
+from .training.evaluate import evaluate_split
+from .training.loop import train
+from .training.tasks import make_task
 
 RUNS = Path("runs")
 
@@ -191,20 +193,19 @@ def cmd_train(args):
 
 
 def cmd_sample(args):
-    options = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                   top_p=args.top_p, stop=args.stop, seed=args.seed, cache=args.cache)
-    check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
-                   args.cache)
-    model, tokenizer, _, _ = load_model(_run_dir(args.run), resolve_device(args.device))
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
+                        args.stop, args.seed, args.cache)
+    device = resolve_device(args.device)
+    model, tokenizer, _, _ = load_model(_run_dir(args.run), device)
     tokenizer.encode(args.prompt)  # refuse a bad prompt or stop string before printing anything
-    check_stops(tokenizer, args.stop)
-    if args.num_samples == 1:
+    sampling.check_stops(tokenizer)
+    if sampling.num_samples == 1:
         print(args.prompt, end="", flush=True)
-        for piece in stream_text(model, tokenizer, args.prompt, **options):
+        for piece in stream_text(model, tokenizer, args.prompt, sampling):
             print(piece, end="", flush=True)
         print()
         return
-    texts = sample_texts(model, tokenizer, args.prompt, num_samples=args.num_samples, **options)
+    texts = sample_texts(model, tokenizer, args.prompt, sampling)
     print("\n\n".join(f"---- sample {i} ----\n{args.prompt}{text}" for i, text in enumerate(texts, 1)))
 
 
@@ -215,14 +216,14 @@ def cmd_bench(args):
     if model_config.kind != "gpt":
         raise ConfigError(f"bench times the GPT's attention paths; the {model_config.kind} model has none")
     device = configure(resolve_device(train_config.device))
-    _, model_config, train_data, _ = training_data(args.data, model_config)
+    task, model_config = make_task(model_config, train_config, args.data)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
     amp_dtype = compute_dtype(device, train_config.dtype)
     peak = matmul_peak(device, amp_dtype)
     rows = []
     for attention in args.paths:
         for compile in compile_modes:
-            row = bench_step(model_config, train_config, train_data, device, attention, compile,
+            row = bench_step(model_config, train_config, task, device, attention, compile,
                              args.steps, args.warmup)
             row["mfu"] = row.pop("achieved_flops") / peak
             rows.append(row)
@@ -246,8 +247,8 @@ def cmd_bench(args):
 
 
 def cmd_eval(args):
-    run = _run_dir(args.run)
     device = resolve_device(args.device)
+    run = _run_dir(args.run)
     model, tokenizer, model_config, data_info = load_model(run, device)
     path = corpus_path(args.data or data_info.get("source"))
     text, sha = read_text(path)

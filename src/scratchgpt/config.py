@@ -81,6 +81,8 @@ class ModelConfig:
 class TrainConfig:
     """How to train: optimiser, schedule, evaluation, device. May change between runs of one model."""
 
+    task: str = _setting("next-token", "what to train for: next-token (predict each next token of the "
+                                       "text: the GPT's and the bigram's task)", choices=("next-token",))
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
     max_iters: int = _setting(5000, "training steps")

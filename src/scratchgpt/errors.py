@@ -20,12 +20,20 @@ class DataError(ScratchGPTError):
     """A corpus that cannot be used: missing, empty, binary, not UTF-8, or too short."""
 
 
+class InputError(ScratchGPTError, ValueError):
+    """Model inputs that do not fit the model, e.g. a sequence longer than block_size."""
+
+
 class TokenizerError(ScratchGPTError):
     """Text that the tokenizer cannot encode, or a tokenizer file it cannot read."""
 
 
 class CheckpointError(ScratchGPTError):
     """A run directory without a model, or with files this version cannot read."""
+
+
+class MissingExtra(ScratchGPTError):
+    """A feature whose optional dependencies (an extra such as `viz`) are not installed."""
 
 
 class TrainingDiverged(ScratchGPTError):

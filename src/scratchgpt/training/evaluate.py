@@ -1,8 +1,8 @@
 """Measuring a model: the lecture's quick estimate and the full, deterministic validation loss.
 
-`estimate_loss` is the lecture's: the mean loss over `eval_iters` random batches of each split,
-cheap and noisy, used during training. Its batches come from their own seeded generator, so an
-estimate never moves the training batches (and every estimate sees the same batches).
+`estimate_loss` is the lecture's: the mean loss over `eval_iters` random batches of each split of
+a task, cheap and noisy, used during training. Its batches come from their own seeded generator,
+so an estimate never moves the training batches (and every estimate sees the same batches).
 
 `evaluate_split` scores every non-overlapping window of a split: window i predicts tokens
 i*T+1 .. (i+1)*T from tokens i*T .. (i+1)*T-1. It is the number to compare runs by: the same every
@@ -15,24 +15,21 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .data import get_batch
-
 
 @torch.no_grad()
-def estimate_loss(model, splits, block_size, batch_size, eval_iters, seed, device, amp):
+def estimate_loss(model, task, batch_size, eval_iters, seed, device, amp):
     """{"train": mean loss, "val": mean loss} over eval_iters random batches of each split."""
     was_training = model.training
     model.eval()
     out = {}
-    for name, data in splits.items():
+    for split in ("train", "val"):
         generator = torch.Generator().manual_seed(seed)
         losses = torch.zeros(eval_iters)
         for k in range(eval_iters):
-            x, y = get_batch(data, block_size, batch_size, generator, device)
+            batch = task.batch(split, batch_size, generator, device)
             with amp:
-                _, loss = model(x, y)
-            losses[k] = loss.item()
-        out[name] = losses.mean().item()
+                losses[k] = task.loss(model, batch).item()
+        out[split] = losses.mean().item()
     model.train(was_training)
     return out
 

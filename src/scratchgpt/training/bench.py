@@ -1,7 +1,7 @@
 """Training throughput: how fast a training step runs, and how close to the hardware's limit.
 
-`scratchgpt bench` times the real training step (`train.training_step`: batches from the token
-memmap, forward, backward, clipping, optimiser) of a preset on one device, for the readable and the
+`scratchgpt bench` times the real training step (`loop.training_step`: the task's batches from the
+token memmap, forward, backward, clipping, optimiser) of a preset on one device, for the readable and the
 fast path side by side, with torch.compile off and/or on. It reports ms/step, tokens/s, peak memory
 and model FLOPs utilisation (MFU): the model's matmul FLOPs per second divided by a peak this
 module measures itself, a large matmul in the training dtype on the same device.
@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from .config import ModelConfig
-from .device import autocast, synchronize
-from .gpt import GPTLanguageModel
+from ..config import ModelConfig
+from ..device import autocast, synchronize
+from ..models.gpt import GPTLanguageModel
+from .loop import training_step
 from .optim import make_optimizer
-from .train import training_step
 
 
 def flops_per_token(config: ModelConfig):
@@ -57,7 +57,7 @@ def peak_memory_bytes(device):
     return rss if sys.platform == "darwin" else rss * 1024  # macOS reports bytes, Linux KiB
 
 
-def bench_step(model_config, train_config, train_data, device, attention, compile, steps, warmup):
+def bench_step(model_config, train_config, task, device, attention, compile, steps, warmup):
     """Time `steps` training steps after `warmup` untimed ones; a dict of the measurements."""
     torch.manual_seed(train_config.seed)
     config = dataclasses.replace(model_config, attention=attention)
@@ -73,15 +73,14 @@ def bench_step(model_config, train_config, train_data, device, attention, compil
         synchronize(device)
         start = time.perf_counter()
         for _ in range(n):
-            loss = training_step(forward, model, optimizer, train_data, config.block_size,
-                                 train_config, generator, device, amp)
+            loss = training_step(forward, model, optimizer, task, train_config, generator, device, amp)
         loss.item()
         synchronize(device)
         return time.perf_counter() - start
 
     warmup_seconds = run(warmup)
     seconds = run(steps)
-    tokens = train_config.batch_size * config.block_size
+    tokens = task.batch_tokens(train_config.batch_size)
     return {"attention": attention, "compile": compile, "ms_per_step": 1000 * seconds / steps,
             "tokens_per_s": tokens * steps / seconds, "warmup_s": warmup_seconds,
             "achieved_flops": flops_per_token(config) * tokens * steps / seconds,

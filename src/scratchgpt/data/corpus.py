@@ -1,4 +1,4 @@
-"""Data: the corpus, its token file, the train/val split and the batches X, Y.
+"""The corpus: its text, its token file, the train/val split and the batches X, Y.
 
 1. `corpus_path()` finds the text: `--data PATH`, else `$SCRATCHGPT_DATA`, else Tiny Shakespeare,
    which ships inside the package (compressed) and is unpacked once into the cache, checked by sha256.
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write, sha256_file
-from .errors import DataError
+from ..errors import DataError
+from ..files import atomic_write, sha256_file
 from .tokenizer import CharTokenizer, load_tokenizer, save_tokenizer
 
-TINY_SHAKESPEARE = resources.files("scratchgpt") / "corpora" / "tinyshakespeare.txt.bz2"  # 0.33 MB
+TINY_SHAKESPEARE = resources.files("scratchgpt.data") / "tinyshakespeare.txt.bz2"  # 0.33 MB, shipped
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 TOKEN_FORMAT = 1  # bump when the token file layout changes, so old caches are rebuilt
 

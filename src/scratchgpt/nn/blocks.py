@@ -1,12 +1,15 @@
 """The transformer block: communication (self-attention) then computation (feed-forward).
 
 Shapes: B batch, T time, C channels (n_embd).
+
+`Block(config, causal=True)` is the GPT's block; `causal=False` with a `key_mask` makes it an
+encoder's. The attention face (readable or fast) is the config's `attention`.
 """
 
 import torch
 import torch.nn as nn
 
-from .attention import FusedMultiHeadAttention, MultiHeadAttention
+from .attention import make_attention
 
 
 class _ReLUSquaredFunction(torch.autograd.Function):
@@ -46,6 +49,11 @@ class FeedForward(nn.Module):
             nn.Dropout(dropout),
         )
 
+    @property
+    def proj(self):
+        """The output projection (4C -> C), whose weight `zero_init` starts at zero."""
+        return self.net[2]
+
     def forward(self, x):
         return self.net(x)
 
@@ -55,19 +63,14 @@ class Block(nn.Module):
 
     def __init__(self, config, causal=True):
         super().__init__()
-        if config.attention == "readable":
-            self.sa = MultiHeadAttention(config.n_embd, config.n_head, config.block_size,
-                                         config.dropout, causal, config.qk_norm)
-        else:
-            self.sa = FusedMultiHeadAttention(config.n_embd, config.n_head, config.dropout, causal,
-                                              config.qk_norm)
+        self.sa = make_attention(config, causal)
         self.ffwd = FeedForward(config.n_embd, config.dropout, config.activation)
         self.ln1 = nn.LayerNorm(config.n_embd)
         self.ln2 = nn.LayerNorm(config.n_embd)
 
-    def forward(self, x, rope=None, cache=None, layer=0):
-        """x (B, T, C) -> (B, T, C); rope: rotary (cos, sin) or None; cache: fast path only."""
-        attend = self.sa(self.ln1(x), rope) if cache is None else self.sa(self.ln1(x), rope, cache, layer)
-        x = x + attend  # (B, T, C)
+    def forward(self, x, key_mask=None, rope=None, cache=None, layer=0):
+        """x (B, T, C) -> (B, T, C); key_mask (B, T): real tokens; rope: rotary (cos, sin) or None;
+        cache: a KVCache (fast face only) whose `layer` this block is."""
+        x = x + self.sa(self.ln1(x), key_mask=key_mask, rope=rope, cache=cache, layer=layer)  # (B, T, C)
         x = x + self.ffwd(self.ln2(x))  # (B, T, C)
         return x

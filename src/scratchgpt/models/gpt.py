@@ -6,14 +6,13 @@ Every model here keeps one contract: `forward(idx, targets=None) -> (logits, los
 token ids, logits (B, T, V), and loss the mean cross-entropy (None without targets).
 """
 
-import dataclasses
-
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from .blocks import Block
-from .positional import rotary_angles
+from ..errors import InputError
+from ..nn.blocks import Block
+from ..nn.positional import rotary_angles
 
 
 def _loss(logits, targets):
@@ -73,7 +72,7 @@ class GPTLanguageModel(nn.Module):
         if config.zero_init:
             for block in self.blocks:
                 nn.init.zeros_(block.sa.proj.weight)
-                nn.init.zeros_(block.ffwd.net[2].weight)
+                nn.init.zeros_(block.ffwd.proj.weight)
 
     @property
     def supports_kv_cache(self):
@@ -95,10 +94,10 @@ class GPTLanguageModel(nn.Module):
         B, T = idx.shape
         start = 0 if cache is None else cache.length
         if start + T > self.config.block_size:
-            raise ValueError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
+            raise InputError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
         x, rope = self.embed(idx, start)  # (B, T, C)
         for layer, block in enumerate(self.blocks):
-            x = block(x, rope, cache, layer)  # (B, T, C)
+            x = block(x, rope=rope, cache=cache, layer=layer)  # (B, T, C)
         if cache is not None:
             cache.advance(T)
         x = self.ln_f(x)  # (B, T, C)
@@ -109,11 +108,6 @@ class GPTLanguageModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def build_model(config):
-    """The language model of the family `config.kind` ("gpt" or "bigram")."""
-    return {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel}[config.kind](config)
-
-
 def _init_weights(module):
     """The lecture's initialisation: normal(0, 0.02) for Linear and Embedding weights, zero biases."""
     if isinstance(module, nn.Linear):
@@ -122,47 +116,3 @@ def _init_weights(module):
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.Embedding):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-
-# ---------------------------------------------------------------------------------------------
-# Moving weights between the readable path and the fast path.
-
-def convert(model, attention):
-    """A new GPTLanguageModel with `attention` ("readable" or "fast") and the same weights."""
-    config = dataclasses.replace(model.config, attention=attention)
-    state = model.state_dict()
-    if model.config.attention != attention:
-        state = to_fast_state(state, config) if attention == "fast" else to_readable_state(state, config)
-    converted = GPTLanguageModel(config).to(next(model.parameters()).device)
-    converted.load_state_dict(state)
-    return converted
-
-
-def to_fast_state(state, config):
-    """Readable state dict -> fast: stack every head's query, key, value into one qkv weight."""
-    state = dict(state)
-    for i in range(config.n_layer):
-        prefix = f"blocks.{i}.sa."
-        parts = []
-        for name in ("query", "key", "value"):
-            parts += [state.pop(f"{prefix}heads.{h}.{name}.weight") for h in range(config.n_head)]
-        for h in range(config.n_head):
-            state.pop(f"{prefix}heads.{h}.tril")
-        state[prefix + "qkv.weight"] = torch.cat(parts, dim=0)  # 3 nh x (hs, C) -> (3C, C)
-    return state
-
-
-def to_readable_state(state, config):
-    """Fast state dict -> readable: cut the qkv weight into per-head query, key, value weights."""
-    state = dict(state)
-    hs = config.n_embd // config.n_head
-    tril = torch.tril(torch.ones(config.block_size, config.block_size))
-    for i in range(config.n_layer):
-        prefix = f"blocks.{i}.sa."
-        q, k, v = state.pop(prefix + "qkv.weight").split(config.n_embd, dim=0)  # 3 x (C, C)
-        for name, w in (("query", q), ("key", k), ("value", v)):
-            for h in range(config.n_head):
-                state[f"{prefix}heads.{h}.{name}.weight"] = w[h * hs:(h + 1) * hs]  # (hs, C)
-        for h in range(config.n_head):
-            state[f"{prefix}heads.{h}.tril"] = tril.clone()
-    return state

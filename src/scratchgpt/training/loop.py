@@ -1,34 +1,40 @@
-"""The training loop: optimiser steps on random batches, estimates, checkpoints, metrics.
+"""The training loop: optimiser steps on a task's batches, estimates, checkpoints, metrics.
 
-One loop for every model that keeps the contract `forward(idx, targets) -> (logits, loss)`.
-`train()` is what `scratchgpt train` runs; the optimisers and the schedule live in optim.py.
+One loop for every model family and every task: the task (tasks.py) says what a batch is, what
+its loss is and how the model is scored at the end; the loop does the rest, once, for all of them:
+the optimisers and the schedule (optim.py), gradient accumulation and clipping, time budgets,
+estimates, checkpoints and exact resume, the run lock, Ctrl-C (signals.py), metrics.jsonl
+(metrics.py) and the progress bar. `train()` is what `scratchgpt train` runs.
 
-Speed: the loop reads the loss back from the device only once per log interval, batches come from
-the memory-mapped token file (pinned, copied without blocking on CUDA), `grad_accum` splits a batch
-into micro-batches with the same result, and `compile` runs the model through torch.compile.
+Speed: the loop reads the losses back from the device only once per log interval (and before
+every save, which checks them), batches come from memory-mapped token files (pinned, copied
+without blocking on CUDA), `grad_accum` splits a batch into micro-batches with the same result,
+and `compile` runs the model through torch.compile.
 """
 
+import contextlib
 import dataclasses
-import json
 import math
-import signal
-import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
-from .data import check_long_enough, corpus_path, get_batch, prepare, split
-from .device import autocast, configure, resolve_device, synchronize
-from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
-from .evaluate import estimate_loss, evaluate_split
-from .files import atomic_write
-from .generate import sample_text
-from .gpt import build_model
+from .. import checkpoint as ckpt
+from ..config import BigramConfig, ModelConfig, TrainConfig
+from ..device import autocast, configure, resolve_device, synchronize
+from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
+from ..files import atomic_write
+from ..models.registry import build_model
+from . import metrics
+from .evaluate import estimate_loss
 from .optim import lr_at, make_optimizer
+from .signals import StopAtOnce, StopSignals
+from .signals import name as signal_name
+from .tasks import Task, make_task
 
 clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
 
@@ -41,26 +47,24 @@ RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interv
 class TrainResult:
     steps: int
     best_val_loss: float  # best estimate seen during training (noisy, optimistic)
-    val_loss: float  # full validation split, every window, of the kept (best) model
-    val_bpc: float
+    scores: dict  # the task's final scores of the kept (best) model: val_loss and more
     train_seconds: float  # time spent in training steps, evaluation excluded
     tokens_per_second: float
     sample: str
 
+    @property
+    def val_loss(self):
+        return self.scores["val_loss"]
 
-def training_data(data, model_config):
-    """(corpus, model_config sized to its vocabulary, train split, val split) of the text `data`
-    (a path, or None for the default corpus); both splits checked long enough for block_size."""
-    corpus = prepare(corpus_path(data))
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-    train_data, val_data = split(corpus.tokens)
-    check_long_enough({"training": train_data, "validation": val_data}, model_config.block_size)
-    return corpus, model_config, train_data, val_data
+    @property
+    def val_bpc(self):
+        return self.scores["val_bpc"]
 
 
 def train(model_config, train_config, run_dir, data=None, resume=False, extend=False, progress=True,
           log=print):
-    """Train a language model into `run_dir` (a new directory, or an existing one with resume=True).
+    """Train a model for train_config.task on the text `data` (a path; None: the corpus that ships)
+    into `run_dir` (a new directory, or an existing one with resume=True).
 
     SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
     (a second one stops at once, keeping the last complete checkpoint); `--resume` then continues
@@ -78,17 +82,16 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
     device = configure(resolve_device(train_config.device))
-    corpus, model_config, train_data, val_data = training_data(data, model_config)
-    data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
-    if resume and corpus.sha256 != ckpt.read_config(run_dir)[2].get("sha256"):
-        raise DataError(f"the data {corpus.source} differs from the text {run_dir} was trained on")
+    task, model_config = make_task(model_config, train_config, data)
+    if resume and task.data_info["sha256"] != ckpt.read_config(run_dir)[2].get("sha256"):
+        raise DataError(f"the data {task.data_info['source']} differs from the text {run_dir} was trained on")
 
     with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with ckpt.run_lock(run_dir), _StopSignals() as stop:
+        with ckpt.run_lock(run_dir), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
-            run = _Run(run_dir, model_config, train_config, train_data, val_data, device,
+            run = _Run(run_dir, model_config, train_config, task, device,
                        build_model(model_config).to(device), autocast(device, train_config.dtype), log,
                        horizon=_horizon(train_config))
             optimizer = make_optimizer(run.model, train_config)
@@ -103,19 +106,19 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
             elif resume:
                 log(f"{run_dir} has no checkpoint yet; starting from step 0")
             with ckpt.writing(f"to {run_dir}"):
-                ckpt.save_run_info(run_dir, model_config, train_config, corpus.tokenizer, data_info)
-                _trim_metrics(run_dir, start)
+                ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, task.data_info)
+                metrics.trim(run_dir, start)
                 ckpt.remove_stale(run_dir)
                 if state is not None:
                     _plan_schedule(run, planned, extend, start)
-            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {len(train_data):,} training "
-                f"tokens, device {device}, run directory {run_dir}")
+            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device}, "
+                f"run directory {run_dir}")
             steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
-    except _StopAtOnce as e:
+    except StopAtOnce as e:
         manifest = ckpt.read_manifest(run_dir)
         kept = f"the checkpoint of step {manifest['step']} is intact" if manifest else "no checkpoint yet"
         raise TrainingInterrupted(
-            f"stopped at once by a second {signal.Signals(e.signum).name}; {kept}; continue with: "
+            f"stopped at once by a second {signal_name(e.signum)}; {kept}; continue with: "
             f"scratchgpt train --resume --out {run_dir}", 128 + e.signum) from None
     return _finish(run, start + steps_done, steps_done, best_val)
 
@@ -141,7 +144,7 @@ def _plan_schedule(run, planned, extend, start):
     if extend:
         run.log(f"--extend: the learning-rate schedule is re-planned over {_describe(run.horizon)} "
                 f"from step {start} on")
-        _append_metrics(run.run_dir, {"kind": "extend", "step": start, **run.horizon})
+        metrics.append(run.run_dir, {"kind": "extend", "step": start, **run.horizon})
     elif planned != run.horizon:
         if c.schedule != "constant":
             run.log(f"the learning-rate schedule keeps its plan of {_describe(planned)}; after it the "
@@ -159,28 +162,27 @@ class _Run:
     """What the steps of one training run share."""
 
     run_dir: Path
-    model_config: object
-    train_config: object
-    train_data: object
-    val_data: object
+    model_config: ModelConfig | BigramConfig
+    train_config: TrainConfig
+    task: Task
     device: torch.device
     model: torch.nn.Module
-    amp: object  # the autocast context
-    log: object
+    amp: contextlib.AbstractContextManager  # bf16 autocast, or nothing
+    log: Callable[[str], None]
     horizon: dict  # the steps and seconds the learning-rate schedule is planned over
     train_seconds: float = 0.0  # time in training steps so far, this run and those it resumed
-    pending_losses: list = dataclasses.field(default_factory=list)  # on the device, not yet checked
+    pending_losses: list[torch.Tensor] = field(default_factory=list)  # on the device, not yet checked
 
 
-def training_step(forward, model, optimizer, data, block_size, c, generator, device, amp):
-    """One optimiser step on a batch of c.batch_size random windows of `data`, taken as c.grad_accum
-    micro-batches (the mean of their mean losses is the whole batch's mean loss). Returns the last
-    micro-batch's loss as a tensor: reading it would wait for the device."""
+def training_step(forward, model, optimizer, task, c, generator, device, amp):
+    """One optimiser step on a batch of c.batch_size training examples of `task`, taken as
+    c.grad_accum micro-batches (the mean of their mean losses is the whole batch's mean loss).
+    Returns the last micro-batch's loss as a tensor: reading it would wait for the device."""
     optimizer.zero_grad(set_to_none=True)
     for _ in range(c.grad_accum):
-        x, y = get_batch(data, block_size, c.batch_size // c.grad_accum, generator, device)  # (B', T)
+        batch = task.batch("train", c.batch_size // c.grad_accum, generator, device)
         with amp:
-            _, loss = forward(x, y)
+            loss = task.loss(forward, batch)
         (loss / c.grad_accum).backward()
     if c.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
@@ -192,7 +194,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     """Steps from `start` until max_iters (or max_time) with logs, estimates and checkpoints;
     returns (steps done, best val). Only the steps' time counts in run.train_seconds."""
     c, model = run.train_config, run.model
-    T, B = run.model_config.block_size, c.batch_size
+    batch_tokens = run.task.batch_tokens(c.batch_size)
     schedule = dataclasses.replace(c, **run.horizon)
     forward = torch.compile(model) if c.compile else model
     timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
@@ -207,8 +209,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
             step_start = clock()
             for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
                 group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
-            loss = training_step(forward, model, optimizer, run.train_data, T, c, batch_rng,
-                                 run.device, run.amp)
+            loss = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device, run.amp)
             run.pending_losses.append(loss.detach())
             step_seconds = clock() - step_start
             run.train_seconds += step_seconds
@@ -221,9 +222,9 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
 
             if done % c.log_interval == 0 or last:
                 loss_value = _checked_losses(run, done)  # the one host sync per log interval
-                tokens_per_s = interval_steps * B * T / interval_seconds
+                tokens_per_s = interval_steps * batch_tokens / interval_seconds
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
-                _append_metrics(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
+                metrics.append(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
                                               "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
                                               "tokens_per_s": tokens_per_s,
                                               "train_seconds": run.train_seconds})
@@ -231,10 +232,10 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
 
             if done % c.eval_interval == 0 or last:
                 synchronize(run.device)  # the steps' queued work belongs to training time
-                losses = estimate_loss(model, {"train": run.train_data, "val": run.val_data}, T, B,
-                                       c.eval_iters, c.seed + 1, run.device, run.amp)
+                losses = estimate_loss(model, run.task, c.batch_size, c.eval_iters, c.seed + 1,
+                                       run.device, run.amp)
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                _append_metrics(run.run_dir, {"kind": "eval", "step": done,
+                metrics.append(run.run_dir, {"kind": "eval", "step": done,
                                               "train_loss": losses["train"], "val_loss": losses["val"],
                                               "train_seconds": run.train_seconds})
                 if losses["val"] < best_val:
@@ -246,7 +247,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
                 _keep_a_model(run, done)
                 raise TrainingInterrupted(
-                    f"stopped by {signal.Signals(stop.signum).name} at step {done}, checkpoint saved; "
+                    f"stopped by {signal_name(stop.signum)} at step {done}, checkpoint saved; "
                     f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
             if last:
                 break
@@ -297,63 +298,6 @@ def _keep_a_model(run, step):
         _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the model to {run.run_dir}", step)
 
 
-class _StopAtOnce(KeyboardInterrupt):
-    """A second SIGINT/SIGTERM: raised wherever the main thread is (every write is atomic)."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _StopSignals:
-    """Record the first SIGINT/SIGTERM so the loop can stop cleanly; a second one stops at once."""
-
-    def __init__(self):
-        self.signum = None
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signals only reach that one
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signum is not None:
-            raise _StopAtOnce(signum)
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _append_metrics(run_dir, record):
-    with ckpt.writing(f"metrics to {run_dir}"), open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _trim_metrics(run_dir, step):
-    """On resume, forget the records of steps after the checkpoint (they will be run again) and the
-    "final" record of the run being continued (the continued run writes its own)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = _record(line)
-        if record is not None and record.get("kind") != "final" and record.get("step", step + 1) <= step:
-            kept.append(line + "\n")
-    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
-
-
-def _record(line):
-    try:
-        return json.loads(line)
-    except ValueError:  # a line cut short by a crash
-        return None
-
-
 def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
     """Everything --resume needs to continue exactly from `step`; never a diverged model."""
     _check_finite(run, step)
@@ -377,24 +321,19 @@ def _restore(state, optimizer, batch_rng, device):
 
 
 def _finish(run, final_step, steps_done, best_val):
-    """Score the kept model on the whole validation split and write a sample."""
-    model, tokenizer, _, _ = ckpt.load_model(run.run_dir, run.device)
-    val_loss, val_bpc = evaluate_split(model, run.val_data, run.model_config.block_size, device=run.device)
+    """Score the kept model as the task says (the whole validation split) and write a sample."""
+    model, _, _, _ = ckpt.load_model(run.run_dir, run.device)
+    scores = run.task.evaluate(model, run.device)
     train_seconds = run.train_seconds
-    tokens = final_step * run.train_config.batch_size * run.model_config.block_size
-    tokens_per_s = tokens / max(train_seconds, 1e-9)
-    _append_metrics(run.run_dir, {"kind": "final", "step": final_step,
-                                  "val_loss": val_loss, "val_bpc": val_bpc,
-                                  "best_estimated_val_loss": best_val,
-                                  "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
-    run.log(f"full validation split: loss {val_loss:.4f} nats/token, {val_bpc:.4f} bits/char "
-            f"({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
-    sample = sample_text(model, tokenizer, max_new_tokens=run.train_config.sample_tokens,
-                         seed=run.train_config.seed)
+    tokens_per_s = final_step * run.task.batch_tokens(run.train_config.batch_size) / max(train_seconds, 1e-9)
+    metrics.append(run.run_dir, {"kind": "final", "step": final_step, **scores,
+                                 "best_estimated_val_loss": best_val,
+                                 "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
+    run.log(f"{run.task.report(scores)} ({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
+    sample = run.task.sample(model, run.train_config.sample_tokens, run.train_config.seed)
     with ckpt.writing(f"the sample to {run.run_dir}"):
-        atomic_write(run.run_dir / "samples.txt",
-                          lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
-    return TrainResult(steps_done, best_val, val_loss, val_bpc, train_seconds, tokens_per_s, sample)
+        atomic_write(run.run_dir / "samples.txt", lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
+    return TrainResult(steps_done, best_val, scores, train_seconds, tokens_per_s, sample)
 
 
 def _resume_settings(run_dir, model_config, train_config, data):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TokenizerError
+from ..errors import TokenizerError
 
 
 class CharTokenizer:

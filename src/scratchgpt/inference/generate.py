@@ -1,0 +1,158 @@
+"""Sampling text from a trained model, one token at a time.
+
+The lecture's method (`cache="none"`): at every step, crop the context to the last block_size
+tokens (the position table has no row beyond that), run the model over all of it, turn the last
+position's logits into probabilities, draw the next token. Simple, and it recomputes the whole
+context for every token.
+
+With a key/value cache (fast path only) each new token runs through the model alone and attends
+to the cached keys and values of the tokens before it. Past block_size, learned absolute
+positions force a choice:
+
+    "exact"   cache until the context is full, then the lecture's cropping: every later token
+              re-encodes the last block_size tokens (their positions all shift by one). Same
+              tokens as the lecture's method; no faster than it past block_size.
+    "window"  (default) when the cache is full, keep the most recent half of the context,
+              re-encode it once at positions 0.., and go on with the cache. The model then sees
+              between block_size/2 and block_size tokens of context instead of always block_size,
+              so the text differs from the lecture's method past block_size, at a fraction of
+              the cost.
+
+The sampling settings (sampling.py) arrive as one `Sampling`: temperature (0 is greedy), top-k,
+top-p, several samples at once (one batch, one seeded generator: reproducible), stop strings (the
+text ends before the first one; not included). The public functions also take its fields as
+keywords. Sampling runs in eval mode and never touches torch's global random state.
+"""
+
+import torch
+
+from ..errors import ConfigError
+from ..nn.attention import KVCache
+from .sampling import Sampling, sample_next
+
+
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
+             cache="window"):
+    """Yield each new token (B, 1), extending the context idx (B, T) one token at a time: the
+    lecture's generate, as a stream."""
+    sampling = Sampling(max_new_tokens, temperature, top_k, top_p, cache=cache)
+    yield from _generate(model, idx, sampling, generator)
+
+
+@torch.no_grad()  # on a generator: gradients are off only while it runs, not between tokens
+def _generate(model, idx, s, generator):
+    """generate() with its settings checked: the model samples in eval mode (no dropout), and the
+    caller's mode is restored when the stream ends or is closed."""
+    was_training = model.training
+    model.eval()
+    try:
+        if s.cache == "none" or not model.supports_kv_cache:
+            yield from _generate_uncached(model, idx, s, generator)
+        else:
+            yield from _generate_cached(model, idx, s, generator, exact=s.cache == "exact")
+    finally:
+        model.train(was_training)
+
+
+def _generate_uncached(model, idx, s, generator):
+    """The lecture's generate: the whole cropped context through the model for every token."""
+    block_size = model.config.block_size
+    for _ in range(s.max_new_tokens):
+        idx_cond = idx[:, -block_size:]  # (B, <=block_size): crop to what positions cover
+        logits, _ = model(idx_cond)  # (B, T, V)
+        idx_next = sample_next(logits[:, -1, :], s.temperature, s.top_k, s.top_p, generator)  # (B, 1)
+        idx = torch.cat((idx, idx_next), dim=1)  # (B, T+1)
+        yield idx_next
+
+
+def _generate_cached(model, idx, s, generator, exact):
+    block_size = model.config.block_size
+    dtype = next(model.parameters()).dtype
+    kv = KVCache(model.config, idx.size(0), idx.device, dtype)
+    keep = max(1, block_size // 2)  # context kept when the window slides
+    context = idx[:, -block_size:]  # (B, T): everything the model still needs
+    logits, _ = model(context, cache=kv)  # prefill: (B, T, V)
+    for i in range(s.max_new_tokens):
+        idx_next = sample_next(logits[:, -1, :], s.temperature, s.top_k, s.top_p, generator)  # (B, 1)
+        yield idx_next
+        if i == s.max_new_tokens - 1:
+            break  # no logits needed after the last token
+        context = torch.cat((context, idx_next), dim=1)[:, -block_size:]  # (B, <=block_size)
+        if kv.length < block_size:
+            logits, _ = model(idx_next, cache=kv)  # one token in: (B, 1, V)
+        elif exact:
+            logits, _ = model(context)  # the lecture's cropping: all positions shift
+        else:
+            context = context[:, -keep:]  # (B, keep)
+            kv.reset()
+            logits, _ = model(context, cache=kv)  # re-encode the kept half once
+
+
+def _settings(sampling, options):
+    """The Sampling given, or one made from its fields as keywords (not both)."""
+    if sampling is not None and options:
+        raise TypeError("pass a Sampling or its fields as keywords, not both")
+    return sampling if sampling is not None else Sampling(**options)
+
+
+def _start(model, tokenizer, prompt, s):
+    """Check the stop strings and the prompt; (context (B, T), a generator of its own). An empty
+    prompt starts from token 0, as the lecture does (a newline for Tiny Shakespeare)."""
+    s.check_stops(tokenizer)
+    device = next(model.parameters()).device
+    ids = tokenizer.encode(prompt) if prompt else [0]
+    idx = torch.tensor([ids] * s.num_samples, dtype=torch.long, device=device)  # (B, T)
+    generator = torch.Generator(device=device)
+    if s.seed is None:
+        generator.seed()  # a non-deterministic seed, for this generator only
+    else:
+        generator.manual_seed(s.seed)
+    return idx, generator
+
+
+def sample_texts(model, tokenizer, prompt="", sampling=None, **options):
+    """`num_samples` continuations of the prompt (without it), generated as one batch."""
+    s = _settings(sampling, options)
+    idx, generator = _start(model, tokenizer, prompt, s)
+    texts, done = [""] * s.num_samples, [False] * s.num_samples
+    for idx_next in _generate(model, idx, s, generator):
+        for i, token in enumerate(idx_next[:, 0].tolist()):
+            if not done[i]:
+                texts[i] += tokenizer.decode([token])
+                done[i] = any(stop in texts[i] for stop in s.stop)
+        if all(done):
+            break
+    return [_cut_at_stop(t, s.stop) for t in texts]
+
+
+def stream_text(model, tokenizer, prompt="", sampling=None, **options):
+    """Yield one continuation of the prompt piece by piece, as it is generated.
+
+    With stop strings, text that could be the start of one is held back until it is not.
+    """
+    s = _settings(sampling, options)
+    if s.num_samples != 1:
+        raise ConfigError("stream_text streams one sample; use sample_texts for several")
+    idx, generator = _start(model, tokenizer, prompt, s)
+    hold = max((len(stop) for stop in s.stop), default=1) - 1
+    text, sent = "", 0
+    for idx_next in _generate(model, idx, s, generator):
+        text += tokenizer.decode(idx_next[0].tolist())
+        if any(stop in text for stop in s.stop):
+            break
+        if len(text) - hold > sent:
+            yield text[sent:len(text) - hold]
+            sent = len(text) - hold
+    text = _cut_at_stop(text, s.stop)
+    if len(text) > sent:
+        yield text[sent:]
+
+
+def _cut_at_stop(text, stop):
+    cut = min((text.find(s) for s in stop if s in text), default=len(text))
+    return text[:cut]
+
+
+def sample_text(model, tokenizer, prompt="", sampling=None, **options):
+    """The prompt followed by one generated continuation, as one string."""
+    return prompt + "".join(stream_text(model, tokenizer, prompt, sampling, **options))

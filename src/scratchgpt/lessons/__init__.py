@@ -1,0 +1,6 @@
+"""The lessons' own functions, imported by the notebooks and the CLI only.
+
+    by_hand.py         the averaging trick three ways, attention as a function, the column
+                       convention: hand-written forms, tested equal to the library's modules
+    attention_maps.py  every layer's and head's attention weights over a text, and their heatmaps
+"""

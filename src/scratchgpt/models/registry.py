@@ -1,0 +1,10 @@
+"""Which model class each family (`config.kind`) is built with."""
+
+from .gpt import BigramLanguageModel, GPTLanguageModel
+
+MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel}
+
+
+def build_model(config):
+    """A new, initialised model of the family `config.kind`, shaped by `config`."""
+    return MODELS[config.kind](config)
