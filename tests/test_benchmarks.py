@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,3 +74,17 @@ def test_the_memory_measurement_sees_growth_below_an_earlier_peak():
     result, growth = prepare_data.peak_rss_growth(allocate_64_mb)
     assert result == 1
     assert 60 * 2**20 <= growth <= 80 * 2**20
+
+
+def test_tree_comparison_alternates_the_trees_and_summarises_each_path(shakespeare):
+    report = json.loads(run(sys.executable, "benchmarks/compare_trees.py", "--base", "src", "--head", "src",
+                            "--rounds", "2", "--", "--preset", "tiny", "--steps", "1", "--warmup", "1",
+                            "--data", shakespeare))
+    assert [(r["round"], r["tree"]) for r in report["rounds"] if r["attention"] == "fast"] == [
+        (0, "base"), (0, "head"), (1, "head"), (1, "base")]
+    for path in ("fast", "readable"):
+        ms = {(r["round"], r["tree"]): r["ms_per_step"] for r in report["rounds"] if r["attention"] == path}
+        summary = report["summary"][path]
+        assert summary["base_ms"] == pytest.approx((ms[0, "base"] + ms[1, "base"]) / 2)  # median of two
+        assert summary["median_round_ratio"] == pytest.approx(
+            (ms[0, "head"] / ms[0, "base"] + ms[1, "head"] / ms[1, "base"]) / 2)
