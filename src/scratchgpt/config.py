@@ -78,11 +78,56 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    """The shape of the BERT-like encoder and of the head on top of it (set by the task)."""
+
+    kind: ClassVar[str] = "encoder"
+    vocab_size: int = _setting(70, "vocabulary size V, special tokens included (set from the tokenizer)",
+                               cli=False)
+    block_size: int = _setting(128, "context length T: the most tokens the model attends over")
+    n_embd: int = _setting(128, "embedding width C")
+    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
+    n_layer: int = _setting(4, "number of transformer blocks")
+    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
+    attention: str = _setting("fast", "attention implementation: the lecture's per-head code or the fused one",
+                              choices=("fast", "readable"))
+    position: str = _setting("learned", "positions: a learned table, the sinusoidal encoding, or rotary",
+                             choices=("learned", "sinusoidal", "rotary"))
+    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
+    activation: str = _setting("gelu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
+    head: str = _setting("mlm", "the head on the encoder: masked-LM, one output per sequence (from [CLS]), "
+                                "or one per token (set by the task)", choices=("mlm", "sequence", "token"),
+                         cli=False)
+    num_labels: int = _setting(0, "outputs of a sequence or token head; 1 is regression (set by the task)",
+                               cli=False)
+    labels: tuple = _setting((), "the names of the classes, in output order (set by the task)", cli=False)
+
+    def __post_init__(self):
+        _check_types(self)
+        _require(self.vocab_size >= 1, "vocab_size must be at least 1")
+        _require(self.block_size >= 3, f"block_size must be at least 3 ([CLS], a token, [SEP]), got {self.block_size}")
+        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
+        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
+        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
+        _require(self.n_embd % self.n_head == 0,
+                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _require(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
+                 f"rotary positions need an even head size, got {self.n_embd // self.n_head}")
+        _require((self.head == "mlm") == (self.num_labels == 0),
+                 f"a {self.head} head needs num_labels {'0' if self.head == 'mlm' else '>= 1'}, got {self.num_labels}")
+        _require(not self.labels or len(self.labels) == self.num_labels,
+                 f"{len(self.labels)} label names for {self.num_labels} outputs")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, schedule, evaluation, device. May change between runs of one model."""
 
-    task: str = _setting("next-token", "what to train for: next-token (predict each next token of the "
-                                       "text: the GPT's and the bigram's task)", choices=("next-token",))
+    task: str = _setting("next-token", "what to train for: next-token (the GPT's and the bigram's), mlm "
+                                       "(masked tokens: the encoder's pretraining), speakers, names, "
+                                       "classify or regress (the encoder's fine-tuning tasks)",
+                         choices=("next-token", "mlm", "speakers", "names", "classify", "regress"))
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
     max_iters: int = _setting(5000, "training steps")
@@ -149,6 +194,9 @@ def _check_types(config):
         if f.type is float and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(config, f.name, float(value))  # TOML/JSON may write 1 for 1.0
             value = float(value)
+        if f.type is tuple and isinstance(value, list):
+            object.__setattr__(config, f.name, tuple(value))  # JSON writes a tuple as a list
+            value = tuple(value)
         if not isinstance(value, f.type) or (f.type is int and isinstance(value, bool)):
             raise ConfigError(f"{f.name} must be {f.type.__name__}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
@@ -208,10 +256,43 @@ PRESETS = {
         TrainConfig(batch_size=32, max_iters=3000, lr=1e-2, schedule="constant", warmup_iters=0,
                     eval_interval=300, eval_iters=200),
     ),
+    # The BERT-like encoder's masked-character pretraining in five minutes of a 2-core CPU
+    # (BENCHMARKS.md), and at about BERT-small's width on a GPU.
+    "encoder-cpu": (
+        EncoderConfig(block_size=128, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
+        TrainConfig(task="mlm", batch_size=32, max_iters=1_000_000, max_time=290.0, lr=3e-3,
+                    schedule="wsd", warmup_iters=100, cooldown_frac=0.3, min_lr_ratio=0.0,
+                    weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=20),
+    ),
+    "encoder-gpu": (
+        EncoderConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.1),
+        TrainConfig(task="mlm", batch_size=64, max_iters=5000, lr=1e-3, schedule="cosine",
+                    warmup_iters=200, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500,
+                    eval_iters=50),
+    ),
+    "tiny-encoder": (
+        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
+        TrainConfig(task="mlm", batch_size=8, max_iters=60, lr=3e-3, schedule="cosine", warmup_iters=10,
+                    eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=0),
+    ),
+    # Fine-tuning budgets (the model comes from the pretrained run, or is this shape with
+    # `finetune --from scratch`).
+    "finetune-cpu": (
+        EncoderConfig(block_size=128, n_embd=128, n_head=2, n_layer=4, dropout=0.1),
+        TrainConfig(task="speakers", batch_size=32, max_iters=400, lr=1e-3, schedule="cosine",
+                    warmup_iters=40, weight_decay=0.01, grad_clip=1.0, eval_interval=50, eval_iters=10),
+    ),
+    "finetune-tiny": (
+        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
+        TrainConfig(task="speakers", batch_size=8, max_iters=20, lr=3e-3, schedule="cosine", warmup_iters=2,
+                    eval_interval=10, eval_iters=2, log_interval=5, sample_tokens=0),
+    ),
 }
 PRESET_NAMES = ("auto", *PRESETS)
-MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig)}
-DEFAULT_PRESET = {"gpt": "auto", "bigram": "bigram"}  # the preset a bare --model KIND starts from
+MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig, EncoderConfig)}
+# The preset a bare --model KIND starts from: one name, or (on a GPU, else) for `auto`.
+DEFAULT_PRESET = {"gpt": ("lecture", "cpu"), "bigram": ("bigram", "bigram"),
+                  "encoder": ("encoder-gpu", "encoder-cpu")}
 
 
 def preset_name(name=None, has_gpu=False, kind=None):
@@ -219,9 +300,9 @@ def preset_name(name=None, has_gpu=False, kind=None):
     family `kind` (the GPT's when None)."""
     if kind is not None and kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    name = name or DEFAULT_PRESET[kind or "gpt"]
-    if name == "auto":
-        name = "lecture" if has_gpu else "cpu"
+    if name in (None, "auto"):
+        on_gpu, on_cpu = DEFAULT_PRESET[kind or "gpt"]
+        name = on_gpu if has_gpu else on_cpu
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
     return name
@@ -246,15 +327,30 @@ def _user_fields(cls):
     return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the command line shows it: a model setting may belong to several families
+    (its help text is the first family's, its choices those of them all)."""
+
+    name: str
+    type: type
+    help: str
+    choices: tuple | None
+    section: str  # "train", or the model families that have it, e.g. "gpt, encoder"
+
+
 def setting_fields():
-    """(families, field) for every setting a user may set, in declaration order: families is
-    "train" or the model kinds that have the field (its help text is the first family's)."""
-    model_fields = {}
+    """Every setting a user may set, in declaration order (models first, then training)."""
+    merged = {}
     for kind, cls in MODEL_KINDS.items():
         for f in _user_fields(cls):
-            model_fields.setdefault(f.name, (f, []))[1].append(kind)
-    return ([(", ".join(kinds), f) for f, kinds in model_fields.values()]
-            + [("train", f) for f in _user_fields(TrainConfig)])
+            first, kinds, choices = merged.setdefault(f.name, (f, [], []))
+            kinds.append(kind)
+            choices += [c for c in f.metadata["choices"] or () if c not in choices]
+    model = [Setting(f.name, f.type, f.metadata["help"], tuple(choices) or None, ", ".join(kinds))
+             for f, kinds, choices in merged.values()]
+    return model + [Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train")
+                    for f in _user_fields(TrainConfig)]
 
 
 def apply_overrides(model, train, overrides, source="command line"):

@@ -6,53 +6,84 @@ sampling and the run directory do not care which one they hold:
 
     vocab_size, encode(text) -> list[int], decode(ids) -> str, to_dict(), and
     tokenizer_from_dict(d) to read one back.
+
+An encoder's tokenizer also has BERT's special tokens, `with_specials()`: ids after the
+characters' (so a character has the same id for the GPT and the encoder of one corpus), written
+`[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` in text. With them, a character outside the
+vocabulary becomes `[UNK]` instead of an error, and "[MASK]" in a prompt is the mask token.
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TokenizerError
 
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
 
 class CharTokenizer:
-    """One token per Unicode character of the training corpus."""
+    """One token per Unicode character of the training corpus, then any special tokens."""
 
     kind = "char"
 
-    def __init__(self, chars):
+    def __init__(self, chars, specials=()):
         self.chars = list(chars)
-        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
-        self.itos = dict(enumerate(self.chars))
-        if len(self.stoi) != len(self.chars):
-            raise TokenizerError("character vocabulary has duplicate entries")
+        self.specials = list(specials)
+        tokens = self.chars + self.specials
+        self.stoi = {token: i for i, token in enumerate(tokens)}
+        self.itos = dict(enumerate(tokens))
+        if len(self.stoi) != len(tokens):
+            raise TokenizerError("the vocabulary has duplicate entries")
+        self._special_pattern = re.compile("(" + "|".join(map(re.escape, self.specials)) + ")") if specials else None
 
     @classmethod
     def from_text(cls, text):
         return cls(sorted(set(text)))
 
+    def with_specials(self):
+        """This vocabulary with BERT's special tokens added after the characters."""
+        return self if self.specials else CharTokenizer(self.chars, SPECIALS)
+
     @property
     def vocab_size(self):
-        return len(self.chars)
+        return len(self.chars) + len(self.specials)
+
+    def special_id(self, token):
+        """The id of a special token such as "[MASK]"."""
+        if token not in self.specials:
+            raise TokenizerError(f"this tokenizer has no {token} token")
+        return self.stoi[token]
 
     def encode(self, text):
-        missing = sorted({ch for ch in text if ch not in self.stoi})
-        if missing:
-            raise TokenizerError(f"text has characters outside the vocabulary: {_show(missing)}")
-        return [self.stoi[ch] for ch in text]
+        if not self.specials:
+            missing = sorted({ch for ch in text if ch not in self.stoi})
+            if missing:
+                raise TokenizerError(f"text has characters outside the vocabulary: {_show(missing)}")
+            return [self.stoi[ch] for ch in text]
+        unk = self.stoi["[UNK]"]
+        ids = []
+        for piece in self._special_pattern.split(text):  # special tokens are odd pieces
+            if piece in self.specials:
+                ids.append(self.stoi[piece])
+            else:
+                ids += [self.stoi.get(ch, unk) for ch in piece]
+        return ids
 
     def decode(self, ids):
         return "".join(self.itos[int(i)] for i in ids)
 
     def encode_array(self, codepoints):
-        """Vectorised encode of a uint32 array of code points (all in the vocabulary) to ids."""
-        table = np.zeros(0x110000, dtype=np.uint32)  # code point -> id, for every code point
+        """Vectorised encode of a uint32 array of code points (characters only) to ids."""
+        fill = self.stoi["[UNK]"] if self.specials else 0  # without specials every character is known
+        table = np.full(0x110000, fill, dtype=np.uint32)  # code point -> id, for every code point
         table[[ord(ch) for ch in self.chars]] = np.arange(len(self.chars), dtype=np.uint32)
         return table[codepoints]
 
     def to_dict(self):
-        return {"kind": self.kind, "chars": self.chars}
+        return {"kind": self.kind, "chars": self.chars, **({"specials": self.specials} if self.specials else {})}
 
 
 def _show(chars, limit=10):
@@ -65,7 +96,10 @@ def tokenizer_from_dict(d):
         raise TokenizerError("unsupported tokenizer description (expected kind 'char' with 'chars')")
     if not all(isinstance(ch, str) and len(ch) == 1 for ch in d["chars"]):
         raise TokenizerError("a character tokenizer's 'chars' must be single characters")
-    return CharTokenizer(d["chars"])
+    specials = d.get("specials", [])
+    if specials and list(specials) != list(SPECIALS):
+        raise TokenizerError(f"unsupported special tokens {specials} (expected {list(SPECIALS)})")
+    return CharTokenizer(d["chars"], specials)
 
 
 def save_tokenizer(tokenizer, path):

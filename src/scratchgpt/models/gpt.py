@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from ..nn.blocks import Block
-from ..nn.positional import rotary_angles
+from ..nn.positional import with_positions
 
 
 def _loss(logits, targets):
@@ -66,7 +66,7 @@ class GPTLanguageModel(nn.Module):
         self.blocks = nn.Sequential(*[Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)  # final layer norm
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
-        self.apply(_init_weights)
+        self.apply(init_weights)
         if config.tie_embeddings:
             self.lm_head.weight = self.token_embedding_table.weight  # one (V, C) matrix, both ways
         if config.zero_init:
@@ -81,12 +81,10 @@ class GPTLanguageModel(nn.Module):
 
     def embed(self, idx, start=0):
         """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None)."""
-        T = idx.shape[1]
-        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+        positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (T,)
         x = self.token_embedding_table(idx)  # (B, T, C)
-        if self.config.position == "rotary":
-            return x, rotary_angles(positions, self.config.n_embd // self.config.n_head)
-        return x + self.position_embedding_table(positions), None  # (T, C) broadcast over B
+        return with_positions(x, positions, self.config.position, self.config.n_embd // self.config.n_head,
+                              getattr(self, "position_embedding_table", None))
 
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just
@@ -108,7 +106,7 @@ class GPTLanguageModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def _init_weights(module):
+def init_weights(module):
     """The lecture's initialisation: normal(0, 0.02) for Linear and Embedding weights, zero biases."""
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)

@@ -1,8 +1,9 @@
 """Which model class each family (`config.kind`) is built with."""
 
+from .encoder import EncoderModel
 from .gpt import BigramLanguageModel, GPTLanguageModel
 
-MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel}
+MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel, "encoder": EncoderModel}
 
 
 def build_model(config):

@@ -41,3 +41,13 @@ def apply_rotary(x, cos, sin):
     x1, x2 = x.chunk(2, dim=-1)  # (..., T, hs/2) each: the two halves of every channel pair
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., T, hs)
+
+
+def with_positions(x, positions, position, head_size, table=None):
+    """Token embeddings x (B, T, C) at integer positions (T,) -> (x, rope): a learned `table` (an
+    nn.Embedding) or a sinusoidal one (a (T_max, C) tensor) is added to x; rotary positions add
+    nothing and return the angles (cos, sin) that attention turns queries and keys by."""
+    if position == "rotary":
+        return x, rotary_angles(positions, head_size)
+    pe = table(positions) if position == "learned" else table[positions].to(x.dtype)  # (T, C)
+    return x + pe, None  # broadcast over B

@@ -24,7 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
-from ..config import BigramConfig, ModelConfig, TrainConfig
+from ..config import BigramConfig, EncoderConfig, ModelConfig, TrainConfig
+from ..data.tokenizer import load_tokenizer
 from ..device import autocast, configure, resolve_device, synchronize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
@@ -61,10 +62,11 @@ class TrainResult:
         return self.scores["val_bpc"]
 
 
-def train(model_config, train_config, run_dir, data=None, resume=False, extend=False, progress=True,
-          log=print):
-    """Train a model for train_config.task on the text `data` (a path; None: the corpus that ships)
-    into `run_dir` (a new directory, or an existing one with resume=True).
+def train(model_config, train_config, run_dir, data=None, resume=False, extend=False, pretrained=None,
+          progress=True, log=print):
+    """Train a model for train_config.task on `data` (a path; None: the task's built-in data) into
+    `run_dir` (a new directory, or an existing one with resume=True). `pretrained`, a run directory
+    of an encoder, gives a fine-tuned encoder its weights (all but the head's) and its tokenizer.
 
     SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
     (a second one stops at once, keeping the last complete checkpoint); `--resume` then continues
@@ -82,18 +84,29 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
     device = configure(resolve_device(train_config.device))
-    task, model_config = make_task(model_config, train_config, data)
+    tokenizer, data_info = None, {}
+    if resume:  # the run's own vocabulary (unless a crash came before it was written), where its weights came from
+        if (run_dir / "tokenizer.json").exists():
+            tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+        data_info = {k: v for k, v in ckpt.read_config(run_dir)[2].items() if k == "pretrained"}
+    elif pretrained is not None:
+        source, tokenizer, _, _ = ckpt.load_model(pretrained)
+        data_info = {"pretrained": str(Path(pretrained).resolve())}
+    task, model_config = make_task(model_config, train_config, data, tokenizer)
+    data_info = {**task.data_info, **data_info}
     if resume and task.data_info["sha256"] != ckpt.read_config(run_dir)[2].get("sha256"):
-        raise DataError(f"the data {task.data_info['source']} differs from the text {run_dir} was trained on")
+        raise DataError(f"the data {task.data_info['source']} differs from the data {run_dir} was trained on")
 
     with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with ckpt.run_lock(run_dir), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
-            run = _Run(run_dir, model_config, train_config, task, device,
-                       build_model(model_config).to(device), autocast(device, train_config.dtype), log,
-                       horizon=_horizon(train_config))
+            model = build_model(model_config)
+            if pretrained is not None and not resume:
+                model.load_encoder(source)
+            run = _Run(run_dir, model_config, train_config, task, device, model.to(device),
+                       autocast(device, train_config.dtype), log, horizon=_horizon(train_config))
             optimizer = make_optimizer(run.model, train_config)
             batch_rng = torch.Generator().manual_seed(train_config.seed)
             start, best_val, run.train_seconds = 0, math.inf, 0.0
@@ -106,7 +119,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
             elif resume:
                 log(f"{run_dir} has no checkpoint yet; starting from step 0")
             with ckpt.writing(f"to {run_dir}"):
-                ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, task.data_info)
+                ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
                 metrics.trim(run_dir, start)
                 ckpt.remove_stale(run_dir)
                 if state is not None:
@@ -162,7 +175,7 @@ class _Run:
     """What the steps of one training run share."""
 
     run_dir: Path
-    model_config: ModelConfig | BigramConfig
+    model_config: ModelConfig | BigramConfig | EncoderConfig
     train_config: TrainConfig
     task: Task
     device: torch.device

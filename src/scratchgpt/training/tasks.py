@@ -2,17 +2,30 @@
 is scored at the end, and whether it writes a sample. The loop (loop.py) knows nothing else, so a
 new task (masked tokens, sequence labels, translation) plugs in without touching it.
 
-A task keeps the contract of `Task` below; `make_task` builds the one TrainConfig.task names.
+A task keeps the contract of `Task` below; `make_task` builds the one TrainConfig.task names:
+
+    next-token  NextTokenTask (here)          the GPT and the bigram
+    mlm         MaskedTokenTask (masked.py)   the encoder's pretraining
+    speakers, classify, regress
+                SequenceTask (labelling.py)   a label or a score per text
+    names       TokenTask (labelling.py)      a label per character
 """
 
 import dataclasses
 from pathlib import Path
 from typing import Protocol
 
-from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, split
-from ..errors import ConfigError
+from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, read_text, split, tiny_shakespeare
+from ..data.labelled import read_labelled, split_examples
+from ..data.reviews import default_reviews
+from ..data.speeches import SPEAKERS, name_examples, pretraining_corpus, speaker_examples, speeches
+from ..data.tokenizer import CharTokenizer
+from ..errors import ConfigError, DataError
+from ..files import sha256_file
 from ..inference.generate import sample_text
 from .evaluate import evaluate_split
+from .labelling import SequenceTask, TokenTask
+from .masked import MaskedTokenTask
 
 
 class Task(Protocol):
@@ -84,16 +97,70 @@ class NextTokenTask:
         return sample_text(model, self.tokenizer, max_new_tokens=max_tokens, seed=seed)
 
 
-TASKS = {NextTokenTask.name: NextTokenTask}
-FAMILIES = {"next-token": ("gpt", "bigram")}  # the model families each task trains
+# The model families each task trains, and the head an encoder needs for it.
+FAMILIES = {"next-token": ("gpt", "bigram"), "mlm": ("encoder",), "speakers": ("encoder",),
+            "names": ("encoder",), "classify": ("encoder",), "regress": ("encoder",)}
+FINE_TUNING = ("speakers", "names", "classify", "regress")
+HEADS = {"mlm": "mlm", "speakers": "sequence", "names": "token", "classify": "sequence", "regress": "sequence"}
 
 
-def make_task(model_config, train_config, data=None):
-    """(the task train_config.task names, on the text `data` (a path, or None for the default
-    corpus), model_config sized to its vocabulary)."""
-    if model_config.kind not in FAMILIES[train_config.task]:
-        raise ConfigError(f"the {train_config.task} task trains the {', '.join(FAMILIES[train_config.task])} "
-                          f"models, not the {model_config.kind} model")
-    corpus = prepare(corpus_path(data))
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-    return TASKS[train_config.task](corpus, model_config.block_size), model_config
+def make_task(model_config, train_config, data=None, tokenizer=None):
+    """(the task train_config.task names, model_config fitted to it: sized to its vocabulary, with
+    the head and labels it needs).
+
+    `data` is a path; None means the task's built-in data: for next-token $SCRATCHGPT_DATA or Tiny
+    Shakespeare; for mlm the play without its held-out speeches; for speakers and names the play;
+    for classify and regress synthetic reviews. `tokenizer` (a fine-tuned model's pretrained one,
+    or a resumed run's own) is used instead of one built from the data, and the labels of a
+    classifier's config (a resumed or evaluated run's) instead of those found in the data.
+    """
+    name = train_config.task
+    if model_config.kind not in FAMILIES[name]:
+        raise ConfigError(f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the "
+                          f"{model_config.kind} model")
+    if name == "next-token":
+        corpus = prepare(corpus_path(data))
+        _same_vocabulary(tokenizer, corpus.tokenizer, corpus.source)
+        task = NextTokenTask(corpus, model_config.block_size)
+        return task, dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    if name == "mlm":
+        corpus = prepare(Path(data) if data is not None else pretraining_corpus())
+        _same_vocabulary(tokenizer and CharTokenizer(tokenizer.chars), corpus.tokenizer, corpus.source)
+        task = MaskedTokenTask(corpus, tokenizer or corpus.tokenizer.with_specials(), model_config.block_size)
+        labels = ()
+    elif name in ("speakers", "names"):
+        path = Path(data) if data is not None else tiny_shakespeare()
+        play, sha = read_text(path)
+        found = speeches(play)
+        examples = {s: (speaker_examples if name == "speakers" else name_examples)(found, s)
+                    for s in ("train", "val", "test")}
+        if not all(examples.values()):
+            raise DataError(f"{path} has too few speeches (NAME: lines, then text) for the {name} task")
+        labels = SPEAKERS if name == "speakers" else ("other", "name")
+        tokenizer = tokenizer or CharTokenizer.from_text(play).with_specials()
+        task_class = SequenceTask if name == "speakers" else TokenTask
+        task = task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
+    else:  # classify, regress
+        regression = name == "regress"
+        path = Path(data) if data is not None else default_reviews(classes=not regression)
+        splits = split_examples(read_labelled(path, regression), regression, path)
+        labels = () if regression else model_config.labels or tuple(sorted({e.target for e in splits["train"]}))
+        for e in (e for split_ in splits.values() for e in split_ if not regression and e.target not in labels):
+            raise DataError(f"{path}, line {e.line}: the label {e.target!r} is not one the model knows "
+                            f"({', '.join(labels)})")
+        tokenizer = tokenizer or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()
+        examples = {s: [(e.text, e.target) for e in split_] for s, split_ in splits.items()}
+        task = SequenceTask(name, examples, tokenizer, model_config.block_size, labels or None,
+                            _info(path, sha256_file(path)))
+    num_labels = len(labels) if name != "regress" else 1
+    return task, dataclasses.replace(model_config, vocab_size=task.tokenizer.vocab_size, head=HEADS[name],
+                                     num_labels=0 if name == "mlm" else num_labels, labels=tuple(labels))
+
+
+def _info(path, sha):
+    return {"source": str(Path(path).resolve()), "sha256": sha}
+
+
+def _same_vocabulary(given, built, source):
+    if given is not None and given.chars != built.chars:
+        raise DataError(f"the characters of {source} are not the vocabulary the model was trained with")

@@ -1,0 +1,36 @@
+"""The `scratchgpt` command: a thin layer over the Python API.
+
+    training.py  train, finetune, bench
+    using.py     sample, eval, predict, fill, attention
+    options.py   what they share: the settings flags derived from config.py, run directories
+
+Every setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the CLI can never drift
+from the dataclasses. Errors a user can cause print one line and exit with code 2.
+"""
+
+import sys
+
+from ..errors import ScratchGPTError
+from . import training, using
+from .options import Parser
+
+
+def build_parser():
+    parser = Parser(prog="scratchgpt", description="The transformers of the lecture, built from scratch: "
+                                                   "train a GPT or an encoder, sample, fine-tune, look inside.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
+    training.add_commands(sub)
+    using.add_commands(sub)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except ScratchGPTError as e:
+        print(f"scratchgpt: {'error: ' if e.exit_code == 2 else ''}{e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\nscratchgpt: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,181 @@
+"""Commands that train: train (any model family, from scratch), finetune (an encoder on a task,
+from a pretrained run or from scratch), bench (how fast a training step runs)."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import config as cfg
+from ..checkpoint import read_config
+from ..device import compute_dtype, configure, device_name, has_gpu, resolve_device
+from ..errors import CheckpointError, ConfigError
+from ..training.bench import bench_step, matmul_peak
+from ..training.loop import train
+from ..training.tasks import FINE_TUNING, make_task
+from .options import add_settings, new_run_dir, overrides, settings
+
+MODEL_HELP = ("model family: gpt (default), bigram (the lecture's first model, the baseline) or "
+              "encoder (BERT-like, pretrained by masked tokens)")
+PRESET_HELP = ("named settings: lecture (the lecture's GPT), cpu (minutes on a laptop CPU), "
+               "speedrun-cpu / speedrun-gpu (best GPT in 99 s / 30 s of training), tiny (seconds, for "
+               "tests), bigram (the lecture's bigram.py), encoder-cpu / encoder-gpu / tiny-encoder (the "
+               "encoder's pretraining); auto (the default): the family's GPU preset on a GPU, else its "
+               "CPU one")
+
+
+def add_commands(sub):
+    t = sub.add_parser("train", help="train a model from scratch: a GPT (default), the bigram or an encoder",
+                       description="Train a model from scratch on Tiny Shakespeare or your own text: a "
+                                   "character-level GPT, the bigram baseline, or a BERT-like encoder "
+                                   "by masked characters. Settings come from the preset, then the "
+                                   "--config TOML file, then the flags below.")
+    t.add_argument("--model", choices=tuple(cfg.MODEL_KINDS), default=None, help=MODEL_HELP)
+    t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None, help=PRESET_HELP)
+    t.add_argument("--data", type=Path, help="UTF-8 text file to train on (default: the task's built-in "
+                                             "data; for the GPT $SCRATCHGPT_DATA, else Tiny Shakespeare, "
+                                             "which ships with scratchgpt)")
+    t.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<n>)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (any run: a GPT, an encoder, "
+                        "a fine-tuning); its learning-rate schedule keeps its plan even with a larger "
+                        "--max-iters or --max-time")
+    t.add_argument("--extend", action="store_true",
+                   help="with --resume: re-plan the learning-rate schedule over the new --max-iters "
+                        "and --max-time")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings(t)
+    t.set_defaults(command=cmd_train)
+
+    f = sub.add_parser("finetune", help="fine-tune an encoder for a task: speakers, names, classify, regress",
+                       description="Fine-tune a pretrained encoder (--from RUN) for a task, or train the "
+                                   "same thing from random weights (--from scratch) with the same "
+                                   "budget. Tasks: speakers (who speaks? 8 speakers of Tiny "
+                                   "Shakespeare), names (which characters name a speaker), classify "
+                                   "(text<TAB>label lines of --data) and regress (text<TAB>score "
+                                   "lines); without --data, classify and regress use synthetic "
+                                   "restaurant reviews.")
+    f.add_argument("--from", dest="source", required=True, metavar="RUN|scratch",
+                   help="the pretrained encoder's run directory, or scratch for random weights")
+    f.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
+                   help="training budget (and, with --from scratch, model shape): finetune-cpu (default) "
+                        "or finetune-tiny (seconds, for tests)")
+    f.add_argument("--data", type=Path, help="the task's data (default: its built-in data)")
+    f.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<n>)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings(f)
+    f.set_defaults(command=cmd_finetune)
+
+    b = sub.add_parser("bench", help="time training steps: ms/step, tokens/s, MFU, peak memory",
+                       description="Time the training step of a preset on one device, for the "
+                                   "readable and the fast path side by side. MFU is measured against "
+                                   "a large matmul on the same device, in the training dtype.")
+    b.add_argument("--preset", choices=cfg.PRESET_NAMES, default="auto",
+                   help="settings to bench (default auto: lecture on a GPU, else cpu)")
+    b.add_argument("--data", type=Path, help="text file for the batches (default: as train)")
+    b.add_argument("--steps", type=int, default=20, help="timed steps per configuration (default 20)")
+    b.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first, compilation included (default 3)")
+    b.add_argument("--paths", nargs="+", choices=("readable", "fast"), default=["readable", "fast"],
+                   help="attention paths to time (default both)")
+    b.add_argument("--compare-compile", action="store_true",
+                   help="time each path with torch.compile off and on (default: as --compile says)")
+    b.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    add_settings(b)
+    b.set_defaults(command=cmd_bench)
+
+
+def _log(message):
+    tqdm.write(message, file=sys.stderr)
+
+
+def cmd_train(args):
+    if args.resume and args.out is None:
+        raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
+    if args.resume and args.preset is not None:
+        raise ConfigError("--resume continues a run with its saved settings; drop --preset")
+    model_config, train_config = settings(args, resume_from=args.out if args.resume else None)
+    out = args.out or new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
+    result = train(model_config, train_config, out, data=args.data, resume=args.resume,
+                   extend=args.extend, progress=not args.quiet, log=_log)
+    if result.sample:
+        print(result.sample)
+    print(f"\n[saved to {out}; {_next_step(model_config)} --run {out}]", file=sys.stderr)
+
+
+def _next_step(model_config):
+    if model_config.kind != "encoder":
+        return "more with: scratchgpt sample"
+    if model_config.head == "mlm":
+        return "try: scratchgpt fill \"To be or not to be, that is the [MASK]uestion\""
+    return "try: scratchgpt predict \"your text\""
+
+
+def cmd_finetune(args):
+    toml, flags = overrides(args)
+    task = flags.get("task") or toml.get("task")
+    if task not in FINE_TUNING:
+        raise ConfigError(f"finetune needs --task, one of {', '.join(FINE_TUNING)}")
+    model_config, train_config = cfg.preset(args.preset or "finetune-cpu", kind="encoder")
+    shape = model_config
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags)
+    pretrained = None
+    if args.source != "scratch":
+        pretrained = Path(args.source)
+        saved, _, _ = read_config(pretrained)
+        if saved.kind != "encoder":
+            raise CheckpointError(f"{pretrained} holds a {saved.kind} model; finetune needs an encoder run "
+                                  f"(train one with: scratchgpt train --model encoder)")
+        changed = [f.name for f in dataclasses.fields(shape) if f.name != "dropout"
+                   and getattr(shape, f.name) != getattr(model_config, f.name)]
+        if changed:
+            raise ConfigError(f"the model's shape comes from {pretrained}; --{changed[0].replace('_', '-')} "
+                              f"applies to --from scratch only")
+        model_config = dataclasses.replace(saved, dropout=model_config.dropout, head="mlm", num_labels=0,
+                                           labels=())  # the task gives the new head
+    out = args.out or new_run_dir(task)
+    result = train(model_config, train_config, out, data=args.data, pretrained=pretrained,
+                   progress=not args.quiet, log=_log)
+    print(json.dumps({"run": str(out), **result.scores}))
+    print(f"\n[saved to {out}; try: scratchgpt predict --run {out} \"your text\"]", file=sys.stderr)
+
+
+def cmd_bench(args):
+    if args.steps < 1 or args.warmup < 1:
+        raise ConfigError("--steps and --warmup must be at least 1")
+    model_config, train_config = settings(args)
+    if model_config.kind != "gpt":
+        raise ConfigError(f"bench times the GPT's attention paths; the {model_config.kind} model has none")
+    device = configure(resolve_device(train_config.device))
+    task, model_config = make_task(model_config, train_config, args.data)
+    compile_modes = [False, True] if args.compare_compile else [train_config.compile]
+    amp_dtype = compute_dtype(device, train_config.dtype)
+    peak = matmul_peak(device, amp_dtype)
+    rows = []
+    for attention in args.paths:
+        for compile in compile_modes:
+            row = bench_step(model_config, train_config, task, device, attention, compile,
+                             args.steps, args.warmup)
+            row["mfu"] = row.pop("achieved_flops") / peak
+            rows.append(row)
+            if not args.json:
+                print(f"{attention:>8} compile {'on ' if compile else 'off'}: "
+                      f"{row['ms_per_step']:8.1f} ms/step {row['tokens_per_s']:>10,.0f} tokens/s  "
+                      f"MFU {100 * row['mfu']:5.1f}%  peak memory {row['peak_memory_mb']:,.0f} MB  "
+                      f"(warm-up {row['warmup_s']:.1f} s)", flush=True)
+    summary = {"device": device_name(device), "preset": args.preset, "dtype": str(amp_dtype)[6:],
+               "peak_tflops": peak / 1e12, "threads": torch.get_num_threads(),
+               "batch_size": train_config.batch_size, "block_size": model_config.block_size,
+               "torch": torch.__version__, "results": rows}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"device {summary['device']}, {summary['threads']} threads, measured {summary['dtype']} "
+              f"matmul peak {peak / 1e9:,.0f} GFLOP/s")
+        by_path = {r["attention"]: r["tokens_per_s"] for r in rows if r["compile"] == compile_modes[-1]}
+        if len(by_path) == 2:
+            print(f"fast path: {by_path['fast'] / by_path['readable']:.2f}x the readable path's tokens/s")

@@ -1,0 +1,187 @@
+"""Commands that use a trained model: sample (a GPT's text), eval (any run's scores), predict (a
+fine-tuned encoder's labels or scores), fill (a pretrained encoder's guesses for [MASK]),
+attention (pictures of the attention weights)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_model, read_config
+from ..data.corpus import check_long_enough, corpus_path, prepare, read_text, split
+from ..device import resolve_device
+from ..errors import ConfigError
+from ..inference.generate import sample_texts, stream_text
+from ..inference.predict import fill, predict
+from ..inference.sampling import CACHE_POLICIES, Sampling
+from ..lessons.attention_maps import attention_weights, check_selection, plot_attention
+from ..training.evaluate import evaluate_split
+from ..training.tasks import make_task
+from .options import add_device, add_json, add_run, run_dir
+
+
+def add_commands(sub):
+    s = sub.add_parser("sample", help="generate text from a trained GPT",
+                       description="Generate text from a trained model, streamed as it is produced.")
+    add_run(s)
+    s.add_argument("--prompt", default="", help="text to continue (default: start from a newline)")
+    s.add_argument("--max-new-tokens", type=int, default=500, help="tokens to generate (default 500)")
+    s.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)")
+    s.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest tokens")
+    s.add_argument("--top-p", type=float, default=None,
+                   help="sample only from the likeliest tokens whose probabilities add up to p (0 < p <= 1)")
+    s.add_argument("--num-samples", type=int, default=1, help="samples to generate at once, as one batch")
+    s.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                   help="end a sample before this text (repeat for several)")
+    s.add_argument("--seed", type=int, default=None, help="random seed, for reproducible samples")
+    s.add_argument("--cache", choices=CACHE_POLICIES, default="window",
+                   help="window (default): key/value cache, sliding by half a block past block_size; "
+                        "exact: cache, then the lecture's cropping past block_size (same tokens as "
+                        "none); none: the lecture's uncached method")
+    s.add_argument("--no-cache", dest="cache", action="store_const", const="none",
+                   help="the lecture's uncached method (same as --cache none)")
+    add_device(s)
+    s.set_defaults(command=cmd_sample)
+
+    e = sub.add_parser("eval", help="a run's scores: a GPT's full validation loss, an encoder's task metrics",
+                       description="Score a run deterministically: a GPT on every non-overlapping "
+                                   "window of the validation split (the last 10%% of the text); a "
+                                   "pretrained encoder by masked characters of the validation text; a "
+                                   "fine-tuned one on its val and test splits.")
+    add_run(e)
+    e.add_argument("--data", type=Path, help="the data to score on (default: the run's own)")
+    add_device(e)
+    add_json(e)
+    e.set_defaults(command=cmd_eval)
+
+    p = sub.add_parser("predict", help="a fine-tuned encoder's label or score for each text",
+                       description="Label or score texts with a fine-tuned encoder: the label and its "
+                                   "probabilities, the score, or the spans of labelled characters. "
+                                   "Texts come from the arguments, else one per line of stdin.")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
+    add_run(p)
+    add_device(p)
+    add_json(p)
+    p.set_defaults(command=cmd_predict)
+
+    f = sub.add_parser("fill", help="a pretrained encoder's guesses for each [MASK] of a text",
+                       description="Show the likeliest characters for each [MASK] in TEXT, as a "
+                                   "pretrained (masked-LM) encoder sees them.")
+    f.add_argument("text", metavar="TEXT", help='text with one or more [MASK]s, e.g. "to be or not to b[MASK]"')
+    add_run(f)
+    f.add_argument("--top-k", type=int, default=5, help="guesses per [MASK] (default 5)")
+    add_device(f)
+    add_json(f)
+    f.set_defaults(command=cmd_fill)
+
+    a = sub.add_parser("attention", help="draw a trained model's attention weights over a text",
+                       description="Draw the attention weights of every layer and head over TEXT as "
+                                   "heatmaps: row t shows which characters position t attends to "
+                                   "(earlier ones only for a GPT, all of them for an encoder).")
+    add_run(a)
+    a.add_argument("--text", required=True, help="text to look at (at most block_size characters)")
+    a.add_argument("--out", type=Path, default=Path("attention.png"), help="image file (default attention.png)")
+    a.add_argument("--layer", type=int, help="draw only this layer (from 0)")
+    a.add_argument("--head", type=int, help="draw only this head (from 0)")
+    a.set_defaults(command=cmd_attention)
+
+
+def _load(args, families):
+    """(model, tokenizer, config) of the run, which must be of one of `families` for this command."""
+    device = resolve_device(args.device) if hasattr(args, "device") else torch.device("cpu")
+    run = run_dir(args.run)
+    kind = read_config(run)[0].kind
+    if kind not in families:
+        raise ConfigError(f"{run} holds a {kind} model; this command needs a {' or '.join(families)} run")
+    model, tokenizer, config, _ = load_model(run, device)
+    return model, tokenizer, config
+
+
+def cmd_sample(args):
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
+                        args.stop, args.seed, args.cache)
+    model, tokenizer, _ = _load(args, ("gpt", "bigram"))
+    tokenizer.encode(args.prompt)  # refuse a bad prompt or stop string before printing anything
+    sampling.check_stops(tokenizer)
+    if sampling.num_samples == 1:
+        print(args.prompt, end="", flush=True)
+        for piece in stream_text(model, tokenizer, args.prompt, sampling):
+            print(piece, end="", flush=True)
+        print()
+        return
+    texts = sample_texts(model, tokenizer, args.prompt, sampling)
+    print("\n\n".join(f"---- sample {i} ----\n{args.prompt}{text}" for i, text in enumerate(texts, 1)))
+
+
+def cmd_eval(args):
+    device = resolve_device(args.device)
+    run = run_dir(args.run)
+    model, tokenizer, model_config, data_info = load_model(run, device)
+    if model_config.kind == "encoder":
+        _, train_config, _ = read_config(run)
+        task, _ = make_task(model_config, train_config, args.data or data_info.get("source"), tokenizer)
+        scores = task.evaluate(model, device)
+        print(json.dumps({"run": str(run), **scores}) if args.json else task.report(scores))
+        return
+    path = corpus_path(args.data or data_info.get("source"))
+    text, sha = read_text(path)
+    if sha == data_info.get("sha256"):
+        tokens = prepare(path).tokens  # the cached token file of the training text
+    else:  # another text: encode it with the model's own vocabulary
+        tokens = np.array(tokenizer.encode(text), dtype=np.int64)
+    _, val_data = split(tokens)
+    check_long_enough({"validation": val_data}, model_config.block_size)
+    loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device)
+    windows = (len(val_data) - 1) // model_config.block_size
+    if args.json:
+        print(json.dumps({"run": str(run), "val_loss": loss, "val_bpc": bpc, "windows": windows,
+                          "tokens": windows * model_config.block_size}))
+    else:
+        print(f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char "
+              f"({windows} windows of {model_config.block_size} tokens)")
+
+
+def cmd_predict(args):
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ConfigError("no text to predict: give texts as arguments or lines on stdin")
+    if any(not t.strip() for t in texts):
+        raise ConfigError("a text to predict is empty")
+    model, tokenizer, _ = _load(args, ("encoder",))
+    results = predict(model, tokenizer, texts)
+    for text, result in zip(texts, results):
+        if args.json:
+            print(json.dumps({"text": text, **result}, ensure_ascii=False))
+        elif "score" in result:
+            print(f"{result['score']:.3f}\t{text}")
+        elif "label" in result:
+            print(f"{result['label']}\t{result['probabilities'][result['label']]:.1%}\t{text}")
+        else:
+            print(f"{', '.join(s['text'] for s in result['spans']) or '-'}\t{text}")
+
+
+def cmd_fill(args):
+    model, tokenizer, _ = _load(args, ("encoder",))
+    guesses = fill(model, tokenizer, args.text, args.top_k)
+    if args.json:
+        print(json.dumps({"text": args.text, "fills": [[{"token": t, "probability": p} for t, p in g]
+                                                       for g in guesses]}, ensure_ascii=False))
+        return
+    for i, options in enumerate(guesses, 1):
+        print(f"[MASK] {i}: " + "  ".join(f"{t!r} {p:.1%}" for t, p in options))
+
+
+def cmd_attention(args):
+    model, tokenizer, config = _load(args, ("gpt", "encoder"))
+    check_selection(config, args.layer, args.head)
+    if not args.text:
+        raise ConfigError("--text must not be empty")
+    if len(args.text) > config.block_size:
+        raise ConfigError(f"text has {len(args.text)} characters; the model sees at most "
+                          f"block_size {config.block_size}")
+    idx = torch.tensor([tokenizer.encode(args.text)], dtype=torch.long)  # (1, T)
+    plot_attention(attention_weights(model, idx), args.text, args.out, args.layer, args.head)
+    print(f"wrote {args.out}", file=sys.stderr)

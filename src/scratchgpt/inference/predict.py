@@ -1,0 +1,81 @@
+"""What an encoder says about a text: a fine-tuned one's label, score or per-character labels
+(`predict`), a pretrained one's guesses for each [MASK] (`fill`). Texts are framed as in training
+(`[CLS] text [SEP]`, cut to block_size); the model runs in eval mode and the caller's mode comes back.
+"""
+
+import torch
+from torch.nn import functional as F
+
+from ..data.sequences import batch_texts
+from ..errors import ConfigError
+
+
+def _eval(model, run):
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return run()
+    finally:
+        model.train(was_training)
+
+
+def predict(model, tokenizer, texts, batch_size=64):
+    """One dict per text: {"label", "probabilities"} for classes, {"score"} for a regression, or
+    {"labels", "spans"} (per-character labels, and the text of each run of non-"other" labels) for
+    a token head."""
+    config = model.config
+    if config.head == "mlm":
+        raise ConfigError("predict needs a fine-tuned encoder; a pretrained (masked-LM) one can fill: "
+                          "scratchgpt fill")
+    results = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        ids, key_mask = batch_texts(tokenizer, chunk, config.block_size, next(model.parameters()).device)
+        out = _eval(model, lambda: model(ids, key_mask=key_mask)[0].float().cpu())
+        for i, text in enumerate(chunk):
+            results.append(_describe(config, text, out[i], int(key_mask[i].sum()) - 2))
+    return results
+
+
+def _describe(config, text, out, length):
+    if config.head == "sequence" and config.num_labels == 1:
+        return {"score": out.item()}
+    if config.head == "sequence":
+        probs = F.softmax(out, dim=-1).tolist()
+        return {"label": config.labels[int(out.argmax())],
+                "probabilities": dict(zip(config.labels, probs))}
+    labels = [config.labels[i] for i in out[1:1 + length].argmax(-1).tolist()]  # skip [CLS]
+    spans, start = [], None
+    for i, label in enumerate(labels + [config.labels[0]]):
+        if label != config.labels[0] and start is None:
+            start = i
+        elif label == config.labels[0] and start is not None:
+            spans.append({"start": start, "end": i, "text": text[start:i]})
+            start = None
+    return {"labels": labels, "spans": spans}
+
+
+def fill(model, tokenizer, text, top_k=5):
+    """For each [MASK] of `text`, in order: [(token, probability)] of the top_k guesses."""
+    config = model.config
+    if config.head != "mlm":
+        raise ConfigError(f"fill needs a pretrained (masked-LM) encoder; this one has a {config.head} head "
+                          f"(use scratchgpt predict)")
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
+    mask = tokenizer.special_id("[MASK]")
+    wanted = tokenizer.encode(text).count(mask)
+    if wanted == 0:
+        raise ConfigError("the text has no [MASK] to fill")
+    ids, key_mask = batch_texts(tokenizer, [text], config.block_size, next(model.parameters()).device)
+    if int((ids == mask).sum()) < wanted:
+        raise ConfigError(f"a [MASK] lies past the first {config.block_size - 2} tokens the model reads")
+    logits = _eval(model, lambda: model(ids, key_mask=key_mask)[0][0].float().cpu())  # (L, V)
+    characters = len(tokenizer.chars)  # guesses are characters, never special tokens
+    guesses = []
+    for position in (ids[0] == mask).nonzero()[:, 0].tolist():
+        probs = F.softmax(logits[position, :characters], dim=-1)
+        top = torch.topk(probs, min(top_k, characters))
+        guesses.append([(tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())])
+    return guesses

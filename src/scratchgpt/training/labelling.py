@@ -1,0 +1,130 @@
+"""Fine-tuning tasks: a label or a score per text (the sequence head), or a label per character
+(the token head), learned from examples split into train, val and test.
+
+    SequenceTask  speakers (who speaks?), classify (the user's labels), regress (the user's scores)
+    TokenTask     names (which characters belong to a speaker's name)
+
+Texts are framed as the encoder reads them (data/sequences.py); a batch draws B examples of a
+split with the loop's generator (so resume stays exact) and pads them to the longest. The final
+scores are deterministic: every example of the val and the test split, in order.
+"""
+
+import torch
+
+from ..data.masking import IGNORE
+from ..data.sequences import frame, frame_labels, pad
+from . import scores
+
+
+class _LabelledTask:
+    """What sequence and token tasks share: framed examples, batches, predictions over a split."""
+
+    def __init__(self, name, examples, tokenizer, block_size, labels, data_info):
+        self.name, self.tokenizer, self.labels, self.data_info = name, tokenizer, labels, data_info
+        self.block_size = block_size
+        self.pad_id = tokenizer.special_id("[PAD]")
+        self.rows = {split: [frame(tokenizer, text, block_size) for text, _ in pairs]
+                     for split, pairs in examples.items()}
+        self.targets = {split: self._targets([t for _, t in pairs]) for split, pairs in examples.items()}
+
+    def summary(self):
+        counts = ", ".join(f"{len(rows):,} {split}" for split, rows in self.rows.items())
+        return f"{self.name} examples: {counts}"
+
+    def _batch_of(self, split, index, device):
+        rows = [self.rows[split][i] for i in index]
+        ids = pad(rows, self.pad_id, device)  # (B, L)
+        return ids, ids != self.pad_id, self._batch_targets(split, index, device)
+
+    def batch(self, split, batch_size, generator, device):
+        index = torch.randint(len(self.rows[split]), (batch_size,), generator=generator).tolist()
+        return self._batch_of(split, index, device)
+
+    def loss(self, forward, batch):
+        ids, key_mask, targets = batch
+        return forward(ids, targets, key_mask)[1]
+
+    def batch_tokens(self, batch_size):
+        rows = self.rows["train"]
+        return round(batch_size * sum(map(len, rows)) / len(rows))  # the mean example's tokens
+
+    @torch.no_grad()
+    def outputs(self, model, split, device, batch_size=64):
+        """(the model's outputs for every example of `split` in order, their mean loss)."""
+        was_training = model.training
+        model.eval()
+        outs, total = [], 0.0
+        for start in range(0, len(self.rows[split]), batch_size):
+            index = range(start, min(start + batch_size, len(self.rows[split])))
+            ids, key_mask, targets = self._batch_of(split, index, device)
+            out, loss = model(ids, targets, key_mask)
+            outs.append(out.float().cpu())
+            total += loss.item() * len(index)
+        model.train(was_training)
+        return outs, total / len(self.rows[split])
+
+    def sample(self, model, max_tokens, seed):
+        return ""
+
+
+class SequenceTask(_LabelledTask):
+    """A label (labels given) or a score (labels None) per text, from its [CLS] vector."""
+
+    def _targets(self, targets):
+        if self.labels is None:
+            return torch.tensor(targets, dtype=torch.float32)
+        return torch.tensor([t if isinstance(t, int) else self.labels.index(t) for t in targets])
+
+    def _batch_targets(self, split, index, device):
+        return self.targets[split][list(index)].to(device)
+
+    def evaluate(self, model, device):
+        result = {}
+        for split in ("val", "test"):
+            outs, loss = self.outputs(model, split, device)
+            out, actual = torch.cat(outs), self.targets[split]
+            result[f"{split}_loss"] = loss
+            if self.labels is None:
+                result[f"{split}_rmse"] = scores.rmse(out, actual)
+                result[f"{split}_spearman"] = scores.spearman(out, actual)
+            else:
+                predicted = out.argmax(-1)
+                result[f"{split}_accuracy"] = scores.accuracy(predicted, actual)
+                result[f"{split}_macro_f1"] = scores.macro_f1(predicted, actual, len(self.labels))
+        return result
+
+    def report(self, s):
+        if self.labels is None:
+            return (f"test split: RMSE {s['test_rmse']:.3f}, Spearman {s['test_spearman']:.3f} "
+                    f"(val: {s['val_rmse']:.3f}, {s['val_spearman']:.3f})")
+        return (f"test split: accuracy {s['test_accuracy']:.1%}, macro-F1 {s['test_macro_f1']:.3f} "
+                f"(val: {s['val_accuracy']:.1%}, {s['val_macro_f1']:.3f})")
+
+
+class TokenTask(_LabelledTask):
+    """A label per character (0 or 1), from each character's vector."""
+
+    def _targets(self, targets):
+        return [frame_labels(t, self.block_size) for t in targets]  # per example, framed
+
+    def _batch_targets(self, split, index, device):
+        return pad([self.targets[split][i] for i in index], IGNORE, device)  # (B, L)
+
+    def evaluate(self, model, device):
+        result = {}
+        for split in ("val", "test"):
+            outs, loss = self.outputs(model, split, device)
+            predicted, actual = [], []
+            for start, out in zip(range(0, len(self.rows[split]), 64), outs):
+                labels = pad(self.targets[split][start:start + len(out)], IGNORE)  # (b, L)
+                real = labels != IGNORE
+                predicted.append(out.argmax(-1)[real])
+                actual.append(labels[real])
+            precision, recall, f1 = scores.binary_prf(torch.cat(predicted), torch.cat(actual))
+            result.update({f"{split}_loss": loss, f"{split}_precision": precision,
+                           f"{split}_recall": recall, f"{split}_f1": f1})
+        return result
+
+    def report(self, s):
+        return (f"test split, name characters: precision {s['test_precision']:.3f}, recall "
+                f"{s['test_recall']:.3f}, F1 {s['test_f1']:.3f} (val F1 {s['val_f1']:.3f})")
