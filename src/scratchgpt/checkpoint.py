@@ -30,9 +30,9 @@ import safetensors.torch
 import torch
 
 from . import config as cfg
-from .files import atomic_write, remove_temporaries, sha256_file
-from .errors import CheckpointError, ConfigError, ScratchGPTError
 from .data.tokenizer import load_tokenizer, save_tokenizer
+from .errors import CheckpointError, ConfigError, ScratchGPTError
+from .files import atomic_write, remove_temporaries, sha256_file
 from .models.convert import convert
 from .models.registry import build_model
 

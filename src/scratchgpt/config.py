@@ -211,6 +211,9 @@ def _check_types(config):
 # two-core laptop CPU; `speedrun-cpu` and `speedrun-gpu` buy the most quality per second with every
 # speedrun option; `tiny` trains in seconds for tests. `auto` means lecture on a GPU, else cpu.
 
+ENCODER_CPU = EncoderConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary",
+                            qk_norm=True)
+
 PRESETS = {
     "lecture": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
@@ -256,34 +259,49 @@ PRESETS = {
         TrainConfig(batch_size=32, max_iters=3000, lr=1e-2, schedule="constant", warmup_iters=0,
                     eval_interval=300, eval_iters=200),
     ),
-    # The BERT-like encoder's masked-character pretraining in five minutes of a 2-core CPU
-    # (BENCHMARKS.md), and at about BERT-small's width on a GPU.
+    # The BERT-like encoder's masked-character pretraining in five minutes of a 2-core CPU, and at
+    # about BERT-small's width on a GPU. Rotary positions, QK-norm and Muon each measured as a gain
+    # at a fixed time budget (BENCHMARKS.md); block 64 to pretrain (twice the steps of 128 in the
+    # same time), block 128 to fine-tune (rotary positions have no table to outgrow).
     "encoder-cpu": (
-        EncoderConfig(block_size=128, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
+        ENCODER_CPU,
         TrainConfig(task="mlm", batch_size=32, max_iters=1_000_000, max_time=290.0, lr=3e-3,
                     schedule="wsd", warmup_iters=100, cooldown_frac=0.3, min_lr_ratio=0.0,
-                    weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=20),
+                    optimizer="muon", muon_lr=0.04, weight_decay=0.1, beta2=0.99, grad_clip=1.0,
+                    eval_interval=250, eval_iters=20, sample_tokens=80),
     ),
     "encoder-gpu": (
-        EncoderConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.1),
+        EncoderConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.1, position="rotary",
+                      qk_norm=True),
         TrainConfig(task="mlm", batch_size=64, max_iters=5000, lr=1e-3, schedule="cosine",
-                    warmup_iters=200, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500,
-                    eval_iters=50),
+                    warmup_iters=200, optimizer="muon", muon_lr=0.02, weight_decay=0.1, beta2=0.99,
+                    grad_clip=1.0, eval_interval=500, eval_iters=50, sample_tokens=80),
     ),
     "tiny-encoder": (
-        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
+        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary",
+                      qk_norm=True),
         TrainConfig(task="mlm", batch_size=8, max_iters=60, lr=3e-3, schedule="cosine", warmup_iters=10,
                     eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=0),
     ),
-    # Fine-tuning budgets (the model comes from the pretrained run, or is this shape with
-    # `finetune --from scratch`).
+    # Fine-tuning budgets (about three minutes a task on a 2-core CPU). The model is the pretrained
+    # run's (with this dropout and block_size), or this shape with `finetune --from scratch`: the
+    # same encoder as the pretraining preset's. No dropout: on a CPU, attention dropout halves the
+    # speed, and for names and reviews more steps paid more than the regularisation (BENCHMARKS.md).
     "finetune-cpu": (
-        EncoderConfig(block_size=128, n_embd=128, n_head=2, n_layer=4, dropout=0.1),
+        dataclasses.replace(ENCODER_CPU, block_size=128),
+        TrainConfig(task="names", batch_size=32, max_iters=800, lr=2e-3, schedule="cosine",
+                    warmup_iters=80, weight_decay=0.01, grad_clip=1.0, eval_interval=100, eval_iters=10),
+    ),
+    # Who speaks? has 1,043 training speeches: half the steps, a gentler rate and dropout, so that a
+    # pretrained encoder is adapted rather than overwritten (BENCHMARKS.md compares both budgets).
+    "speakers-cpu": (
+        dataclasses.replace(ENCODER_CPU, block_size=128, dropout=0.1),
         TrainConfig(task="speakers", batch_size=32, max_iters=400, lr=1e-3, schedule="cosine",
                     warmup_iters=40, weight_decay=0.01, grad_clip=1.0, eval_interval=50, eval_iters=10),
     ),
     "finetune-tiny": (
-        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
+        EncoderConfig(block_size=48, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary",
+                      qk_norm=True),
         TrainConfig(task="speakers", batch_size=8, max_iters=20, lr=3e-3, schedule="cosine", warmup_iters=2,
                     eval_interval=10, eval_iters=2, log_interval=5, sample_tokens=0),
     ),
@@ -293,6 +311,7 @@ MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig, EncoderConfi
 # The preset a bare --model KIND starts from: one name, or (on a GPU, else) for `auto`.
 DEFAULT_PRESET = {"gpt": ("lecture", "cpu"), "bigram": ("bigram", "bigram"),
                   "encoder": ("encoder-gpu", "encoder-cpu")}
+FINETUNE_PRESET = {"speakers": "speakers-cpu"}  # `finetune --task T` without --preset; else finetune-cpu
 
 
 def preset_name(name=None, has_gpu=False, kind=None):
@@ -423,3 +442,12 @@ def model_from_dict(values):
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model kind {kind!r} (written by another version?)")
     return from_dict(MODEL_KINDS[kind], values)
+
+
+def fine_tuning_model(pretrained, chosen):
+    """The model config of a fine-tuning of the encoder `pretrained`: its shape, with `chosen`'s
+    dropout, and block_size where positions have no table to outgrow (not learned ones), and no
+    head yet (the task gives one)."""
+    block_size = pretrained.block_size if pretrained.position == "learned" else chosen.block_size
+    return dataclasses.replace(pretrained, dropout=chosen.dropout, block_size=block_size, head="mlm",
+                               num_labels=0, labels=())

@@ -61,8 +61,8 @@ def add_commands(sub):
     f.add_argument("--from", dest="source", required=True, metavar="RUN|scratch",
                    help="the pretrained encoder's run directory, or scratch for random weights")
     f.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
-                   help="training budget (and, with --from scratch, model shape): finetune-cpu (default) "
-                        "or finetune-tiny (seconds, for tests)")
+                   help="training budget (and, with --from scratch, model shape): finetune-cpu (the "
+                        "default; speakers-cpu for --task speakers) or finetune-tiny (seconds, for tests)")
     f.add_argument("--data", type=Path, help="the task's data (default: its built-in data)")
     f.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<n>)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -119,7 +119,8 @@ def cmd_finetune(args):
     task = flags.get("task") or toml.get("task")
     if task not in FINE_TUNING:
         raise ConfigError(f"finetune needs --task, one of {', '.join(FINE_TUNING)}")
-    model_config, train_config = cfg.preset(args.preset or "finetune-cpu", kind="encoder")
+    model_config, train_config = cfg.preset(args.preset or cfg.FINETUNE_PRESET.get(task, "finetune-cpu"),
+                                            kind="encoder")
     shape = model_config
     model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
     model_config, train_config = cfg.apply_overrides(model_config, train_config, flags)
@@ -130,13 +131,14 @@ def cmd_finetune(args):
         if saved.kind != "encoder":
             raise CheckpointError(f"{pretrained} holds a {saved.kind} model; finetune needs an encoder run "
                                   f"(train one with: scratchgpt train --model encoder)")
-        changed = [f.name for f in dataclasses.fields(shape) if f.name != "dropout"
+        tuned = cfg.fine_tuning_model(saved, model_config)
+        free = {"dropout", "block_size"} if saved.position != "learned" else {"dropout"}
+        changed = [f.name for f in dataclasses.fields(shape) if f.name not in free
                    and getattr(shape, f.name) != getattr(model_config, f.name)]
         if changed:
             raise ConfigError(f"the model's shape comes from {pretrained}; --{changed[0].replace('_', '-')} "
                               f"applies to --from scratch only")
-        model_config = dataclasses.replace(saved, dropout=model_config.dropout, head="mlm", num_labels=0,
-                                           labels=())  # the task gives the new head
+        model_config = tuned
     out = args.out or new_run_dir(task)
     result = train(model_config, train_config, out, data=args.data, pretrained=pretrained,
                    progress=not args.quiet, log=_log)

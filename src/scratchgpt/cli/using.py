@@ -95,7 +95,8 @@ def _load(args, families):
     run = run_dir(args.run)
     kind = read_config(run)[0].kind
     if kind not in families:
-        raise ConfigError(f"{run} holds a {kind} model; this command needs a {' or '.join(families)} run")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ConfigError(f"{run} holds {article} {kind} model; this command needs a {' or '.join(families)} run")
     model, tokenizer, config, _ = load_model(run, device)
     return model, tokenizer, config
 

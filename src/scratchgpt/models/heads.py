@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+
 class MaskedLMHead(nn.Module):
     def __init__(self, config):
         super().__init__()

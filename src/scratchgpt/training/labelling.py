@@ -63,6 +63,13 @@ class _LabelledTask:
         model.train(was_training)
         return outs, total / len(self.rows[split])
 
+    def evaluate(self, model, device):
+        return {**self._split_scores(model, "val", device), **self._split_scores(model, "test", device)}
+
+    def track(self, model, device):
+        """The val split's scores (not its loss, which the estimate has): a curve of what counts."""
+        return {k: v for k, v in self._split_scores(model, "val", device).items() if k != "val_loss"}
+
     def sample(self, model, max_tokens, seed):
         return ""
 
@@ -78,20 +85,15 @@ class SequenceTask(_LabelledTask):
     def _batch_targets(self, split, index, device):
         return self.targets[split][list(index)].to(device)
 
-    def evaluate(self, model, device):
-        result = {}
-        for split in ("val", "test"):
-            outs, loss = self.outputs(model, split, device)
-            out, actual = torch.cat(outs), self.targets[split]
-            result[f"{split}_loss"] = loss
-            if self.labels is None:
-                result[f"{split}_rmse"] = scores.rmse(out, actual)
-                result[f"{split}_spearman"] = scores.spearman(out, actual)
-            else:
-                predicted = out.argmax(-1)
-                result[f"{split}_accuracy"] = scores.accuracy(predicted, actual)
-                result[f"{split}_macro_f1"] = scores.macro_f1(predicted, actual, len(self.labels))
-        return result
+    def _split_scores(self, model, split, device):
+        outs, loss = self.outputs(model, split, device)
+        out, actual = torch.cat(outs), self.targets[split]
+        if self.labels is None:
+            return {f"{split}_loss": loss, f"{split}_rmse": scores.rmse(out, actual),
+                    f"{split}_spearman": scores.spearman(out, actual)}
+        predicted = out.argmax(-1)
+        return {f"{split}_loss": loss, f"{split}_accuracy": scores.accuracy(predicted, actual),
+                f"{split}_macro_f1": scores.macro_f1(predicted, actual, len(self.labels))}
 
     def report(self, s):
         if self.labels is None:
@@ -110,20 +112,17 @@ class TokenTask(_LabelledTask):
     def _batch_targets(self, split, index, device):
         return pad([self.targets[split][i] for i in index], IGNORE, device)  # (B, L)
 
-    def evaluate(self, model, device):
-        result = {}
-        for split in ("val", "test"):
-            outs, loss = self.outputs(model, split, device)
-            predicted, actual = [], []
-            for start, out in zip(range(0, len(self.rows[split]), 64), outs):
-                labels = pad(self.targets[split][start:start + len(out)], IGNORE)  # (b, L)
-                real = labels != IGNORE
-                predicted.append(out.argmax(-1)[real])
-                actual.append(labels[real])
-            precision, recall, f1 = scores.binary_prf(torch.cat(predicted), torch.cat(actual))
-            result.update({f"{split}_loss": loss, f"{split}_precision": precision,
-                           f"{split}_recall": recall, f"{split}_f1": f1})
-        return result
+    def _split_scores(self, model, split, device):
+        outs, loss = self.outputs(model, split, device)
+        predicted, actual = [], []
+        for start, out in zip(range(0, len(self.rows[split]), 64), outs):
+            labels = pad(self.targets[split][start:start + len(out)], IGNORE)  # (b, L)
+            real = labels != IGNORE
+            predicted.append(out.argmax(-1)[real])
+            actual.append(labels[real])
+        precision, recall, f1 = scores.binary_prf(torch.cat(predicted), torch.cat(actual))
+        return {f"{split}_loss": loss, f"{split}_precision": precision, f"{split}_recall": recall,
+                f"{split}_f1": f1}
 
     def report(self, s):
         return (f"test split, name characters: precision {s['test_precision']:.3f}, recall "

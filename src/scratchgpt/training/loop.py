@@ -247,10 +247,12 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 synchronize(run.device)  # the steps' queued work belongs to training time
                 losses = estimate_loss(model, run.task, c.batch_size, c.eval_iters, c.seed + 1,
                                        run.device, run.amp)
-                run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+                tracked = run.task.track(model, run.device)
+                run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                        + "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in tracked.items()))
                 metrics.append(run.run_dir, {"kind": "eval", "step": done,
-                                              "train_loss": losses["train"], "val_loss": losses["val"],
-                                              "train_seconds": run.train_seconds})
+                                             "train_loss": losses["train"], "val_loss": losses["val"],
+                                             **tracked, "train_seconds": run.train_seconds})
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)

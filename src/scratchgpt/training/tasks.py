@@ -53,6 +53,9 @@ class Task(Protocol):
     def report(self, scores) -> str:
         """The scores in one line of the log."""
 
+    def track(self, model, device) -> dict:
+        """Cheap scores logged with every estimate (a curve of more than the loss; may be empty)."""
+
     def sample(self, model, max_tokens, seed) -> str:
         """Text written to samples.txt when training ends ("" if the task writes none)."""
 
@@ -89,6 +92,9 @@ class NextTokenTask:
     def evaluate(self, model, device):
         val_loss, val_bpc = evaluate_split(model, self.splits["val"], self.block_size, device=device)
         return {"val_loss": val_loss, "val_bpc": val_bpc}
+
+    def track(self, model, device):
+        return {}  # the estimate's val loss is the curve
 
     def report(self, scores):
         return f"full validation split: loss {scores['val_loss']:.4f} nats/token, {scores['val_bpc']:.4f} bits/char"
@@ -145,7 +151,9 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         path = Path(data) if data is not None else default_reviews(classes=not regression)
         splits = split_examples(read_labelled(path, regression), regression, path)
         labels = () if regression else model_config.labels or tuple(sorted({e.target for e in splits["train"]}))
-        for e in (e for split_ in splits.values() for e in split_ if not regression and e.target not in labels):
+        unknown = sorted((e for split_ in splits.values() for e in split_ if e.target not in labels),
+                         key=lambda e: e.line) if not regression else []
+        for e in unknown[:1]:
             raise DataError(f"{path}, line {e.line}: the label {e.target!r} is not one the model knows "
                             f"({', '.join(labels)})")
         tokenizer = tokenizer or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()

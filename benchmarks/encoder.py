@@ -1,0 +1,134 @@
+"""The encoder's numbers for BENCHMARKS.md: pretraining, then every fine-tuning task, with baselines.
+
+    python benchmarks/encoder.py --out results.jsonl [--seeds 1 2 3] [--pretrain-preset encoder-cpu]
+    python benchmarks/encoder.py --table results.jsonl
+
+1. pretrain: `encoder-cpu` (masked characters of the play without its held-out speeches); its
+   curve of masked-character accuracy on the validation text (every estimate, and the final,
+   deterministic score);
+2. speakers: fine-tuned from the pretrained run and from scratch (same shape, same budget: the
+   `speakers-cpu` preset), one run per seed; the majority-class and bag-of-characters baselines on
+   the same test split;
+3. names (token F1), regress and classify on the synthetic reviews, fine-tuned from the pretrained
+   run with the `finetune-cpu` preset, first seed.
+Each result is one JSON line; --table prints the markdown tables of BENCHMARKS.md from them.
+"""
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from scratchgpt import preset, train
+from scratchgpt.checkpoint import read_config
+from scratchgpt.config import FINETUNE_PRESET, fine_tuning_model
+from scratchgpt.data.corpus import read_text, tiny_shakespeare
+from scratchgpt.data.speeches import speaker_examples, speeches
+from scratchgpt.training import baselines, scores
+
+
+def log_to(path):
+    def log(record):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+    return log
+
+
+def quiet(*_):
+    """Discard the training log."""
+
+
+def finetune(task, out, seed, pretrained=None):
+    shape, train_config = preset(FINETUNE_PRESET.get(task, "finetune-cpu"))
+    train_config = dataclasses.replace(train_config, task=task, seed=seed)
+    model_config = shape if pretrained is None else fine_tuning_model(read_config(pretrained)[0], shape)
+    start = time.perf_counter()
+    result = train(model_config, train_config, out, pretrained=pretrained, progress=False, log=quiet)
+    return {"wall_seconds": time.perf_counter() - start, "train_seconds": result.train_seconds,
+            "steps": result.steps, **result.scores}
+
+
+def run(args):
+    record = log_to(args.out)
+    work = Path(args.workdir)
+    pretrained = work / "pretrain"
+    model_config, train_config = preset(args.pretrain_preset)
+    start = time.perf_counter()
+    result = train(model_config, train_config, pretrained, progress=False, log=quiet)
+    curve = [(m["train_seconds"], m["val_loss"], m["val_accuracy"])
+             for m in map(json.loads, (pretrained / "metrics.jsonl").open()) if m["kind"] == "eval"]
+    record({"what": "pretrain", "preset": args.pretrain_preset, "wall_seconds": time.perf_counter() - start,
+            "train_seconds": result.train_seconds, "steps": result.steps, **result.scores,
+            "estimates": curve})
+    play, _ = read_text(tiny_shakespeare())
+    found = speeches(play)
+    train_pairs, test_pairs = speaker_examples(found, "train"), speaker_examples(found, "test")
+    actual = [label for _, label in test_pairs]
+    for name, predicted in (
+            ("majority", baselines.majority([label for _, label in train_pairs], len(test_pairs))),
+            ("bag-of-characters", baselines.bag_of_characters([t for t, _ in train_pairs],
+                                                              [label for _, label in train_pairs],
+                                                              [t for t, _ in test_pairs], 8))):
+        record({"what": "speakers", "model": name, "test_accuracy": scores.accuracy(predicted, actual),
+                "test_macro_f1": scores.macro_f1(predicted, actual, 8)})
+    for seed in args.seeds:
+        for source in ("pretrained", "scratch"):
+            scores_ = finetune("speakers", work / f"speakers-{source}-{seed}", seed,
+                               pretrained if source == "pretrained" else None)
+            record({"what": "speakers", "model": f"encoder, {source}", "seed": seed, **scores_})
+    for task in ("names", "regress", "classify"):
+        record({"what": task, "model": "encoder, pretrained", "seed": args.seeds[0],
+                **finetune(task, work / f"{task}-{args.seeds[0]}", args.seeds[0], pretrained)})
+
+
+def table(path):
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    for r in (r for r in rows if r["what"] == "pretrain"):
+        print(f"pretraining {r['preset']}: {r['steps']} steps, {r['train_seconds']:.0f} s of training, "
+              f"{r['wall_seconds']:.0f} s in all; masked-character accuracy {r['val_accuracy']:.1%}, "
+              f"loss {r['val_loss']:.4f}")
+        print("| training seconds | " + " | ".join(f"{e[0]:.0f}" for e in r["estimates"]) + " |")
+        print("|---|" + "---|" * len(r["estimates"]))
+        print("| estimated val loss | " + " | ".join(f"{e[1]:.3f}" for e in r["estimates"]) + " |")
+        print("| masked accuracy, first 64 val windows | " + " | ".join(f"{e[2]:.1%}" for e in r["estimates"])
+              + " |")
+    print("\n| speakers, test split | seeds | accuracy | macro-F1 |\n|---|---|---|---|")
+    models = dict.fromkeys(r["model"] for r in rows if r["what"] == "speakers")
+    for model in models:
+        group = [r for r in rows if r["what"] == "speakers" and r["model"] == model]
+        acc = [r["test_accuracy"] for r in group]
+        f1 = [r["test_macro_f1"] for r in group]
+        spread = lambda xs: f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else ""  # noqa: E731
+        print(f"| {model} | {', '.join(str(r['seed']) for r in group if 'seed' in r) or '-'} | "
+              f"{statistics.mean(acc):.3f}{spread(acc)} | {statistics.mean(f1):.3f}{spread(f1)} |")
+    for r in rows:
+        if r["what"] == "names":
+            print(f"\nnames: test precision {r['test_precision']:.3f}, recall {r['test_recall']:.3f}, "
+                  f"F1 {r['test_f1']:.3f}")
+        if r["what"] == "regress":
+            print(f"reviews, regress: test RMSE {r['test_rmse']:.3f}, Spearman {r['test_spearman']:.3f}")
+        if r["what"] == "classify":
+            print(f"reviews, classify: test accuracy {r['test_accuracy']:.3f}, macro-F1 {r['test_macro_f1']:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", help="JSON lines file to append the results to")
+    parser.add_argument("--workdir", default="/tmp/scratchgpt-encoder-bench", help="where the runs go")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--pretrain-preset", default="encoder-cpu")
+    parser.add_argument("--table", help="print the tables of a results file instead")
+    args = parser.parse_args()
+    if args.table:
+        return table(args.table)
+    if not args.out:
+        sys.exit("--out RESULTS.jsonl (or --table RESULTS.jsonl)")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
