@@ -190,6 +190,16 @@ def test_wsd_schedule_holds_then_cools_down_linearly_to_the_last_step():
     assert lr_at(50, c, peak=0.02) == pytest.approx(0.02)  # each group follows the curve at its peak
 
 
+@pytest.mark.parametrize("schedule", ["wsd", "cosine"])
+@pytest.mark.parametrize("cooldown_frac", [0.1, 0.2, 0.3, 0.4, 0.7])
+def test_the_rate_never_goes_below_the_floor(schedule, cooldown_frac):
+    # (1 - 0.7) / 0.3 is 1.0000000000000002 in floats: an unclamped cooldown gave -8.7e-19 at the end
+    c = TrainConfig(lr=3e-3, schedule=schedule, warmup_iters=0, max_iters=50, cooldown_frac=cooldown_frac,
+                    min_lr_ratio=0.0, max_time=290.0)
+    rates = [lr_at(s, c, elapsed=e) for s in range(50) for e in (0.0, 145.0, 289.9, 290.0, 290.1)]
+    assert min(rates) == 0.0 and lr_at(49, c) == 0.0
+
+
 def test_with_a_time_budget_the_schedule_follows_the_clock():
     c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=0, max_iters=10_000, max_time=10.0,
                     min_lr_ratio=0.0)

@@ -135,5 +135,7 @@ def lr_at(step, c, elapsed=0.0, peak=None):
     min_lr = peak * c.min_lr_ratio
     if c.schedule == "cosine":
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - min_lr)
-    cooldown = max(0.0, progress - (1 - c.cooldown_frac)) / c.cooldown_frac  # wsd: 0 until the end
-    return peak - cooldown * (peak - min_lr)
+    # wsd: the peak until the last cooldown_frac of training, then linear to exactly min_lr at the end
+    # (the share of the cooldown still ahead is 0 there; 1 minus the share behind may miss 0 by a hair)
+    ahead = min(1.0, (1.0 - progress) / c.cooldown_frac)
+    return min_lr + ahead * (peak - min_lr)
