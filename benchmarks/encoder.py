@@ -1,6 +1,7 @@
 """The encoder's numbers for BENCHMARKS.md: pretraining, then every fine-tuning task, with baselines.
 
     python benchmarks/encoder.py --out results.jsonl [--seeds 1 2 3] [--pretrain-preset encoder-cpu]
+                                 [--pretrain-max-time S] [--tasks T ...] [--finetune-preset P]
     python benchmarks/encoder.py --table results.jsonl
 
 1. pretrain: `encoder-cpu` (masked characters of the play without its held-out speeches); its
@@ -10,7 +11,7 @@
    `speakers-cpu` preset), one run per seed; the majority-class and bag-of-characters baselines on
    the same test split;
 3. names (token F1), regress and classify on the synthetic reviews, fine-tuned from the pretrained
-   run with the `finetune-cpu` preset, first seed.
+   run and from scratch with the `finetune-cpu` preset, first seed.
 Each result is one JSON line; --table prints the markdown tables of BENCHMARKS.md from them.
 """
 
@@ -42,8 +43,8 @@ def quiet(*_):
     """Discard the training log."""
 
 
-def finetune(task, out, seed, pretrained=None):
-    shape, train_config = preset(FINETUNE_PRESET.get(task, "finetune-cpu"))
+def finetune(task, out, seed, pretrained=None, preset_name=None):
+    shape, train_config = preset(preset_name or FINETUNE_PRESET.get(task, "finetune-cpu"))
     train_config = dataclasses.replace(train_config, task=task, seed=seed)
     model_config = shape if pretrained is None else fine_tuning_model(read_config(pretrained)[0], shape)
     start = time.perf_counter()
@@ -57,11 +58,14 @@ def run(args):
     work = Path(args.workdir)
     pretrained = work / "pretrain"
     model_config, train_config = preset(args.pretrain_preset)
+    if args.pretrain_max_time is not None:
+        train_config = dataclasses.replace(train_config, max_time=args.pretrain_max_time)
     start = time.perf_counter()
     result = train(model_config, train_config, pretrained, progress=False, log=quiet)
     curve = [(m["train_seconds"], m["val_loss"], m["val_accuracy"])
              for m in map(json.loads, (pretrained / "metrics.jsonl").open()) if m["kind"] == "eval"]
-    record({"what": "pretrain", "preset": args.pretrain_preset, "wall_seconds": time.perf_counter() - start,
+    record({"what": "pretrain", "preset": args.pretrain_preset, "max_time": train_config.max_time,
+            "wall_seconds": time.perf_counter() - start,
             "train_seconds": result.train_seconds, "steps": result.steps, **result.scores,
             "estimates": curve})
     play, _ = read_text(tiny_shakespeare())
@@ -75,18 +79,21 @@ def run(args):
                                                               [t for t, _ in test_pairs], 8))):
         record({"what": "speakers", "model": name, "test_accuracy": scores.accuracy(predicted, actual),
                 "test_macro_f1": scores.macro_f1(predicted, actual, 8)})
-    for seed in args.seeds:
+    for seed in args.seeds if "speakers" in args.tasks else ():
         for source in ("pretrained", "scratch"):
             scores_ = finetune("speakers", work / f"speakers-{source}-{seed}", seed,
-                               pretrained if source == "pretrained" else None)
+                               pretrained if source == "pretrained" else None, args.finetune_preset)
             record({"what": "speakers", "model": f"encoder, {source}", "seed": seed, **scores_})
-    for task in ("names", "regress", "classify"):
-        record({"what": task, "model": "encoder, pretrained", "seed": args.seeds[0],
-                **finetune(task, work / f"{task}-{args.seeds[0]}", args.seeds[0], pretrained)})
+    for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
+        for source in ("pretrained", "scratch"):
+            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
+                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
+                               pretrained if source == "pretrained" else None, args.finetune_preset)})
 
 
 def table(path):
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
     for r in (r for r in rows if r["what"] == "pretrain"):
         print(f"pretraining {r['preset']}: {r['steps']} steps, {r['train_seconds']:.0f} s of training, "
               f"{r['wall_seconds']:.0f} s in all; masked-character accuracy {r['val_accuracy']:.1%}, "
@@ -105,14 +112,13 @@ def table(path):
         spread = lambda xs: f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else ""  # noqa: E731
         print(f"| {model} | {', '.join(str(r['seed']) for r in group if 'seed' in r) or '-'} | "
               f"{statistics.mean(acc):.3f}{spread(acc)} | {statistics.mean(f1):.3f}{spread(f1)} |")
-    for r in rows:
-        if r["what"] == "names":
-            print(f"\nnames: test precision {r['test_precision']:.3f}, recall {r['test_recall']:.3f}, "
-                  f"F1 {r['test_f1']:.3f}")
-        if r["what"] == "regress":
-            print(f"reviews, regress: test RMSE {r['test_rmse']:.3f}, Spearman {r['test_spearman']:.3f}")
-        if r["what"] == "classify":
-            print(f"reviews, classify: test accuracy {r['test_accuracy']:.3f}, macro-F1 {r['test_macro_f1']:.3f}")
+    print("\n| task, test split | model | seed | scores | fine-tuning |\n|---|---|---|---|---|")
+    shown = {"names": ("precision", "recall", "f1"), "regress": ("rmse", "spearman"),
+             "classify": ("accuracy", "macro_f1")}
+    for r in (r for r in rows if r["what"] in shown):
+        said = ", ".join(f"{k.replace('_', '-')} {r['test_' + k]:.3f}" for k in shown[r["what"]])
+        print(f"| {r['what']} | {r['model']} | {r['seed']} | {said} | {r['steps']} steps, "
+              f"{r['train_seconds']:.0f} s |")
 
 
 def main():
@@ -121,6 +127,11 @@ def main():
     parser.add_argument("--workdir", default="/tmp/scratchgpt-encoder-bench", help="where the runs go")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--pretrain-preset", default="encoder-cpu")
+    parser.add_argument("--pretrain-max-time", type=float, help="seconds of pretraining (default: the preset's)")
+    parser.add_argument("--tasks", nargs="+", choices=("speakers", "names", "regress", "classify"),
+                        default=("speakers", "names", "regress", "classify"), help="the fine-tuning tasks to run")
+    parser.add_argument("--finetune-preset", help="one budget for every task (default: the CLI's, "
+                                                  "speakers-cpu for speakers, finetune-cpu for the rest)")
     parser.add_argument("--table", help="print the tables of a results file instead")
     args = parser.parse_args()
     if args.table:

@@ -88,3 +88,35 @@ def test_tree_comparison_alternates_the_trees_and_summarises_each_path(shakespea
         assert summary["base_ms"] == pytest.approx((ms[0, "base"] + ms[1, "base"]) / 2)  # median of two
         assert summary["median_round_ratio"] == pytest.approx(
             (ms[0, "head"] / ms[0, "base"] + ms[1, "head"] / ms[1, "base"]) / 2)
+
+
+def test_encoder_benchmark_runs_every_task_and_tabulates_it(tmp_path):
+    results = tmp_path / "encoder.jsonl"
+    run(sys.executable, "benchmarks/encoder.py", "--out", results, "--workdir", tmp_path / "runs", "--seeds", "1",
+        "--pretrain-preset", "tiny-encoder", "--finetune-preset", "finetune-tiny")
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["what"], r["model"] if "model" in r else None) for r in records] == [
+        ("pretrain", None), ("speakers", "majority"), ("speakers", "bag-of-characters"),
+        ("speakers", "encoder, pretrained"), ("speakers", "encoder, scratch"),
+        *[(task, f"encoder, {source}") for task in ("names", "regress", "classify")
+          for source in ("pretrained", "scratch")]]
+    assert records[0]["steps"] == 60 and [e[0] for e in records[0]["estimates"]] == sorted(
+        e[0] for e in records[0]["estimates"])  # the curve, in training seconds
+    assert all(r["steps"] == 20 for r in records[3:])  # finetune-tiny's budget, from either start
+    table = run(sys.executable, "benchmarks/encoder.py", "--table", results)
+    assert "| majority | - | 0.176 | 0.037 |" in table  # the same split and baseline as BENCHMARKS.md
+    assert "| names | encoder, scratch | 1 |" in table and "| classify | encoder, pretrained | 1 |" in table
+
+
+def test_encoder_sweep_records_each_variant(tmp_path):
+    results = tmp_path / "sweep.jsonl"
+    run(sys.executable, "benchmarks/encoder_sweep.py", "--budget", "1", "--out", results,
+        "--workdir", tmp_path / "runs", "base", "muon_qk")
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["variant"] for r in records] == ["base", "muon_qk"]
+    config = json.loads((tmp_path / "runs" / "muon_qk-1" / "config.json").read_text())
+    assert (config["model"]["position"], config["model"]["qk_norm"], config["train"]["optimizer"]) == (
+        "rotary", True, "muon")
+    assert json.loads((tmp_path / "runs" / "base-1" / "config.json").read_text())["model"]["position"] == "learned"
+    table = run(sys.executable, "benchmarks/encoder_sweep.py", "--table", results)
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| base", "| muon_qk"]

@@ -151,10 +151,10 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         path = Path(data) if data is not None else default_reviews(classes=not regression)
         splits = split_examples(read_labelled(path, regression), regression, path)
         labels = () if regression else model_config.labels or tuple(sorted({e.target for e in splits["train"]}))
-        unknown = sorted((e for split_ in splits.values() for e in split_ if e.target not in labels),
-                         key=lambda e: e.line) if not regression else []
-        for e in unknown[:1]:
-            raise DataError(f"{path}, line {e.line}: the label {e.target!r} is not one the model knows "
+        unknown = [e for split_ in splits.values() for e in split_ if not regression and e.target not in labels]
+        if unknown:
+            first = min(unknown, key=lambda e: e.line)
+            raise DataError(f"{path}, line {first.line}: the label {first.target!r} is not one the model knows "
                             f"({', '.join(labels)})")
         tokenizer = tokenizer or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()
         examples = {s: [(e.text, e.target) for e in split_] for s, split_ in splits.items()}
