@@ -2,6 +2,7 @@
 pretrain -> fine-tune -> predict through the library."""
 
 import dataclasses
+import json
 
 import pytest
 import safetensors.torch
@@ -261,6 +262,18 @@ def test_fine_tune_save_load_predict_round_trip(pretrained, tmp_path, task):
         assert config.labels == SPEAKERS
     if task == "regress":
         assert config.num_labels == 1 and "score" in predict(model, tokenizer, texts)[0]
+
+
+@pytest.mark.parametrize("task, scores_", [("names", {"val_precision", "val_recall", "val_f1"}),
+                                            ("classify", {"val_accuracy", "val_macro_f1"})])
+def test_every_estimate_logs_the_val_scores_of_the_model_at_that_step(pretrained, tmp_path, task, scores_):
+    model_config = fine_tuning_model(load_model(pretrained)[2], preset("finetune-tiny")[0])
+    config = finetune_config(task, max_iters=20, eval_interval=20)  # one estimate: its model is the kept one
+    result = train(model_config, config, tmp_path / task, pretrained=pretrained, progress=False, log=quiet)
+    records = [json.loads(line) for line in (tmp_path / task / "metrics.jsonl").read_text().splitlines()]
+    [estimate] = [r for r in records if r["kind"] == "eval"]
+    assert scores_ <= estimate.keys() and "test_f1" not in estimate and "test_accuracy" not in estimate
+    assert {k: estimate[k] for k in scores_} == pytest.approx({k: result.scores[k] for k in scores_})
 
 
 def test_fine_tuning_starts_from_the_pretrained_encoder_and_a_fresh_head(pretrained, tmp_path):

@@ -260,9 +260,9 @@ PRESETS = {
                     eval_interval=300, eval_iters=200),
     ),
     # The BERT-like encoder's masked-character pretraining in five minutes of a 2-core CPU, and at
-    # about BERT-small's width on a GPU. Rotary positions, QK-norm and Muon each measured as a gain
-    # at a fixed time budget (BENCHMARKS.md); block 64 to pretrain (twice the steps of 128 in the
-    # same time), block 128 to fine-tune (rotary positions have no table to outgrow).
+    # about BERT-small's width on a GPU. Rotary positions, and Muon with QK-norm (neither helped
+    # alone), measured as gains at a fixed time budget (BENCHMARKS.md); block 64 to pretrain (twice
+    # the steps of 128 in the same time), block 128 to fine-tune (rotary has no table to outgrow).
     "encoder-cpu": (
         ENCODER_CPU,
         TrainConfig(task="mlm", batch_size=32, max_iters=1_000_000, max_time=290.0, lr=3e-3,
