@@ -27,7 +27,7 @@ from scratchgpt import preset, train
 from scratchgpt.checkpoint import read_config
 from scratchgpt.config import FINETUNE_PRESET, fine_tuning_model
 from scratchgpt.data.corpus import read_text, tiny_shakespeare
-from scratchgpt.data.speeches import speaker_examples, speeches
+from scratchgpt.data.speeches import SPEAKERS, speaker_examples, speeches
 from scratchgpt.training import baselines, scores
 
 
@@ -63,11 +63,22 @@ def run(args):
     start = time.perf_counter()
     result = train(model_config, train_config, pretrained, progress=False, log=quiet)
     curve = [(m["train_seconds"], m["val_loss"], m["val_accuracy"])
-             for m in map(json.loads, (pretrained / "metrics.jsonl").open()) if m["kind"] == "eval"]
+             for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines()) if m["kind"] == "eval"]
     record({"what": "pretrain", "preset": args.pretrain_preset, "max_time": train_config.max_time,
             "wall_seconds": time.perf_counter() - start,
             "train_seconds": result.train_seconds, "steps": result.steps, **result.scores,
             "estimates": curve})
+    if "speakers" in args.tasks:
+        speakers(args, record, work, pretrained)
+    for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
+        for source in ("pretrained", "scratch"):
+            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
+                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
+                               pretrained if source == "pretrained" else None, args.finetune_preset)})
+
+
+def speakers(args, record, work, pretrained):
+    """The two baselines, then the encoder pretrained and from scratch, one run per seed."""
     play, _ = read_text(tiny_shakespeare())
     found = speeches(play)
     train_pairs, test_pairs = speaker_examples(found, "train"), speaker_examples(found, "test")
@@ -76,19 +87,14 @@ def run(args):
             ("majority", baselines.majority([label for _, label in train_pairs], len(test_pairs))),
             ("bag-of-characters", baselines.bag_of_characters([t for t, _ in train_pairs],
                                                               [label for _, label in train_pairs],
-                                                              [t for t, _ in test_pairs], 8))):
+                                                              [t for t, _ in test_pairs], len(SPEAKERS)))):
         record({"what": "speakers", "model": name, "test_accuracy": scores.accuracy(predicted, actual),
-                "test_macro_f1": scores.macro_f1(predicted, actual, 8)})
-    for seed in args.seeds if "speakers" in args.tasks else ():
+                "test_macro_f1": scores.macro_f1(predicted, actual, len(SPEAKERS))})
+    for seed in args.seeds:
         for source in ("pretrained", "scratch"):
             scores_ = finetune("speakers", work / f"speakers-{source}-{seed}", seed,
                                pretrained if source == "pretrained" else None, args.finetune_preset)
             record({"what": "speakers", "model": f"encoder, {source}", "seed": seed, **scores_})
-    for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
-        for source in ("pretrained", "scratch"):
-            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
-                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
-                               pretrained if source == "pretrained" else None, args.finetune_preset)})
 
 
 def table(path):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from helpers import fails
 
 from scratchgpt.cli import main
 
@@ -92,15 +93,6 @@ def test_python_dash_m_and_help_explain_every_option():
 
 # ---------------------------------------------------------------------------------------------
 # Bad input: one line on stderr, exit code 2, nothing overwritten.
-
-def fails(capsys, *args):
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
 
 def fails_argparse(capsys, *args):
     with pytest.raises(SystemExit) as e:

@@ -3,18 +3,10 @@
 import json
 
 import pytest
+from helpers import fails
 
 from scratchgpt.cli import main
 from scratchgpt.data.reviews import write_reviews
-
-
-def fails(capsys, *args):
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

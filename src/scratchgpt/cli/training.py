@@ -132,11 +132,11 @@ def cmd_finetune(args):
             raise CheckpointError(f"{pretrained} holds a {saved.kind} model; finetune needs an encoder run "
                                   f"(train one with: scratchgpt train --model encoder)")
         tuned = cfg.fine_tuning_model(saved, model_config)
-        free = {"dropout", "block_size"} if saved.position != "learned" else {"dropout"}
-        changed = [f.name for f in dataclasses.fields(shape) if f.name not in free
-                   and getattr(shape, f.name) != getattr(model_config, f.name)]
-        if changed:
-            raise ConfigError(f"the model's shape comes from {pretrained}; --{changed[0].replace('_', '-')} "
+        # a setting the user changed from the preset's that the pretrained shape overrules
+        ignored = [f.name for f in dataclasses.fields(shape)
+                   if getattr(shape, f.name) != getattr(model_config, f.name) != getattr(tuned, f.name)]
+        if ignored:
+            raise ConfigError(f"the model's shape comes from {pretrained}; --{ignored[0].replace('_', '-')} "
                               f"applies to --from scratch only")
         model_config = tuned
     out = args.out or new_run_dir(task)

@@ -1,0 +1,13 @@
+"""Helpers shared by the test modules (tests/ is on sys.path under pytest's default import mode)."""
+
+from scratchgpt.cli import main
+
+
+def fails(capsys, *args):
+    """Run the command with `args`; assert it exits 2 with one line on stderr, and return that line."""
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
