@@ -118,9 +118,14 @@ def load_model(run_dir, device="cpu", attention=None):
     run_dir = Path(run_dir)
     model_config, _, data_info = read_config(run_dir)
     tokenizer = load_tokenizer(run_dir / "tokenizer.json")
-    if tokenizer.vocab_size != model_config.vocab_size:
-        raise CheckpointError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model "
-                              f"expects {model_config.vocab_size}")
+    if (model_config.kind == "seq2seq") != (tokenizer.kind == "pair"):
+        raise CheckpointError(f"{run_dir}: a {tokenizer.kind} tokenizer for a {model_config.kind} model")
+    sizes = [(tokenizer.vocab_size, model_config.vocab_size)]
+    if tokenizer.kind == "pair":
+        sizes.append((tokenizer.source.vocab_size, model_config.src_vocab_size))
+    for has, expects in sizes:
+        if has != expects:
+            raise CheckpointError(f"{run_dir}: tokenizer has {has} tokens but the model expects {expects}")
     model = build_model(model_config)
     load_weights(run_dir / MODEL_FILE, model)
     if attention is not None and model_config.kind != "gpt":

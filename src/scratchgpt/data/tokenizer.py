@@ -11,6 +11,10 @@ An encoder's tokenizer also has BERT's special tokens, `with_specials()`: ids af
 characters' (so a character has the same id for the GPT and the encoder of one corpus), written
 `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` in text. With them, a character outside the
 vocabulary becomes `[UNK]` instead of an error, and "[MASK]" in a prompt is the mask token.
+
+The encoder-decoder reads one vocabulary and writes another: a `PairTokenizer` holds a source and
+a target tokenizer (one and the same with a shared vocabulary), each with the specials of
+translation, `[PAD]`, `[UNK]`, `[BOS]` (a target starts with it) and `[EOS]` (and ends with it).
 """
 
 import json
@@ -22,6 +26,7 @@ import numpy as np
 from ..errors import TokenizerError
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+TRANSLATION_SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
 
 
 class CharTokenizer:
@@ -43,9 +48,9 @@ class CharTokenizer:
     def from_text(cls, text):
         return cls(sorted(set(text)))
 
-    def with_specials(self):
-        """This vocabulary with BERT's special tokens added after the characters."""
-        return self if self.specials else CharTokenizer(self.chars, SPECIALS)
+    def with_specials(self, specials=SPECIALS):
+        """This vocabulary with special tokens (BERT's by default) added after the characters."""
+        return self if self.specials else CharTokenizer(self.chars, specials)
 
     @property
     def vocab_size(self):
@@ -91,14 +96,50 @@ def _show(chars, limit=10):
     return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
 
 
+class PairTokenizer:
+    """The source and the target vocabulary of a translation model; `vocab_size` is the target's."""
+
+    kind = "pair"
+
+    def __init__(self, source, target):
+        self.source, self.target = source, target
+
+    @classmethod
+    def from_pairs(cls, sources, targets, shared=False):
+        """Vocabularies of the characters of `sources` and `targets` (texts), or one of both if `shared`."""
+        if shared:
+            both = CharTokenizer(sorted(set("".join(sources)) | set("".join(targets))), TRANSLATION_SPECIALS)
+            return cls(both, both)
+        return cls(CharTokenizer.from_text("".join(sources)).with_specials(TRANSLATION_SPECIALS),
+                   CharTokenizer.from_text("".join(targets)).with_specials(TRANSLATION_SPECIALS))
+
+    @property
+    def shared(self):
+        return self.source is self.target
+
+    @property
+    def vocab_size(self):
+        return self.target.vocab_size
+
+    def to_dict(self):
+        return {"kind": self.kind, "source": self.source.to_dict(), "target": self.target.to_dict(),
+                "shared": self.shared}
+
+
 def tokenizer_from_dict(d):
+    if isinstance(d, dict) and d.get("kind") == "pair":
+        if not isinstance(d.get("source"), dict) or not isinstance(d.get("target"), dict):
+            raise TokenizerError("a pair tokenizer needs 'source' and 'target' descriptions")
+        source = tokenizer_from_dict(d["source"])
+        return PairTokenizer(source, source if d.get("shared") else tokenizer_from_dict(d["target"]))
     if not isinstance(d, dict) or d.get("kind") != "char" or not isinstance(d.get("chars"), list):
         raise TokenizerError("unsupported tokenizer description (expected kind 'char' with 'chars')")
     if not all(isinstance(ch, str) and len(ch) == 1 for ch in d["chars"]):
         raise TokenizerError("a character tokenizer's 'chars' must be single characters")
     specials = d.get("specials", [])
-    if specials and list(specials) != list(SPECIALS):
-        raise TokenizerError(f"unsupported special tokens {specials} (expected {list(SPECIALS)})")
+    if specials and list(specials) not in (list(SPECIALS), list(TRANSLATION_SPECIALS)):
+        raise TokenizerError(f"unsupported special tokens {specials} (expected {list(SPECIALS)} or "
+                             f"{list(TRANSLATION_SPECIALS)})")
     return CharTokenizer(d["chars"], specials)
 
 

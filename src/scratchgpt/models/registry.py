@@ -2,8 +2,10 @@
 
 from .encoder import EncoderModel
 from .gpt import BigramLanguageModel, GPTLanguageModel
+from .seq2seq import Seq2SeqModel
 
-MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel, "encoder": EncoderModel}
+MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel, "encoder": EncoderModel,
+          "seq2seq": Seq2SeqModel}
 
 
 def build_model(config):

@@ -244,6 +244,13 @@ class KVCache:
     def advance(self, n):
         self.length += n
 
+    def reorder(self, index):
+        """Row b of the self-attention cache becomes row index[b] (index (B,)): beam search follows
+        the beams it keeps. Only the filled `length` positions move. The sources stay: a beam only
+        ever takes the place of a beam of the same source."""
+        for buffer in self.keys + self.values:
+            buffer[:, :, :self.length] = buffer[index, :, :self.length]  # (B, nh, length, hs)
+
     def reset(self):
         """Forget the self-attention tokens (a new window); the source stays."""
         self.length = 0

@@ -3,7 +3,9 @@
 Shapes: B batch, T time, C channels (n_embd).
 
 `Block(config, causal=True)` is the GPT's block; `causal=False` with a `key_mask` makes it an
-encoder's. The attention face (readable or fast) is the config's `attention`.
+encoder's. `DecoderBlock` is the encoder-decoder's: causal self-attention, then cross-attention
+over the encoder's output, then feed-forward. The attention face (readable or fast) is the
+config's `attention`.
 """
 
 import torch
@@ -73,4 +75,27 @@ class Block(nn.Module):
         cache: a KVCache (fast face only) whose `layer` this block is."""
         x = x + self.sa(self.ln1(x), key_mask=key_mask, rope=rope, cache=cache, layer=layer)  # (B, T, C)
         x = x + self.ffwd(self.ln2(x))  # (B, T, C)
+        return x
+
+
+class DecoderBlock(nn.Module):
+    """The decoder's block of the encoder-decoder, pre-norm like Block, with a third sub-layer between
+    the two: x + sa(ln1(x)), then x + cross(ln2(x), memory), then x + ffwd(ln3(x))."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.sa = make_attention(config, causal=True)
+        self.cross = make_attention(config, causal=False)
+        self.ffwd = FeedForward(config.n_embd, config.dropout, config.activation)
+        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.ln2 = nn.LayerNorm(config.n_embd)
+        self.ln3 = nn.LayerNorm(config.n_embd)
+
+    def forward(self, x, memory, memory_mask, rope=None, cache=None, layer=0):
+        """x (B, T, C) target tokens; memory (B, S, C) the encoder's output, memory_mask (B, S) its
+        real tokens -> (B, T, C). Rotary angles turn the self-attention only: the source's
+        positions are another sequence's."""
+        x = x + self.sa(self.ln1(x), rope=rope, cache=cache, layer=layer)  # (B, T, C)
+        x = x + self.cross(self.ln2(x), context=memory, key_mask=memory_mask, cache=cache, layer=layer)  # (B, T, C)
+        x = x + self.ffwd(self.ln3(x))  # (B, T, C)
         return x
