@@ -121,13 +121,58 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class Seq2SeqConfig:
+    """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each."""
+
+    kind: ClassVar[str] = "seq2seq"
+    src_vocab_size: int = _setting(70, "source vocabulary size, special tokens included (set from the "
+                                       "tokenizer)", cli=False)
+    vocab_size: int = _setting(70, "target vocabulary size V, special tokens included (set from the tokenizer)",
+                               cli=False)
+    block_size: int = _setting(64, "the most tokens of a source, and of a target with its [BOS] or [EOS]")
+    n_embd: int = _setting(128, "embedding width C")
+    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
+    n_layer: int = _setting(2, "number of transformer blocks (of the encoder, and as many again in the decoder)")
+    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
+    attention: str = _setting("fast", "attention implementation: the lecture's per-head code or the fused one",
+                              choices=("fast", "readable"))
+    position: str = _setting("sinusoidal", "positions: the sinusoidal encoding, a learned table, or rotary",
+                             choices=("sinusoidal", "learned", "rotary"))
+    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
+    activation: str = _setting("relu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
+    shared_vocab: bool = _setting(False, "seq2seq: one vocabulary and one embedding table for source and target")
+    tie_embeddings: bool = _setting(False, "lm_head shares its weight with the (target) token embedding table")
+    label_smoothing: float = _setting(0.0, "seq2seq: the share of each target's probability spread over the "
+                                           "other tokens in the training loss")
+
+    def __post_init__(self):
+        _check_types(self)
+        _require(self.src_vocab_size >= 1 and self.vocab_size >= 1, "vocabulary sizes must be at least 1")
+        _require(not self.shared_vocab or self.src_vocab_size == self.vocab_size,
+                 f"a shared vocabulary has one size, got {self.src_vocab_size} and {self.vocab_size}")
+        _require(self.block_size >= 2, f"block_size must be at least 2 ([BOS] and a token), got {self.block_size}")
+        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
+        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
+        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
+        _require(self.n_embd % self.n_head == 0,
+                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _require(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
+                 f"rotary positions need an even head size, got {self.n_embd // self.n_head}")
+        _require(0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, schedule, evaluation, device. May change between runs of one model."""
 
     task: str = _setting("next-token", "what to train for: next-token (the GPT's and the bigram's), mlm "
                                        "(masked tokens: the encoder's pretraining), speakers, names, "
-                                       "classify or regress (the encoder's fine-tuning tasks)",
-                         choices=("next-token", "mlm", "speakers", "names", "classify", "regress"))
+                                       "classify or regress (the encoder's fine-tuning tasks), dates, "
+                                       "numbers, copy, reverse or pairs (the encoder-decoder's translations)",
+                         choices=("next-token", "mlm", "speakers", "names", "classify", "regress",
+                                  "dates", "numbers", "copy", "reverse", "pairs"))
+    strict: bool = _setting(False, "pairs: a malformed line of --data is an error (default: skipped and counted)")
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
     max_iters: int = _setting(5000, "training steps")
@@ -157,7 +202,8 @@ class TrainConfig:
                           choices=("auto", "float32", "bfloat16"))
     compile: bool = _setting(False, "torch.compile the model for training (pays on GPUs; slower on "
                                     "the CPUs we measured)")
-    sample_tokens: int = _setting(500, "characters of the sample written when training ends")
+    sample_tokens: int = _setting(500, "characters of the sample written when training ends (translations "
+                                       "of the test split, for a translation task)")
 
     def __post_init__(self):
         _check_types(self)
@@ -305,12 +351,35 @@ PRESETS = {
         TrainConfig(task="speakers", batch_size=8, max_iters=20, lr=3e-3, schedule="cosine", warmup_iters=2,
                     eval_interval=10, eval_iters=2, log_interval=5, sample_tokens=0),
     ),
+    # The encoder-decoder on a 2-core CPU. On a CPU the steps a budget buys limit learning more than
+    # width does: at 60 s on dates width 64 ran about 1,000 steps to 99.95% exact match, 96 about
+    # 600 (99.2-99.9%), 128 about 400 (99.4%) (BENCHMARKS.md). Tens of thousands of short sentence
+    # pairs at 128 pairs a step are an epoch every few hundred steps; with a budget of an hour or
+    # more, widen it (--n-embd 128). On a GPU, the base Transformer's shape.
+    "seq2seq-cpu": (
+        Seq2SeqConfig(block_size=96, n_embd=64, n_head=2, n_layer=2, dropout=0.0),
+        TrainConfig(task="dates", batch_size=128, max_iters=1_000_000, max_time=180.0, lr=2e-3,
+                    schedule="wsd", warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0,
+                    weight_decay=0.01, beta2=0.98, grad_clip=1.0, eval_interval=100, eval_iters=5,
+                    sample_tokens=8),
+    ),
+    "seq2seq-gpu": (
+        Seq2SeqConfig(block_size=128, n_embd=512, n_head=8, n_layer=6, dropout=0.1, label_smoothing=0.1),
+        TrainConfig(task="pairs", batch_size=128, max_iters=20_000, lr=5e-4, schedule="cosine",
+                    warmup_iters=1000, weight_decay=0.01, beta2=0.98, grad_clip=1.0, eval_interval=1000,
+                    eval_iters=20, sample_tokens=8),
+    ),
+    "tiny-seq2seq": (
+        Seq2SeqConfig(block_size=24, n_embd=32, n_head=2, n_layer=1, dropout=0.0),
+        TrainConfig(task="copy", batch_size=16, max_iters=40, lr=3e-3, schedule="cosine", warmup_iters=5,
+                    eval_interval=20, eval_iters=2, log_interval=5, sample_tokens=3),
+    ),
 }
 PRESET_NAMES = ("auto", *PRESETS)
-MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig, EncoderConfig)}
+MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig, EncoderConfig, Seq2SeqConfig)}
 # The preset a bare --model KIND starts from: one name, or (on a GPU, else) for `auto`.
 DEFAULT_PRESET = {"gpt": ("lecture", "cpu"), "bigram": ("bigram", "bigram"),
-                  "encoder": ("encoder-gpu", "encoder-cpu")}
+                  "encoder": ("encoder-gpu", "encoder-cpu"), "seq2seq": ("seq2seq-gpu", "seq2seq-cpu")}
 FINETUNE_PRESET = {"speakers": "speakers-cpu"}  # `finetune --task T` without --preset; else finetune-cpu
 
 

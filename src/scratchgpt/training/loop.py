@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import checkpoint as ckpt
-from ..config import BigramConfig, EncoderConfig, ModelConfig, TrainConfig
+from ..config import BigramConfig, EncoderConfig, ModelConfig, Seq2SeqConfig, TrainConfig
 from ..data.tokenizer import load_tokenizer
 from ..device import autocast, configure, resolve_device, synchronize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
@@ -175,7 +175,7 @@ class _Run:
     """What the steps of one training run share."""
 
     run_dir: Path
-    model_config: ModelConfig | BigramConfig | EncoderConfig
+    model_config: ModelConfig | BigramConfig | EncoderConfig | Seq2SeqConfig
     train_config: TrainConfig
     task: Task
     device: torch.device

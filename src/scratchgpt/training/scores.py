@@ -3,11 +3,14 @@
     accuracy, macro_f1           classification: the share right; the mean over classes of F1
     binary_prf                   token labelling: precision, recall and F1 of the positive class
     rmse, spearman               regression: root mean squared error; rank correlation
+    translation_scores           translation: BLEU and chrF, computed by sacrebleu
 """
 
 import math
 
 import torch
+
+from ..errors import MissingExtra
 
 
 def accuracy(predicted, actual):
@@ -65,3 +68,16 @@ def spearman(predicted, actual):
     a, b = a - a.mean(), b - b.mean()
     denominator = math.sqrt((a ** 2).sum().item() * (b ** 2).sum().item())
     return (a * b).sum().item() / denominator if denominator else 0.0
+
+
+def translation_scores(hypotheses, references):
+    """Corpus-level BLEU and chrF of the hypotheses against one reference each, by sacrebleu (the
+    reference implementation, so the numbers compare with published ones), with their signatures."""
+    try:
+        from sacrebleu.metrics import BLEU, CHRF
+    except ImportError:
+        raise MissingExtra("BLEU and chrF need sacrebleu: pip install 'scratchgpt[translate]'") from None
+    bleu, chrf = BLEU(), CHRF()
+    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
+            "chrf": chrf.corpus_score(hypotheses, [references]).score,
+            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}

@@ -9,23 +9,29 @@ A task keeps the contract of `Task` below; `make_task` builds the one TrainConfi
     speakers, classify, regress
                 SequenceTask (labelling.py)   a label or a score per text
     names       TokenTask (labelling.py)      a label per character
+    dates, numbers, copy, reverse, pairs
+                TranslationTask (translation.py)  a target text per source text
 """
 
 import dataclasses
+import hashlib
+import random
 from pathlib import Path
 from typing import Protocol
 
 from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, read_text, split, tiny_shakespeare
 from ..data.labelled import read_labelled, split_examples
+from ..data.pairs import GENERATORS, SPLITS, generate, read_pairs, split_of
 from ..data.reviews import default_reviews
 from ..data.speeches import SPEAKERS, name_examples, pretraining_corpus, speaker_examples, speeches
-from ..data.tokenizer import CharTokenizer
+from ..data.tokenizer import CharTokenizer, PairTokenizer
 from ..errors import ConfigError, DataError
 from ..files import sha256_file
 from ..inference.generate import sample_text
 from .evaluate import evaluate_split
 from .labelling import SequenceTask, TokenTask
 from .masked import MaskedTokenTask
+from .translation import TranslationTask
 
 
 class Task(Protocol):
@@ -105,7 +111,8 @@ class NextTokenTask:
 
 # The model families each task trains, and the head an encoder needs for it.
 FAMILIES = {"next-token": ("gpt", "bigram"), "mlm": ("encoder",), "speakers": ("encoder",),
-            "names": ("encoder",), "classify": ("encoder",), "regress": ("encoder",)}
+            "names": ("encoder",), "classify": ("encoder",), "regress": ("encoder",),
+            **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")}}
 FINE_TUNING = ("speakers", "names", "classify", "regress")
 HEADS = {"mlm": "mlm", "speakers": "sequence", "names": "token", "classify": "sequence", "regress": "sequence"}
 
@@ -114,9 +121,10 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
     """(the task train_config.task names, model_config fitted to it: sized to its vocabulary, with
     the head and labels it needs).
 
-    `data` is a path; None means the task's built-in data: for next-token $SCRATCHGPT_DATA or Tiny
-    Shakespeare; for mlm the play without its held-out speeches; for speakers and names the play;
-    for classify and regress synthetic reviews. `tokenizer` (a fine-tuned model's pretrained one,
+    `data` is a path (for pairs: a TSV, or a list of two aligned files); None means the task's
+    built-in data: for next-token $SCRATCHGPT_DATA or Tiny Shakespeare; for mlm the play without
+    its held-out speeches; for speakers and names the play; for classify and regress synthetic
+    reviews; dates, numbers, copy and reverse generate theirs. `tokenizer` (a fine-tuned model's pretrained one,
     or a resumed run's own) is used instead of one built from the data, and the labels of a
     classifier's config (a resumed or evaluated run's) instead of those found in the data.
     """
@@ -124,6 +132,10 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
     if model_config.kind not in FAMILIES[name]:
         raise ConfigError(f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the "
                           f"{model_config.kind} model")
+    if isinstance(data, (list, tuple)) and name != "pairs":
+        raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
+    if model_config.kind == "seq2seq":
+        return _translation_task(model_config, train_config, data, tokenizer)
     if name == "next-token":
         corpus = prepare(corpus_path(data))
         _same_vocabulary(tokenizer, corpus.tokenizer, corpus.source)
@@ -163,6 +175,38 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
     num_labels = len(labels) if name != "regress" else 1
     return task, dataclasses.replace(model_config, vocab_size=task.tokenizer.vocab_size, head=HEADS[name],
                                      num_labels=0 if name == "mlm" else num_labels, labels=tuple(labels))
+
+
+def _translation_task(model_config, train_config, data, tokenizer):
+    """The translation task (generated pairs, or the user's from `data`: one TSV or two aligned files)
+    and the model config sized to its vocabularies."""
+    name = train_config.task
+    if name in GENERATORS:
+        if data is not None:
+            raise ConfigError(f"the {name} task generates its pairs; --data is for the pairs task")
+        if tokenizer is None:  # the characters of plenty of pairs of every split
+            rng = random.Random(0)
+            seen = [p for split in SPLITS for p in generate(name, split, 2000, rng)]
+            tokenizer = PairTokenizer.from_pairs(*zip(*seen), shared=model_config.shared_vocab)
+        task = TranslationTask(name, tokenizer, model_config.block_size)
+    else:
+        if data is None:
+            raise ConfigError("the pairs task needs --data: a TSV of source<TAB>target lines, or two aligned files")
+        paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
+        pairs, skipped = read_pairs(paths, train_config.strict)
+        splits = {s: [p for p in pairs if split_of(p[0]) == s] for s in SPLITS}
+        if tokenizer is None:
+            tokenizer = PairTokenizer.from_pairs(*zip(*splits["train"] or pairs), shared=model_config.shared_vocab)
+        sha = sha256_file(paths[0]) if len(paths) == 1 else _combined_sha(paths)
+        info = {"source": [str(p.resolve()) for p in paths] if len(paths) > 1 else str(paths[0].resolve()),
+                "sha256": sha}
+        task = TranslationTask(name, tokenizer, model_config.block_size, splits, skipped, info)
+    return task, dataclasses.replace(model_config, src_vocab_size=tokenizer.source.vocab_size,
+                                     vocab_size=tokenizer.target.vocab_size)
+
+
+def _combined_sha(paths):
+    return hashlib.sha256("".join(sha256_file(p) for p in paths).encode()).hexdigest()
 
 
 def _info(path, sha):

@@ -1,0 +1,144 @@
+"""Translation: the encoder-decoder's task, on generated pairs or the user's.
+
+A batch is B pairs: sources padded with [PAD] (B, S) and their mask, targets as the decoder reads
+them, [BOS] target (B, T), and as it predicts them, target [EOS] (B, T), padding carrying no loss.
+A generated task (dates, numbers, copy, reverse) draws fresh training pairs for every batch from
+the loop's generator (so resume stays exact) and never a key of the val or test split; the user's
+pairs are split once (data/pairs.py). Pairs longer than block_size are dropped and counted.
+
+The final scores decode the val and test splits greedily (or with `beam`): exact match, and
+sacrebleu's corpus chrF and BLEU, next to the chrF of copying the source (what a model that learned
+nothing but to repeat would get).
+"""
+
+import hashlib
+import random
+
+import torch
+from torch.nn import functional as F
+
+from ..data.masking import IGNORE
+from ..data.pairs import SPLITS, generate, generate_distinct
+from ..errors import DataError
+from ..inference.translate import translate
+from . import scores
+
+EVAL_PAIRS = {"val": 1000, "test": 2000}  # a generated task's fixed val and test sets
+EVAL_SEEDS = {"val": 1, "test": 2}
+TRACKED = 200  # val pairs decoded at each estimate
+
+
+class TranslationTask:
+    def __init__(self, name, tokenizer, block_size, pairs=None, skipped=None, data_info=None):
+        """`pairs`: the user's {split: [(source, target)]}; None for a generated task `name`."""
+        self.name, self.tokenizer, self.block_size = name, tokenizer, block_size
+        self.generated = pairs is None
+        if self.generated:
+            pairs = {s: generate_distinct(name, s, n, EVAL_SEEDS[s]) for s, n in EVAL_PAIRS.items()}
+            data_info = {"generated": name, "sha256": hashlib.sha256(name.encode()).hexdigest()}
+        self.data_info, self.skipped = data_info, skipped
+        self.pairs, self.too_long = {}, {}
+        for split, split_pairs in pairs.items():
+            self.pairs[split] = [p for p in split_pairs if self._fits(p)]
+            self.too_long[split] = len(split_pairs) - len(self.pairs[split])
+        dropped = sum(self.too_long.values())
+        if not self.generated:  # what did not make it into training, recorded in config.json
+            self.data_info = {**data_info, "dropped": {**(skipped.counts if skipped else {}),
+                                                       "pairs longer than block_size": dropped}}
+        empty = [split for split in SPLITS if split in self.pairs and not self.pairs[split]]
+        if empty:
+            raise DataError(f"{data_info['source']}: no {' or '.join(empty)} pairs (a key's split is fixed by its "
+                            f"hash, 80/10/10; give more pairs{', or a larger --block-size' if dropped else ''})")
+        self.pad, self.bos, self.eos = (tokenizer.target.special_id(t) for t in ("[PAD]", "[BOS]", "[EOS]"))
+        self.src_pad = tokenizer.source.special_id("[PAD]")
+
+    def _fits(self, pair):
+        source, target = pair
+        return (len(self.tokenizer.source.encode(source)) <= self.block_size
+                and len(self.tokenizer.target.encode(target)) + 1 <= self.block_size)
+
+    def summary(self):
+        counts = ", ".join(f"{len(self.pairs[s]):,} {s}" for s in SPLITS if s in self.pairs)
+        dropped = sum(self.too_long.values())
+        return (f"{self.name} pairs: {'fresh ones every step, ' if self.generated else ''}{counts}"
+                + (f"; dropped {dropped:,} longer than block_size {self.block_size}" if dropped else "")
+                + (f"; skipped {self.skipped}" if self.skipped and self.skipped.counts else ""))
+
+    def _collate(self, pairs, device):
+        """(src (B, S), src_mask (B, S), tgt (B, T) = [BOS] target, targets (B, T) = target [EOS])."""
+        sources = [self.tokenizer.source.encode(s) for s, _ in pairs]
+        targets = [self.tokenizer.target.encode(t) for _, t in pairs]
+        S, T = max(map(len, sources)), max(map(len, targets)) + 1
+        src = torch.tensor([s + [self.src_pad] * (S - len(s)) for s in sources])
+        tgt = torch.tensor([[self.bos, *t] + [self.pad] * (T - 1 - len(t)) for t in targets])
+        nxt = torch.tensor([[*t, self.eos] + [IGNORE] * (T - 1 - len(t)) for t in targets])
+        return src.to(device), (src != self.src_pad).to(device), tgt.to(device), nxt.to(device)
+
+    def batch(self, split, batch_size, generator, device):
+        if self.generated and split == "train":
+            rng = random.Random(torch.randint(2**62, (1,), generator=generator).item())
+            pairs = []
+            while len(pairs) < batch_size:
+                pairs += [p for p in generate(self.name, "train", batch_size - len(pairs), rng) if self._fits(p)]
+        else:
+            index = torch.randint(len(self.pairs[split]), (batch_size,), generator=generator).tolist()
+            pairs = [self.pairs[split][i] for i in index]
+        return self._collate(pairs, device)
+
+    def loss(self, forward, batch):
+        src, src_mask, tgt, targets = batch
+        return forward(src, tgt, targets, src_mask)[1]
+
+    def batch_tokens(self, batch_size):
+        pairs = self.pairs["val" if self.generated else "train"]
+        return round(batch_size * sum(len(s) + len(t) + 1 for s, t in pairs) / len(pairs))
+
+    @torch.no_grad()
+    def _loss(self, model, split, device, batch_size=256):
+        """The mean loss per target token of `split`, teacher-forced."""
+        was_training = model.training
+        model.eval()
+        total, count = 0.0, 0
+        for start in range(0, len(self.pairs[split]), batch_size):
+            src, src_mask, tgt, targets = self._collate(self.pairs[split][start:start + batch_size], device)
+            logits, _ = model(src, tgt, src_mask=src_mask)
+            total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
+            count += (targets != IGNORE).sum().item()
+        model.train(was_training)
+        return total / count
+
+    def exact_match(self, model, pairs, beam=1):
+        """(the share of pairs translated exactly, the translations)."""
+        outputs = translate(model, self.tokenizer, [s for s, _ in pairs], beam=beam)
+        return sum(o == t for o, (_, t) in zip(outputs, pairs)) / len(pairs), outputs
+
+    def evaluate(self, model, device, beam=1):
+        val_exact, _ = self.exact_match(model, self.pairs["val"], beam)
+        test = self.pairs["test"]
+        test_exact, outputs = self.exact_match(model, test, beam)
+        references = [t for _, t in test]
+        ours = scores.translation_scores(outputs, references)
+        copied = scores.translation_scores([s for s, _ in test], references)
+        return {"val_loss": self._loss(model, "val", device), "val_exact": val_exact, "test_exact": test_exact,
+                "test_chrf": ours["chrf"], "test_bleu": ours["bleu"], "copy_chrf": copied["chrf"],
+                "test_pairs": len(test), "beam": beam, "chrf_signature": ours["chrf_signature"],
+                "bleu_signature": ours["bleu_signature"]}
+
+    def track(self, model, device):
+        """Exact match on the first TRACKED val pairs, greedily: the curve of what counts."""
+        return {"val_exact": self.exact_match(model, self.pairs["val"][:TRACKED])[0]}
+
+    def report(self, s):
+        return (f"test split, {s['test_pairs']:,} pairs{'' if s['beam'] == 1 else ', beam ' + str(s['beam'])}: "
+                f"exact match {s['test_exact']:.1%}, chrF {s['test_chrf']:.1f}, BLEU {s['test_bleu']:.1f} "
+                f"(copying the source: chrF {s['copy_chrf']:.1f}); val exact match {s['val_exact']:.1%}\n"
+                f"  sacrebleu signatures: chrF {s['chrf_signature']}; BLEU {s['bleu_signature']}")
+
+    def sample(self, model, max_tokens, seed):
+        """The first max_tokens test pairs: source, the model's translation, and the reference."""
+        pairs = self.pairs["test"][:max_tokens]
+        if not pairs:
+            return ""
+        outputs = translate(model, self.tokenizer, [s for s, _ in pairs])
+        return "".join(f"{'✓' if o == t else '✗'} {s}  →  {o}" + ("" if o == t else f"  (reference: {t})") + "\n"
+                       for (s, t), o in zip(pairs, outputs))
