@@ -302,7 +302,7 @@ def test_the_bigram_model_through_the_command(tmp_path, shakespeare, capsys, mon
     assert capsys.readouterr().out.startswith("ROMEO:")
     assert main(["eval", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["val_loss"] < 4.0
-    assert "holds a bigram model; this command needs a gpt or encoder run" in fails(
+    assert "holds a bigram model; this command needs a gpt, encoder or seq2seq run" in fails(
         capsys, "attention", "--run", out, "--text", "a")
     assert "n_layer is not a setting of the bigram model" in fails(capsys, "train", "--model", "bigram",
                                                                   "--n-layer", "2")

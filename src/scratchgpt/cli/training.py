@@ -18,13 +18,14 @@ from ..training.loop import train
 from ..training.tasks import FINE_TUNING, make_task
 from .options import add_settings, new_run_dir, overrides, settings
 
-MODEL_HELP = ("model family: gpt (default), bigram (the lecture's first model, the baseline) or "
-              "encoder (BERT-like, pretrained by masked tokens)")
+MODEL_HELP = ("model family: gpt (default), bigram (the lecture's first model, the baseline), "
+              "encoder (BERT-like, pretrained by masked tokens) or seq2seq (encoder-decoder, for translation: "
+              "--task dates|numbers|copy|reverse|pairs)")
 PRESET_HELP = ("named settings: lecture (the lecture's GPT), cpu (minutes on a laptop CPU), "
                "speedrun-cpu / speedrun-gpu (best GPT in 99 s / 30 s of training), tiny (seconds, for "
                "tests), bigram (the lecture's bigram.py), encoder-cpu / encoder-gpu / tiny-encoder (the "
-               "encoder's pretraining); auto (the default): the family's GPU preset on a GPU, else its "
-               "CPU one")
+               "encoder's pretraining), seq2seq-cpu / seq2seq-gpu / tiny-seq2seq (translation); auto (the "
+               "default): the family's GPU preset on a GPU, else its CPU one")
 
 
 def add_commands(sub):
@@ -35,9 +36,10 @@ def add_commands(sub):
                                    "--config TOML file, then the flags below.")
     t.add_argument("--model", choices=tuple(cfg.MODEL_KINDS), default=None, help=MODEL_HELP)
     t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None, help=PRESET_HELP)
-    t.add_argument("--data", type=Path, help="UTF-8 text file to train on (default: the task's built-in "
-                                             "data; for the GPT $SCRATCHGPT_DATA, else Tiny Shakespeare, "
-                                             "which ships with scratchgpt)")
+    t.add_argument("--data", type=Path, nargs="+", metavar="FILE",
+                   help="UTF-8 text file to train on (default: the task's built-in data; for the GPT "
+                        "$SCRATCHGPT_DATA, else Tiny Shakespeare, which ships with scratchgpt); for "
+                        "--task pairs a TSV of source<TAB>target lines, or two aligned files")
     t.add_argument("--out", type=Path, help="run directory (default: runs/<preset>-<n>)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint (any run: a GPT, an encoder, "
@@ -99,7 +101,10 @@ def cmd_train(args):
         raise ConfigError("--resume continues a run with its saved settings; drop --preset")
     model_config, train_config = settings(args, resume_from=args.out if args.resume else None)
     out = args.out or new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
-    result = train(model_config, train_config, out, data=args.data, resume=args.resume,
+    if args.data is not None and len(args.data) > 2:
+        raise ConfigError("--data takes one file, or two aligned files for --task pairs")
+    data = args.data if args.data is None or len(args.data) == 2 else args.data[0]
+    result = train(model_config, train_config, out, data=data, resume=args.resume,
                    extend=args.extend, progress=not args.quiet, log=_log)
     if result.sample:
         print(result.sample)
@@ -107,6 +112,8 @@ def cmd_train(args):
 
 
 def _next_step(model_config):
+    if model_config.kind == "seq2seq":
+        return "try: scratchgpt translate \"your text\""
     if model_config.kind != "encoder":
         return "more with: scratchgpt sample"
     if model_config.head == "mlm":

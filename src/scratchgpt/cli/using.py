@@ -1,6 +1,6 @@
 """Commands that use a trained model: sample (a GPT's text), eval (any run's scores), predict (a
 fine-tuned encoder's labels or scores), fill (a pretrained encoder's guesses for [MASK]),
-attention (pictures of the attention weights)."""
+translate (an encoder-decoder's translations), attention (pictures of the attention weights)."""
 
 import json
 import sys
@@ -16,7 +16,9 @@ from ..errors import ConfigError
 from ..inference.generate import sample_texts, stream_text
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
-from ..lessons.attention_maps import attention_weights, check_selection, plot_attention
+from ..inference.translate import encode_sources, stream_translation, translate
+from ..lessons.attention_maps import (attention_weights, check_selection, plot_attention, plot_maps,
+                                      translation_attention)
 from ..training.evaluate import evaluate_split
 from ..training.tasks import make_task
 from .options import add_device, add_json, add_run, run_dir
@@ -50,9 +52,12 @@ def add_commands(sub):
                        description="Score a run deterministically: a GPT on every non-overlapping "
                                    "window of the validation split (the last 10%% of the text); a "
                                    "pretrained encoder by masked characters of the validation text; a "
-                                   "fine-tuned one on its val and test splits.")
+                                   "fine-tuned one on its val and test splits; an encoder-decoder by "
+                                   "exact match, chrF and BLEU (sacrebleu) on its test split.")
     add_run(e)
-    e.add_argument("--data", type=Path, help="the data to score on (default: the run's own)")
+    e.add_argument("--data", type=Path, nargs="+", metavar="FILE",
+                   help="the data to score on (default: the run's own; two aligned files for pairs)")
+    e.add_argument("--beam", type=int, default=1, help="an encoder-decoder's beam size (default 1: greedy)")
     add_device(e)
     add_json(e)
     e.set_defaults(command=cmd_eval)
@@ -77,15 +82,34 @@ def add_commands(sub):
     add_json(f)
     f.set_defaults(command=cmd_fill)
 
+    t = sub.add_parser("translate", help="an encoder-decoder's translation of each text",
+                       description="Translate texts with a trained encoder-decoder (train one with: "
+                                   "scratchgpt train --model seq2seq). Texts come from the arguments, else "
+                                   "one per line of stdin; one text with greedy decoding streams as it is "
+                                   "written. A text longer than the model's block_size is refused, not cut.")
+    t.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
+    add_run(t)
+    t.add_argument("--beam", type=int, default=1, help="beam size; 1 (the default) is greedy decoding")
+    t.add_argument("--alpha", type=float, default=0.6,
+                   help="beam search's length penalty ((5 + length) / 6) ** alpha; 0 is none (default 0.6)")
+    t.add_argument("--max-len", type=int, default=None, help="the most target tokens (default block_size - 1)")
+    add_device(t)
+    add_json(t)
+    t.set_defaults(command=cmd_translate)
+
     a = sub.add_parser("attention", help="draw a trained model's attention weights over a text",
                        description="Draw the attention weights of every layer and head over TEXT as "
                                    "heatmaps: row t shows which characters position t attends to "
-                                   "(earlier ones only for a GPT, all of them for an encoder).")
+                                   "(earlier ones only for a GPT, all of them for an encoder). For an "
+                                   "encoder-decoder TEXT is the source: the encoder's, the decoder's and "
+                                   "the cross-attention (rows: the target token being written; columns: "
+                                   "the source) side by side.")
     add_run(a)
     a.add_argument("--text", required=True, help="text to look at (at most block_size characters)")
     a.add_argument("--out", type=Path, default=Path("attention.png"), help="image file (default attention.png)")
     a.add_argument("--layer", type=int, help="draw only this layer (from 0)")
     a.add_argument("--head", type=int, help="draw only this head (from 0)")
+    a.add_argument("--target", help="an encoder-decoder's target to read (default: its own translation of --text)")
     a.set_defaults(command=cmd_attention)
 
 
@@ -96,7 +120,8 @@ def _load(args, families):
     kind = read_config(run)[0].kind
     if kind not in families:
         article = "an" if kind[0] in "aeiou" else "a"
-        raise ConfigError(f"{run} holds {article} {kind} model; this command needs a {' or '.join(families)} run")
+        wanted = " or ".join([", ".join(families[:-1]), families[-1]] if len(families) > 2 else families)
+        raise ConfigError(f"{run} holds {article} {kind} model; this command needs a {wanted} run")
     model, tokenizer, config, _ = load_model(run, device)
     return model, tokenizer, config
 
@@ -121,13 +146,18 @@ def cmd_eval(args):
     device = resolve_device(args.device)
     run = run_dir(args.run)
     model, tokenizer, model_config, data_info = load_model(run, device)
-    if model_config.kind == "encoder":
+    data = args.data[0] if args.data and len(args.data) == 1 else args.data
+    if args.beam != 1 and model_config.kind != "seq2seq":
+        raise ConfigError(f"--beam is for encoder-decoder runs; {run} holds a {model_config.kind} model")
+    if model_config.kind in ("encoder", "seq2seq"):
         _, train_config, _ = read_config(run)
-        task, _ = make_task(model_config, train_config, args.data or data_info.get("source"), tokenizer)
-        scores = task.evaluate(model, device)
+        task, _ = make_task(model_config, train_config, data or data_info.get("source"), tokenizer)
+        scores = task.evaluate(model, device, **({"beam": args.beam} if model_config.kind == "seq2seq" else {}))
         print(json.dumps({"run": str(run), **scores}) if args.json else task.report(scores))
         return
-    path = corpus_path(args.data or data_info.get("source"))
+    if isinstance(data, list):
+        raise ConfigError("two --data files are for an encoder-decoder run's pairs")
+    path = corpus_path(data or data_info.get("source"))
     text, sha = read_text(path)
     if sha == data_info.get("sha256"):
         tokens = prepare(path).tokens  # the cached token file of the training text
@@ -175,14 +205,52 @@ def cmd_fill(args):
         print(f"[MASK] {i}: " + "  ".join(f"{t!r} {p:.1%}" for t, p in options))
 
 
+def cmd_translate(args):
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ConfigError("no text to translate: give texts as arguments or lines on stdin")
+    model, tokenizer, _ = _load(args, ("seq2seq",))
+    if len(texts) == 1 and args.beam == 1 and not args.json:
+        for piece in stream_translation(model, tokenizer, texts[0], args.max_len):
+            print(piece, end="", flush=True)
+        print()
+        return
+    outputs = translate(model, tokenizer, texts, args.beam, args.alpha, args.max_len)
+    for text, output in zip(texts, outputs):
+        print(json.dumps({"text": text, "translation": output}, ensure_ascii=False) if args.json else output)
+
+
 def cmd_attention(args):
-    model, tokenizer, config = _load(args, ("gpt", "encoder"))
+    model, tokenizer, config = _load(args, ("gpt", "encoder", "seq2seq"))
     check_selection(config, args.layer, args.head)
     if not args.text:
         raise ConfigError("--text must not be empty")
+    if config.kind == "seq2seq":
+        return _translation_attention(args, model, tokenizer)
+    if args.target is not None:
+        raise ConfigError("--target is for encoder-decoder runs")
     if len(args.text) > config.block_size:
         raise ConfigError(f"text has {len(args.text)} characters; the model sees at most "
                           f"block_size {config.block_size}")
     idx = torch.tensor([tokenizer.encode(args.text)], dtype=torch.long)  # (1, T)
     plot_attention(attention_weights(model, idx), args.text, args.out, args.layer, args.head)
     print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _translation_attention(args, model, tokenizer):
+    """The encoder's, the decoder's and the cross-attention of a translation of --text (the
+    model's own, or --target), side by side."""
+    src, _ = encode_sources(tokenizer, [args.text], model.config.block_size)
+    target = args.target if args.target is not None else translate(model, tokenizer, [args.text])[0]
+    written = tokenizer.target.encode(target)
+    if len(written) + 1 > model.config.block_size:
+        raise ConfigError(f"the target has {len(written)} tokens; the model writes at most "
+                          f"block_size - 1 = {model.config.block_size - 1}")
+    bos, eos = (tokenizer.target.special_id(t) for t in ("[BOS]", "[EOS]"))
+    maps = translation_attention(model, src, torch.tensor([[bos, *written]]))
+    source = [tokenizer.source.decode([i]) for i in src[0].tolist()]
+    read = [tokenizer.target.decode([i]) for i in [bos, *written]]
+    wrote = [tokenizer.target.decode([i]) for i in [*written, eos]]
+    plot_maps([("encoder", maps["encoder"], source, source), ("decoder", maps["decoder"], read, read),
+               ("cross", maps["cross"], wrote, source)], args.out, args.layer, args.head)
+    print(f"translation: {target}\nwrote {args.out}", file=sys.stderr)

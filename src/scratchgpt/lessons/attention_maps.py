@@ -1,10 +1,12 @@
-"""Looking inside a trained model: which earlier characters each position attends to.
+"""Looking inside a trained model: which characters each position attends to.
 
-`attention_weights` runs the model over a text and returns the softmax weights of every layer and
-head, taken from the model's own attention modules (their readable face's `weights`; a fast-face
-model is converted first, so there is one implementation of the weights to trust).
-`plot_attention` draws them as heatmaps with the characters on the axes (matplotlib, the optional
-`viz` extra).
+`attention_weights` runs a GPT or an encoder over a text and returns the softmax weights of every
+layer and head, taken from the model's own attention modules (their readable face's `weights`; a
+fast-face model is converted first, so there is one implementation of the weights to trust).
+`translation_attention` does the same for an encoder-decoder, with its three kinds of attention:
+the encoder's, the decoder's, and the cross-attention from target to source. `plot_attention` and
+`plot_maps` draw them as heatmaps with the tokens on the axes (matplotlib, the optional `viz`
+extra).
 """
 
 import torch
@@ -37,29 +39,67 @@ def check_selection(config, layer, head):
         raise ConfigError(f"head {head} is out of range: the model has heads 0..{config.n_head - 1}")
 
 
+@torch.no_grad()
+def translation_attention(model, src, tgt):
+    """An encoder-decoder's attention over a source src (1, S) while it reads the target tgt (1, T)
+    ([BOS] first): {"encoder": (n_layer, nh, S, S) the encoder's self-attention, "decoder":
+    (n_layer, nh, T, T) the decoder's causal self-attention, "cross": (n_layer, nh, T, S) which
+    source tokens each target position reads}."""
+    readable = model if model.config.attention == "readable" else convert(model, "readable")
+    was_training = readable.training
+    readable.eval()
+    maps = {"encoder": [], "decoder": [], "cross": []}
+    try:
+        x, rope = readable.embed(src, "source")  # (1, S, C)
+        for block in readable.encoder_blocks:
+            maps["encoder"].append(block.sa.weights(block.ln1(x), rope=rope)[0])  # (nh, S, S)
+            x = block(x, rope=rope)
+        memory = readable.ln_encoder(x)  # (1, S, C)
+        y, rope = readable.embed(tgt, "target")  # (1, T, C)
+        for block in readable.decoder_blocks:
+            maps["decoder"].append(block.sa.weights(block.ln1(y), rope=rope)[0])  # (nh, T, T)
+            after_sa = y + block.sa(block.ln1(y), rope=rope)
+            maps["cross"].append(block.cross.weights(block.ln2(after_sa), context=memory)[0])  # (nh, T, S)
+            y = block(y, memory, None, rope=rope)
+    finally:
+        readable.train(was_training)
+    return {name: torch.stack(m) for name, m in maps.items()}
+
+
 def plot_attention(weights, text, path, layer=None, head=None):
-    """Save heatmaps of `weights` (n_layer, n_head, T, T), one per layer and head (or the chosen ones)."""
+    """Save heatmaps of `weights` (n_layer, n_head, T, T) over `text`, one per layer and head (or the
+    chosen ones)."""
+    plot_maps([("", weights, text, text)], path, layer, head)
+
+
+def _labels(tokens):
+    return ["␣" if t == " " else repr(t)[1:-1] if len(t) == 1 else t for t in tokens]  # visible spaces, "\n"
+
+
+def plot_maps(panels, path, layer=None, head=None):
+    """Save heatmaps, one row per layer: for each panel (name, weights (n_layer, n_head, R, K), the
+    R row tokens, the K column tokens), its heads side by side (or the chosen layer and head)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise MissingExtra("drawing attention maps needs matplotlib: pip install 'scratchgpt[viz]'") from None
-    layers = range(weights.shape[0]) if layer is None else [layer]
-    heads = range(weights.shape[1]) if head is None else [head]
-    labels = ["␣" if ch == " " else repr(ch)[1:-1] for ch in text]  # visible spaces and "\n"
-    size = max(2.5, 0.18 * len(text))
-    fig, axes = plt.subplots(len(layers), len(heads), figsize=(size * len(heads), size * len(layers)),
-                             squeeze=False)
+    layers = range(panels[0][1].shape[0]) if layer is None else [layer]
+    heads = range(panels[0][1].shape[1]) if head is None else [head]
+    size = max(2.5, 0.18 * max(max(len(rows), len(cols)) for _, _, rows, cols in panels))
+    columns = len(heads) * len(panels)
+    fig, axes = plt.subplots(len(layers), columns, figsize=(size * columns, size * len(layers)), squeeze=False)
     for row, l in enumerate(layers):
-        for col, h in enumerate(heads):
-            ax = axes[row][col]
-            ax.imshow(weights[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
-            ax.set_title(f"layer {l}, head {h}", fontsize=9)
-            ax.set_xticks(range(len(text)), labels, fontsize=7)
-            ax.set_yticks(range(len(text)), labels, fontsize=7)
-            ax.set_xlabel("key (attended to)", fontsize=8)
-            ax.set_ylabel("query", fontsize=8)
+        for p, (name, weights, rows, cols) in enumerate(panels):
+            for c, h in enumerate(heads):
+                ax = axes[row][p * len(heads) + c]
+                ax.imshow(weights[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+                ax.set_title(f"{name + ', ' if name else ''}layer {l}, head {h}", fontsize=9)
+                ax.set_xticks(range(len(cols)), _labels(cols), fontsize=7, rotation=90 if len(cols[0]) > 1 else 0)
+                ax.set_yticks(range(len(rows)), _labels(rows), fontsize=7)
+                ax.set_xlabel("key (attended to)", fontsize=8)
+                ax.set_ylabel("query", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
