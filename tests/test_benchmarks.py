@@ -120,3 +120,21 @@ def test_encoder_sweep_records_each_variant(tmp_path):
     assert json.loads((tmp_path / "runs" / "base-1" / "config.json").read_text())["model"]["position"] == "learned"
     table = run(sys.executable, "benchmarks/encoder_sweep.py", "--table", results)
     assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| base", "| muon_qk"]
+
+
+def test_translation_benchmark_records_each_variant_and_seed(tmp_path):
+    results = tmp_path / "translation.jsonl"
+    run(sys.executable, "benchmarks/translation.py", "--task", "copy", "--budget", "0.5", "--seeds", "2",
+        "--out", results, "--workdir", tmp_path / "runs", "preset", "qk_norm")
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["variant"], r["seed"]) for r in records] == [
+        ("preset", 1), ("preset", 2), ("qk_norm", 1), ("qk_norm", 2)]
+    assert all(r["test_pairs"] == 2000 and r["copy_chrf"] == 100.0 for r in records)
+    config = json.loads((tmp_path / "runs" / "copy-qk_norm-2-0" / "config.json").read_text())
+    assert (config["model"]["qk_norm"], config["train"]["seed"], config["train"]["max_time"]) == (True, 2, 0.5)
+    table = run(sys.executable, "benchmarks/translation.py", "--table", results)
+    assert [line.split(" | ")[1] for line in table.splitlines()[2:]] == ["preset", "preset", "qk_norm", "qk_norm"]
+    timings = run(sys.executable, "benchmarks/translation.py", "--decoding", tmp_path / "runs" / "copy-preset-1-0",
+                  "--pairs", "8").splitlines()
+    assert [line[:16] for line in timings[:3]] == ["greedy, KV cache", "greedy, no cache", "beam 4, KV cache"]
+    assert "(8/8 as cached greedy)" in timings[1]  # the cache changes no token
