@@ -230,6 +230,10 @@ def test_a_tsv_of_pairs(tmp_path):
     assert f"{path}, line 2" in str(skipped)
     with pytest.raises(DataError, match=f"{path}, line 2: lines without a tab"):
         read_pairs([path], strict=True)
+    with pytest.raises(DataError, match="data path is not a file"):
+        read_pairs([tmp_path])
+    with pytest.raises(DataError, match="data file not found"):
+        read_pairs([tmp_path / "missing.tsv"])
 
 
 def test_two_aligned_files(tmp_path):
@@ -346,3 +350,8 @@ def test_a_run_with_the_wrong_tokenizer_is_refused(copy_run, tmp_path):
     save_tokenizer(CharTokenizer.from_text("abc"), tmp_path / "run" / "tokenizer.json")
     with pytest.raises(CheckpointError, match="a char tokenizer for a seq2seq model"):
         load_model(tmp_path / "run")
+
+
+def test_a_block_too_small_for_the_task_is_refused():
+    with pytest.raises(DataError, match="dates: no val or test pairs .* a larger --block-size"):
+        make_task(*tiny("dates", block_size=8))  # an ISO date and its [EOS] are 11 tokens

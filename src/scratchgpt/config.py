@@ -140,9 +140,9 @@ class Seq2SeqConfig:
                              choices=("sinusoidal", "learned", "rotary"))
     qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
     activation: str = _setting("relu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
-    shared_vocab: bool = _setting(False, "seq2seq: one vocabulary and one embedding table for source and target")
+    shared_vocab: bool = _setting(False, "one vocabulary and one embedding table for source and target")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the (target) token embedding table")
-    label_smoothing: float = _setting(0.0, "seq2seq: the share of each target's probability spread over the "
+    label_smoothing: float = _setting(0.0, "the share of each target's probability spread over the "
                                            "other tokens in the training loss")
 
     def __post_init__(self):

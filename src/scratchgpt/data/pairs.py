@@ -92,7 +92,7 @@ def read_pairs(paths, strict=False):
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"data file not found: {path}")
+            raise DataError(f"data path is not a file: {path}" if path.exists() else f"data file not found: {path}")
     skipped, pairs = Skipped(), []
     try:
         if len(paths) == 1:

@@ -47,8 +47,9 @@ class TranslationTask:
                                                        "pairs longer than block_size": dropped}}
         empty = [split for split in SPLITS if split in self.pairs and not self.pairs[split]]
         if empty:
-            raise DataError(f"{data_info['source']}: no {' or '.join(empty)} pairs (a key's split is fixed by its "
-                            f"hash, 80/10/10; give more pairs{', or a larger --block-size' if dropped else ''})")
+            hint = "give more pairs" + (", or a larger --block-size" if dropped else "")
+            raise DataError(f"{data_info.get('source', name)}: no {' or '.join(empty)} pairs (a key's split is "
+                            f"fixed by its hash, 80/10/10; {hint})")
         self.pad, self.bos, self.eos = (tokenizer.target.special_id(t) for t in ("[PAD]", "[BOS]", "[EOS]"))
         self.src_pad = tokenizer.source.special_id("[PAD]")
 
