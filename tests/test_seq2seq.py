@@ -5,12 +5,13 @@ import dataclasses
 import math
 import random
 import shutil
+import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from scratchgpt.checkpoint import load_model
+from scratchgpt.checkpoint import load_model, read_config
 from scratchgpt.config import Seq2SeqConfig, apply_overrides, preset
 from scratchgpt.data.pairs import GENERATORS, generate, generate_distinct, read_pairs, split_of
 from scratchgpt.data.tokenizer import CharTokenizer, PairTokenizer, load_tokenizer, save_tokenizer
@@ -355,3 +356,13 @@ def test_a_run_with_the_wrong_tokenizer_is_refused(copy_run, tmp_path):
 def test_a_block_too_small_for_the_task_is_refused():
     with pytest.raises(DataError, match="dates: no val or test pairs .* a larger --block-size"):
         make_task(*tiny("dates", block_size=8))  # an ISO date and its [EOS] are 11 tokens
+
+
+def test_without_sacrebleu_a_run_still_reports_its_exact_match(copy_run, monkeypatch):
+    out, _ = copy_run
+    model, tokenizer, config, _ = load_model(out)
+    task, _ = make_task(config, read_config(out)[1], tokenizer=tokenizer)
+    monkeypatch.setitem(sys.modules, "sacrebleu.metrics", None)  # as if the extra were not installed
+    scores = task.evaluate(model, "cpu")
+    assert scores["test_exact"] == 1.0 and "test_chrf" not in scores
+    assert "pip install 'scratchgpt[translate]'" in task.report(scores)
