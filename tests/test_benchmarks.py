@@ -138,3 +138,13 @@ def test_translation_benchmark_records_each_variant_and_seed(tmp_path):
                   "--pairs", "8").splitlines()
     assert [line[:16] for line in timings[:3]] == ["greedy, KV cache", "greedy, no cache", "beam 4, KV cache"]
     assert "(8/8 as cached greedy)" in timings[1]  # the cache changes no token
+
+
+def test_shakespeare_pairs_reverse_each_verse_line_and_skip_the_speakers(tmp_path):
+    play = tmp_path / "play.txt"
+    play.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n",
+                    encoding="utf-8")
+    run(sys.executable, "benchmarks/shakespeare_pairs.py", play, tmp_path / "pairs.tsv")
+    assert (tmp_path / "pairs.tsv").read_text(encoding="utf-8").splitlines() == [
+        "Before we proceed any further, hear me speak.\tspeak. me hear further, any proceed we Before",
+        "Speak, speak.\tspeak. Speak,"]

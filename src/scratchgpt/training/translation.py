@@ -61,7 +61,8 @@ class TranslationTask:
     def summary(self):
         counts = ", ".join(f"{len(self.pairs[s]):,} {s}" for s in SPLITS if s in self.pairs)
         dropped = sum(self.too_long.values())
-        return (f"{self.name} pairs: {'fresh ones every step, ' if self.generated else ''}{counts}"
+        what = f"{self.name} pairs: fresh ones every step, " if self.generated else "pairs: "
+        return (f"{what}{counts}"
                 + (f"; dropped {dropped:,} longer than block_size {self.block_size}" if dropped else "")
                 + (f"; skipped {self.skipped}" if self.skipped and self.skipped.counts else ""))
 
