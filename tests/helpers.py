@@ -11,3 +11,7 @@ def fails(capsys, *args):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     return lines[0]
+
+
+def quiet(*_):
+    """Discard the training log: train(..., log=quiet)."""

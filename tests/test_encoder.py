@@ -8,6 +8,7 @@ import pytest
 import safetensors.torch
 import torch
 from torch.nn import functional as F
+from helpers import quiet
 
 from scratchgpt import EncoderConfig, TrainConfig, build_model, convert, load_model, preset, train
 from scratchgpt.checkpoint import load_weights, save_weights
@@ -21,10 +22,6 @@ from scratchgpt.inference.predict import fill, predict
 from scratchgpt.training import baselines, scores
 
 TOKENIZER = CharTokenizer.from_text("abcdefghij ,.").with_specials()
-
-
-def quiet(*_):
-    """Discard the training log."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import quiet
 
 from scratchgpt.checkpoint import load_model, read_config
 from scratchgpt.config import Seq2SeqConfig, apply_overrides, preset
@@ -24,10 +25,6 @@ from scratchgpt.training.loop import train
 from scratchgpt.training.tasks import make_task
 
 BOS, EOS = 2, 3
-
-
-def quiet(_):
-    pass
 
 
 def random_model(attention="fast", **settings):

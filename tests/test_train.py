@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from helpers import quiet
 
 from scratchgpt import (BigramConfig, BigramLanguageModel, GPTLanguageModel, ModelConfig, TrainConfig,
                         load_model, preset, train)
@@ -13,10 +14,6 @@ from scratchgpt.training.evaluate import evaluate_split
 from scratchgpt.training.optim import lr_at, make_optimizer
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
-
-
-def quiet(*_):
-    """Discard the training log."""
 
 
 def metrics(run_dir):

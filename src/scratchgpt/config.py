@@ -67,14 +67,7 @@ class ModelConfig:
         _check_types(self)
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
         _require(self.block_size >= 1, f"block_size must be at least 1, got {self.block_size}")
-        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
-        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
-        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
-        _require(self.n_embd % self.n_head == 0,
-                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _require(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
-                 f"rotary positions need an even head size, got {self.n_embd // self.n_head}")
+        _check_transformer(self)
 
 
 @dataclass(frozen=True)
@@ -106,14 +99,7 @@ class EncoderConfig:
         _check_types(self)
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
         _require(self.block_size >= 3, f"block_size must be at least 3 ([CLS], a token, [SEP]), got {self.block_size}")
-        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
-        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
-        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
-        _require(self.n_embd % self.n_head == 0,
-                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _require(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
-                 f"rotary positions need an even head size, got {self.n_embd // self.n_head}")
+        _check_transformer(self)
         _require((self.head == "mlm") == (self.num_labels == 0),
                  f"a {self.head} head needs num_labels {'0' if self.head == 'mlm' else '>= 1'}, got {self.num_labels}")
         _require(not self.labels or len(self.labels) == self.num_labels,
@@ -151,14 +137,7 @@ class Seq2SeqConfig:
         _require(not self.shared_vocab or self.src_vocab_size == self.vocab_size,
                  f"a shared vocabulary has one size, got {self.src_vocab_size} and {self.vocab_size}")
         _require(self.block_size >= 2, f"block_size must be at least 2 ([BOS] and a token), got {self.block_size}")
-        _require(self.n_embd >= 1, f"n_embd must be at least 1, got {self.n_embd}")
-        _require(self.n_head >= 1, f"n_head must be at least 1, got {self.n_head}")
-        _require(self.n_layer >= 0, f"n_layer must be at least 0, got {self.n_layer}")
-        _require(self.n_embd % self.n_head == 0,
-                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
-        _require(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
-                 f"rotary positions need an even head size, got {self.n_embd // self.n_head}")
+        _check_transformer(self)
         _require(0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
@@ -227,6 +206,17 @@ class TrainConfig:
         _require(self.log_interval >= 1, f"log_interval must be at least 1, got {self.log_interval}")
         _require(self.sample_tokens >= 0, f"sample_tokens must be at least 0, got {self.sample_tokens}")
         check_device_name(self.device)
+
+
+def _check_transformer(c):
+    """The checks every transformer family's shape shares: widths, heads, layers, dropout, rotary."""
+    _require(c.n_embd >= 1, f"n_embd must be at least 1, got {c.n_embd}")
+    _require(c.n_head >= 1, f"n_head must be at least 1, got {c.n_head}")
+    _require(c.n_layer >= 0, f"n_layer must be at least 0, got {c.n_layer}")
+    _require(c.n_embd % c.n_head == 0, f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head})")
+    _require(0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}")
+    _require(c.position != "rotary" or (c.n_embd // c.n_head) % 2 == 0,
+             f"rotary positions need an even head size, got {c.n_embd // c.n_head}")
 
 
 def _require(condition, message):
