@@ -186,7 +186,7 @@ def test_bench_times_the_steps_it_runs(shakespeare, capsys, monkeypatch):
     def sleepy_step(forward, model, optimizer, task, c, generator, device, amp):
         time.sleep(0.05)
         tokens_given.append(task.batch_tokens(c.batch_size))
-        return torch.zeros(())
+        return torch.zeros(()), None  # (loss, gradient norm)
 
     monkeypatch.setattr(bench, "training_step", sleepy_step)
     started = time.perf_counter()
@@ -266,8 +266,8 @@ def test_attention_command_writes_a_picture(capsys, run_dir, tmp_path):
     (["--text", "Café"], "outside the vocabulary: 'é'"),
     (["--text", "a", "--layer", "2"], "layer 2 is out of range: the model has layers 0..1"),
     (["--text", "a", "--head", "5"], "head 5 is out of range: the model has heads 0..1"),
-    (["--text", "x" * 33], "text has 33 characters; the model sees at most block_size 32"),
-    (["--text", ""], "--text must not be empty"),
+    (["--text", "x" * 33], "the text has 33 tokens; the model sees at most block_size 32"),
+    (["--text", ""], "the text must not be empty"),
 ])
 def test_attention_command_bad_input(capsys, run_dir, tmp_path, flags, message):
     out = tmp_path / "attn.png"

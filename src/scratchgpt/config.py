@@ -183,6 +183,8 @@ class TrainConfig:
                                     "the CPUs we measured)")
     sample_tokens: int = _setting(500, "characters of the sample written when training ends (translations "
                                        "of the test split, for a translation task)")
+    tensorboard: bool = _setting(False, "also write TensorBoard event files beside metrics.jsonl (pip install "
+                                        "tensorboard; view with tensorboard --logdir runs)")
 
     def __post_init__(self):
         _check_types(self)

@@ -30,15 +30,17 @@ def parse_bool(text):
 
 def add_settings(parser):
     """One --flag per setting of config.py (`n_layer` -> `--n-layer`), default: the preset's; and
-    --config, a TOML file of them."""
+    --config, a TOML file of them. A yes/no setting's flag alone means true (`--tensorboard`), and
+    takes a value too (`--tensorboard false`)."""
     parser.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
     group = parser.add_argument_group("settings (default: the preset's value)")
     for s in cfg.setting_fields():
-        group.add_argument("--" + s.name.replace("_", "-"), dest=f"set_{s.name}",
-                           type=parse_bool if s.type is bool else s.type, choices=s.choices, default=None,
-                           metavar=("{true,false}" if s.type is bool else None if s.choices
-                                    else s.type.__name__.upper()),
-                           help=f"{s.help} [{s.section}]")
+        if s.type is bool:  # alone, the flag means true: `--compile` is `--compile true`
+            value = {"type": parse_bool, "nargs": "?", "const": True, "metavar": "{true,false}"}
+        else:
+            value = {"type": s.type, "choices": s.choices, "metavar": None if s.choices else s.type.__name__.upper()}
+        group.add_argument("--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None,
+                           help=f"{s.help} [{s.section}]", **value)
 
 
 def overrides(args):

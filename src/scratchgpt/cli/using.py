@@ -1,6 +1,7 @@
 """Commands that use a trained model: sample (a GPT's text), eval (any run's scores), predict (a
 fine-tuned encoder's labels or scores), fill (a pretrained encoder's guesses for [MASK]),
-translate (an encoder-decoder's translations), attention (pictures of the attention weights)."""
+translate (an encoder-decoder's translations), attention (pictures of the attention weights), plot
+(a run's training curves)."""
 
 import json
 import sys
@@ -12,13 +13,14 @@ import torch
 from ..checkpoint import load_model, read_config
 from ..data.corpus import check_long_enough, corpus_path, prepare, read_text, split
 from ..device import resolve_device
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..inference.generate import sample_texts, stream_text
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
-from ..inference.translate import encode_sources, stream_translation, translate
-from ..lessons.attention_maps import (attention_weights, check_selection, plot_attention, plot_maps,
-                                      translation_attention)
+from ..inference.translate import stream_translation, translate
+from ..lessons.attention_maps import attention_panels, check_selection, plot_maps
+from ..lessons.curves import plot_curves
+from ..training import metrics
 from ..training.evaluate import evaluate_split
 from ..training.tasks import make_task
 from .options import add_device, add_json, add_run, run_dir
@@ -111,6 +113,16 @@ def add_commands(sub):
     a.add_argument("--head", type=int, help="draw only this head (from 0)")
     a.add_argument("--target", help="an encoder-decoder's target to read (default: its own translation of --text)")
     a.set_defaults(command=cmd_attention)
+
+    c = sub.add_parser("plot", help="draw a run's training curves from its metrics.jsonl",
+                       description="Draw a run's training curves from its metrics.jsonl, of any model and "
+                                   "task, finished or still training: the training loss, the train and "
+                                   "val estimates and the final score against the step, beside the "
+                                   "learning rate, the gradient norm (with clipping), tokens/s and the "
+                                   "task's tracked scores. Needs the viz extra (matplotlib).")
+    add_run(c)
+    c.add_argument("--out", type=Path, help="image file (default: RUN/curves.png)")
+    c.set_defaults(command=cmd_plot)
 
 
 def _load(args, families):
@@ -223,34 +235,20 @@ def cmd_translate(args):
 def cmd_attention(args):
     model, tokenizer, config = _load(args, ("gpt", "encoder", "seq2seq"))
     check_selection(config, args.layer, args.head)
-    if not args.text:
-        raise ConfigError("--text must not be empty")
-    if config.kind == "seq2seq":
-        return _translation_attention(args, model, tokenizer)
-    if args.target is not None:
-        raise ConfigError("--target is for encoder-decoder runs")
-    if len(args.text) > config.block_size:
-        raise ConfigError(f"text has {len(args.text)} characters; the model sees at most "
-                          f"block_size {config.block_size}")
-    idx = torch.tensor([tokenizer.encode(args.text)], dtype=torch.long)  # (1, T)
-    plot_attention(attention_weights(model, idx), args.text, args.out, args.layer, args.head)
-    print(f"wrote {args.out}", file=sys.stderr)
+    panels, translation = attention_panels(model, tokenizer, args.text, args.target)
+    plot_maps(panels, args.out, args.layer, args.head)
+    print((f"translation: {translation}\n" if translation is not None else "") + f"wrote {args.out}",
+          file=sys.stderr)
 
 
-def _translation_attention(args, model, tokenizer):
-    """The encoder's, the decoder's and the cross-attention of a translation of --text (the
-    model's own, or --target), side by side."""
-    src, _ = encode_sources(tokenizer, [args.text], model.config.block_size)
-    target = args.target if args.target is not None else translate(model, tokenizer, [args.text])[0]
-    written = tokenizer.target.encode(target)
-    if len(written) + 1 > model.config.block_size:
-        raise ConfigError(f"the target has {len(written)} tokens; the model writes at most "
-                          f"block_size - 1 = {model.config.block_size - 1}")
-    bos, eos = (tokenizer.target.special_id(t) for t in ("[BOS]", "[EOS]"))
-    maps = translation_attention(model, src, torch.tensor([[bos, *written]]))
-    source = [tokenizer.source.decode([i]) for i in src[0].tolist()]
-    read = [tokenizer.target.decode([i]) for i in [bos, *written]]
-    wrote = [tokenizer.target.decode([i]) for i in [*written, eos]]
-    plot_maps([("encoder", maps["encoder"], source, source), ("decoder", maps["decoder"], read, read),
-               ("cross", maps["cross"], wrote, source)], args.out, args.layer, args.head)
-    print(f"translation: {target}\nwrote {args.out}", file=sys.stderr)
+def cmd_plot(args):
+    run = run_dir(args.run)
+    records = metrics.read(run)
+    if not any(r.get("kind") in ("train", "eval", "final") for r in records):
+        if not run.is_dir():
+            raise CheckpointError(f"run directory not found: {run}")
+        raise CheckpointError(f"{run} has no metrics yet; its first line comes after log_interval steps "
+                              f"of training")
+    out = args.out or run / "curves.png"
+    plot_curves(records, out, title=str(run))
+    print(f"wrote {out}", file=sys.stderr)

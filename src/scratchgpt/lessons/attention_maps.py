@@ -6,13 +6,16 @@ fast-face model is converted first, so there is one implementation of the weight
 `translation_attention` does the same for an encoder-decoder, with its three kinds of attention:
 the encoder's, the decoder's, and the cross-attention from target to source. `plot_attention` and
 `plot_maps` draw them as heatmaps with the tokens on the axes (matplotlib, the optional `viz`
-extra).
+extra). `attention_panels` is what the `attention` command and the playground both show for a text:
+the maps of any family with the tokens labelling their rows and columns.
 """
 
 import torch
 
-from ..errors import ConfigError, MissingExtra
+from ..errors import ConfigError, InputError
+from ..inference.translate import encode_sources, translate
 from ..models.convert import convert
+from .drawing import pyplot
 
 
 @torch.no_grad()
@@ -66,6 +69,37 @@ def translation_attention(model, src, tgt):
     return {name: torch.stack(m) for name, m in maps.items()}
 
 
+def attention_panels(model, tokenizer, text, target=None):
+    """(panels, translation) for `text`: each panel is (name, weights (n_layer, n_head, R, K), the R
+    row tokens, the K column tokens). A GPT or an encoder gives one panel over the text's tokens; an
+    encoder-decoder gives its encoder's, its decoder's and its cross-attention while it writes
+    `target` (default: its own greedy translation, returned too; None for the other families)."""
+    config = model.config
+    if not text:
+        raise InputError("the text must not be empty")
+    if config.kind != "seq2seq":
+        if target is not None:
+            raise InputError("a target is for encoder-decoder runs")
+        ids = tokenizer.encode(text)
+        if len(ids) > config.block_size:
+            raise InputError(f"the text has {len(ids)} tokens; the model sees at most block_size {config.block_size}")
+        tokens = [tokenizer.decode([i]) for i in ids]
+        return [("", attention_weights(model, torch.tensor([ids])), tokens, tokens)], None  # ids: (1, T)
+    src, _ = encode_sources(tokenizer, [text], config.block_size)
+    translation = target if target is not None else translate(model, tokenizer, [text])[0]
+    written = tokenizer.target.encode(translation)
+    if len(written) + 1 > config.block_size:
+        raise InputError(f"the target has {len(written)} tokens; the model writes at most "
+                         f"block_size - 1 = {config.block_size - 1}")
+    bos, eos = (tokenizer.target.special_id(t) for t in ("[BOS]", "[EOS]"))
+    maps = translation_attention(model, src, torch.tensor([[bos, *written]]))
+    source = [tokenizer.source.decode([i]) for i in src[0].tolist()]
+    read = [tokenizer.target.decode([i]) for i in [bos, *written]]
+    wrote = [tokenizer.target.decode([i]) for i in [*written, eos]]
+    return [("encoder", maps["encoder"], source, source), ("decoder", maps["decoder"], read, read),
+            ("cross", maps["cross"], wrote, source)], translation
+
+
 def plot_attention(weights, text, path, layer=None, head=None):
     """Save heatmaps of `weights` (n_layer, n_head, T, T) over `text`, one per layer and head (or the
     chosen ones)."""
@@ -79,12 +113,7 @@ def _labels(tokens):
 def plot_maps(panels, path, layer=None, head=None):
     """Save heatmaps, one row per layer: for each panel (name, weights (n_layer, n_head, R, K), the
     R row tokens, the K column tokens), its heads side by side (or the chosen layer and head)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MissingExtra("drawing attention maps needs matplotlib: pip install 'scratchgpt[viz]'") from None
+    plt = pyplot("drawing attention maps")
     layers = range(panels[0][1].shape[0]) if layer is None else [layer]
     heads = range(panels[0][1].shape[1]) if head is None else [head]
     size = max(2.5, 0.18 * max(max(len(rows), len(cols)) for _, _, rows, cols in panels))

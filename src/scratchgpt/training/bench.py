@@ -73,7 +73,7 @@ def bench_step(model_config, train_config, task, device, attention, compile, ste
         synchronize(device)
         start = time.perf_counter()
         for _ in range(n):
-            loss = training_step(forward, model, optimizer, task, train_config, generator, device, amp)
+            loss, _ = training_step(forward, model, optimizer, task, train_config, generator, device, amp)
         loss.item()
         synchronize(device)
         return time.perf_counter() - start

@@ -4,7 +4,8 @@ One loop for every model family and every task: the task (tasks.py) says what a 
 its loss is and how the model is scored at the end; the loop does the rest, once, for all of them:
 the optimisers and the schedule (optim.py), gradient accumulation and clipping, time budgets,
 estimates, checkpoints and exact resume, the run lock, Ctrl-C (signals.py), metrics.jsonl
-(metrics.py) and the progress bar. `train()` is what `scratchgpt train` runs.
+(metrics.py; with --tensorboard also TensorBoard's event files, board.py) and the progress bar.
+`train()` is what `scratchgpt train` runs.
 
 Speed: the loop reads the losses back from the device only once per log interval (and before
 every save, which checks them), batches come from memory-mapped token files (pinned, copied
@@ -31,6 +32,7 @@ from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, 
 from ..files import atomic_write
 from ..models.registry import build_model
 from . import metrics
+from .board import Board
 from .evaluate import estimate_loss
 from .optim import lr_at, make_optimizer
 from .signals import StopAtOnce, StopSignals
@@ -41,7 +43,7 @@ clock = time.perf_counter  # the clock of training time and time budgets (tests 
 
 # Settings that may differ between a run and its --resume; any other difference is refused.
 RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interval", "device",
-             "sample_tokens", "compile", "grad_accum"}
+             "sample_tokens", "compile", "grad_accum", "tensorboard"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
 
     with ckpt.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
+    run = None
     try:
         with ckpt.run_lock(run_dir), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
@@ -118,6 +121,9 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
                 planned = state.get("schedule", planned)
             elif resume:
                 log(f"{run_dir} has no checkpoint yet; starting from step 0")
+            if train_config.tensorboard:  # before the run's files: a missing tensorboard leaves no run
+                with ckpt.writing(f"TensorBoard's event files to {run_dir}"):
+                    run.board = Board(run_dir, start)
             with ckpt.writing(f"to {run_dir}"):
                 ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
                 metrics.trim(run_dir, start)
@@ -127,13 +133,16 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
             log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device}, "
                 f"run directory {run_dir}")
             steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
+        return _finish(run, start + steps_done, steps_done, best_val)
     except StopAtOnce as e:
         manifest = ckpt.read_manifest(run_dir)
         kept = f"the checkpoint of step {manifest['step']} is intact" if manifest else "no checkpoint yet"
         raise TrainingInterrupted(
             f"stopped at once by a second {signal_name(e.signum)}; {kept}; continue with: "
             f"scratchgpt train --resume --out {run_dir}", 128 + e.signum) from None
-    return _finish(run, start + steps_done, steps_done, best_val)
+    finally:
+        if run is not None and run.board is not None:
+            run.board.close()  # at the end, and on an interruption or an error too
 
 
 def _check_room_to_train(run, start):
@@ -157,7 +166,7 @@ def _plan_schedule(run, planned, extend, start):
     if extend:
         run.log(f"--extend: the learning-rate schedule is re-planned over {_describe(run.horizon)} "
                 f"from step {start} on")
-        metrics.append(run.run_dir, {"kind": "extend", "step": start, **run.horizon})
+        run.record({"kind": "extend", "step": start, **run.horizon})
     elif planned != run.horizon:
         if c.schedule != "constant":
             run.log(f"the learning-rate schedule keeps its plan of {_describe(planned)}; after it the "
@@ -185,22 +194,33 @@ class _Run:
     horizon: dict  # the steps and seconds the learning-rate schedule is planned over
     train_seconds: float = 0.0  # time in training steps so far, this run and those it resumed
     pending_losses: list[torch.Tensor] = field(default_factory=list)  # on the device, not yet checked
+    grad_norm: torch.Tensor | None = None  # the last step's, on the device (None without clipping)
+    board: Board | None = None  # TensorBoard's event files, with --tensorboard
+
+    def record(self, record):
+        """Report a metrics record: append it to metrics.jsonl and, with --tensorboard, write it to
+        the event files. The loop reports everything through here."""
+        metrics.append(self.run_dir, record)
+        if self.board is not None:
+            self.board.record(record)
 
 
 def training_step(forward, model, optimizer, task, c, generator, device, amp):
     """One optimiser step on a batch of c.batch_size training examples of `task`, taken as
     c.grad_accum micro-batches (the mean of their mean losses is the whole batch's mean loss).
-    Returns the last micro-batch's loss as a tensor: reading it would wait for the device."""
+    Returns (the last micro-batch's loss, the total norm of the gradient before clipping, or None
+    without clipping: clipping computes it anyway) as tensors: reading them would wait for the device."""
     optimizer.zero_grad(set_to_none=True)
     for _ in range(c.grad_accum):
         batch = task.batch("train", c.batch_size // c.grad_accum, generator, device)
         with amp:
             loss = task.loss(forward, batch)
         (loss / c.grad_accum).backward()
+    grad_norm = None
     if c.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)  # () the norm of all of them
     optimizer.step()
-    return loss
+    return loss, grad_norm
 
 
 def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
@@ -222,7 +242,8 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
             step_start = clock()
             for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
                 group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
-            loss = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device, run.amp)
+            loss, run.grad_norm = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device,
+                                                run.amp)
             run.pending_losses.append(loss.detach())
             step_seconds = clock() - step_start
             run.train_seconds += step_seconds
@@ -237,10 +258,11 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 loss_value = _checked_losses(run, done)  # the one host sync per log interval
                 tokens_per_s = interval_steps * batch_tokens / interval_seconds
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
-                metrics.append(run.run_dir, {"kind": "train", "step": done, "loss": loss_value,
-                                              "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
-                                              "tokens_per_s": tokens_per_s,
-                                              "train_seconds": run.train_seconds})
+                # the step's gradient norm, read after that sync: no more waiting
+                grad_norm = {} if run.grad_norm is None else {"grad_norm": run.grad_norm.item()}
+                run.record({"kind": "train", "step": done, "loss": loss_value,
+                            "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
+                            **grad_norm, "tokens_per_s": tokens_per_s, "train_seconds": run.train_seconds})
                 interval_steps, interval_seconds = 0, 0.0
 
             if done % c.eval_interval == 0 or last:
@@ -250,9 +272,8 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 tracked = run.task.track(model, run.device)
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
                         + "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in tracked.items()))
-                metrics.append(run.run_dir, {"kind": "eval", "step": done,
-                                             "train_loss": losses["train"], "val_loss": losses["val"],
-                                             **tracked, "train_seconds": run.train_seconds})
+                run.record({"kind": "eval", "step": done, "train_loss": losses["train"], "val_loss": losses["val"],
+                            **tracked, "train_seconds": run.train_seconds})
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)
@@ -341,13 +362,14 @@ def _finish(run, final_step, steps_done, best_val):
     scores = run.task.evaluate(model, run.device)
     train_seconds = run.train_seconds
     tokens_per_s = final_step * run.task.batch_tokens(run.train_config.batch_size) / max(train_seconds, 1e-9)
-    metrics.append(run.run_dir, {"kind": "final", "step": final_step, **scores,
-                                 "best_estimated_val_loss": best_val,
-                                 "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
+    run.record({"kind": "final", "step": final_step, **scores, "best_estimated_val_loss": best_val,
+                "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
     run.log(f"{run.task.report(scores)} ({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
     sample = run.task.sample(model, run.train_config.sample_tokens, run.train_config.seed)
     with ckpt.writing(f"the sample to {run.run_dir}"):
         atomic_write(run.run_dir / "samples.txt", lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
+        if run.board is not None:
+            run.board.sample(sample, final_step)
     return TrainResult(steps_done, best_val, scores, train_seconds, tokens_per_s, sample)
 
 

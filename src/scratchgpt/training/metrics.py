@@ -15,6 +15,17 @@ def append(run_dir, record):
         f.write(json.dumps(record) + "\n")
 
 
+def read(run_dir):
+    """Every complete record of a run's metrics.jsonl, in order ([] before the first); a line still
+    being written by a training process is left out."""
+    path = Path(run_dir) / METRICS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [r for r in map(_record, lines) if isinstance(r, dict)]
+
+
 def trim(run_dir, step):
     """On resume: forget the records of steps after the checkpoint (they will run again) and the
     "final" record of the run being continued (the continued run writes its own)."""
