@@ -1,7 +1,8 @@
 """The `scratchgpt` command: a thin layer over the Python API.
 
     training.py  train, finetune, bench
-    using.py     sample, eval, predict, fill, attention
+    using.py     sample, eval, predict, fill, translate, attention
+    serving.py   serve (the playground in the browser)
     options.py   what they share: the settings flags derived from config.py, run directories
 
 Every setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the CLI can never drift
@@ -11,7 +12,7 @@ from the dataclasses. Errors a user can cause print one line and exit with code 
 import sys
 
 from ..errors import ScratchGPTError
-from . import training, using
+from . import serving, training, using
 from .options import Parser
 
 
@@ -21,6 +22,7 @@ def build_parser():
     sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
     training.add_commands(sub)
     using.add_commands(sub)
+    serving.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,140 @@
+"""Load test of the playground: many generations at once against one `scratchgpt serve`.
+
+Starts `scratchgpt serve --run RUN` on a free loopback port (its default limits: 2 workers, a queue
+of 16), warms it up, then sends REQUESTS generate requests at once (half streamed, half not, each
+with its own seed) while polling /api/health every 50 ms. Reports how many were answered (200) and
+refused (503, which must carry Retry-After), any other outcome, whether every answered text is
+the one `sample_text` gives for its seed (no crosstalk between concurrent generations), the
+health latencies, and the server's memory (RSS) before and after.
+
+    python benchmarks/serve_load.py [--run RUN] [--requests 50] [--max-new-tokens 200] [--out report.json]
+
+Without --run it trains a `tiny` run into a temporary directory first.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psutil
+
+from scratchgpt.checkpoint import load_model
+from scratchgpt.inference.generate import sample_text
+
+
+def start_server(run):
+    process = subprocess.Popen([sys.executable, "-m", "scratchgpt", "serve", "--run", str(run), "--port", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = process.stderr.readline()
+    match = re.search(r"at (http://\S+?)/ ", line)
+    if not match:
+        process.kill()
+        raise SystemExit(f"serve did not start: {line}{process.stderr.read()}")
+    threading.Thread(target=lambda: process.stderr.read(), daemon=True).start()
+    return process, match.group(1)
+
+
+def settle(process, seconds=1.0):
+    """The server's RSS in MB once it has been idle for `seconds`."""
+    time.sleep(seconds)
+    return psutil.Process(process.pid).memory_info().rss / 2**20
+
+
+def load_test(run, requests=50, max_new_tokens=200):
+    run = Path(run)
+    model, tokenizer, _, _ = load_model(run)
+    name = run.name
+    process, url = start_server(run)
+    try:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for seed in range(3):  # warm-up: the model loads, the allocator settles
+                client.post("/api/generate", json={"run": name, "max_new_tokens": max_new_tokens, "seed": seed,
+                                                   "stream": False}).raise_for_status()
+        rss_start = settle(process)
+        latencies, health_failures, stop = [], [], threading.Event()
+
+        def poll_health():
+            with httpx.Client(base_url=url, timeout=10) as client:
+                while not stop.is_set():
+                    start = time.perf_counter()
+                    try:
+                        client.get("/api/health").raise_for_status()
+                        latencies.append(time.perf_counter() - start)
+                    except httpx.HTTPError as e:
+                        health_failures.append(repr(e))
+                    time.sleep(0.05)
+
+        def generate(seed):
+            body = {"run": name, "prompt": "ROMEO:", "max_new_tokens": max_new_tokens, "temperature": 0.9,
+                    "seed": seed, "stream": seed % 2 == 0}
+            with httpx.Client(base_url=url, timeout=120) as client:
+                if not body["stream"]:
+                    response = client.post("/api/generate", json=body)
+                    text = response.json().get("text") if response.status_code == 200 else None
+                    return seed, response.status_code, response.headers.get("retry-after"), text
+                with client.stream("POST", "/api/generate", json=body) as response:
+                    pieces = [json.loads(line[6:])["text"] for line in response.iter_lines()
+                              if line.startswith("data: ") and '"text"' in line]
+                    return seed, response.status_code, response.headers.get("retry-after"), "".join(pieces)
+
+        poller = threading.Thread(target=poll_health)
+        poller.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(requests) as pool:
+            outcomes = list(pool.map(generate, range(100, 100 + requests)))
+        seconds = time.perf_counter() - started
+        stop.set()
+        poller.join()
+        rss_end = settle(process, 2.0)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    answered = [o for o in outcomes if o[1] == 200]
+    wrong = [seed for seed, _, _, text in answered
+             if "ROMEO:" + text != sample_text(model, tokenizer, "ROMEO:", max_new_tokens=max_new_tokens,
+                                               temperature=0.9, seed=seed)]
+    latencies.sort()
+    return {
+        "requests": requests, "max_new_tokens": max_new_tokens, "answered": len(answered),
+        "refused_503": sum(o[1] == 503 for o in outcomes),
+        "refused_without_retry_after": sum(o[1] == 503 and o[2] is None for o in outcomes),
+        "other": sorted({o[1] for o in outcomes} - {200, 503}), "wrong_texts": wrong, "seconds": seconds,
+        "tokens_per_second": len(answered) * max_new_tokens / seconds,
+        "health_polls": len(latencies), "health_failures": health_failures,
+        "health_median_s": latencies[len(latencies) // 2] if latencies else None,
+        "health_max_s": latencies[-1] if latencies else None,
+        "rss_start_mb": rss_start, "rss_end_mb": rss_end, "rss_ratio": rss_end / rss_start,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a GPT run directory (default: train a tiny one)")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.run
+        if run is None:
+            run = Path(tmp) / "tiny"
+            subprocess.run([sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--out", str(run),
+                            "--quiet"], check=True, env=os.environ.copy())
+        report = load_test(run, args.requests, args.max_new_tokens)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""`scratchgpt serve`: the playground in the browser over the runs given or found under ./runs."""
+
+import signal
+import sys
+from pathlib import Path
+
+from ..errors import MissingExtra
+from .options import RUNS
+
+
+def add_commands(sub):
+    s = sub.add_parser("serve", help="the playground: generate, fill, translate and look inside runs in a browser",
+                       description="Serve a page and a JSON API (see /api/docs) over trained runs: "
+                                   "generation streamed token by token, attention maps, training curves.")
+    s.add_argument("--run", type=Path, action="append", default=[], metavar="RUN",
+                   help="a run directory to serve (repeat for several; default: every run under ./runs, "
+                        "rescanned as new ones appear)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--workers", type=int, default=2, help="model computations at once (default 2)")
+    s.add_argument("--queue", type=int, default=16,
+                   help="requests that may wait for a worker; more get 503 with Retry-After (default 16)")
+    s.add_argument("--max-new-tokens", type=int, default=2000, help="the most tokens one request may generate")
+    s.set_defaults(command=cmd_serve)
+
+
+def cmd_serve(args):
+    try:
+        from ..serve.app import create_app, listen, serve
+        from ..serve.limits import Limits
+        from ..serve.runs import Runs
+    except ImportError as e:
+        raise MissingExtra(f"serve needs FastAPI and uvicorn ({e.name} is missing): "
+                           f"pip install 'scratchgpt[serve]'") from None
+    from ..checkpoint import read_config
+    from ..errors import ConfigError
+    for option, value, least in (("--workers", args.workers, 1), ("--queue", args.queue, 0),
+                                 ("--max-new-tokens", args.max_new_tokens, 1)):
+        if value < least:
+            raise ConfigError(f"{option} must be at least {least}, got {value}")
+    for run in args.run:
+        read_config(run)  # a missing or broken run is a one-line error before the server starts
+    runs = Runs(args.run, root=RUNS)
+    limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = ", ".join(runs.paths()) or f"none yet (train one into {RUNS}/)"
+    print(f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    stopped_by = []  # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal here
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stopped_by.append(signum))
+    serve(create_app(runs, limits), sock)
+    print(f"scratchgpt: stopped{' by ' + signal.Signals(stopped_by[0]).name if stopped_by else ''}",
+          file=sys.stderr)

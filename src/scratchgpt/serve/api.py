@@ -1,0 +1,227 @@
+"""The JSON API under /api/: what the page asks for, and what `curl` users get.
+
+    GET  /api/health                 {"status": "ok", "runs", "running", "waiting", "workers", "queue"}
+    GET  /api/runs                   {"runs": [summary, ...]}: family, shape, step, scores, abilities
+    GET  /api/runs/{name}            the summary with the run's config.json and sample text
+    GET  /api/runs/{name}/metrics    {"records": [...]}: every record of metrics.jsonl so far
+    POST /api/generate               a GPT's continuation of a prompt, streamed as server-sent events
+                                     ("token" {"text"} ..., then "done" {"tokens", "seconds",
+                                     "tokens_per_second"}), or one JSON answer with "stream": false
+    POST /api/attention              every layer and head's attention weights over a text
+    POST /api/fill                   a pretrained encoder's guesses for each [MASK]
+    POST /api/predict                a fine-tuned encoder's label, score or labelled spans per text
+    POST /api/translate              an encoder-decoder's translations, greedy or by beam search
+
+Bodies are validated twice: their types and fixed ranges by pydantic, then what depends on the run
+or the server's limits (top-k up to the vocabulary, max tokens up to the server's limit, characters
+the tokenizer knows). Every refusal is a JSON {"error": one line}: 4xx for the request, 503 with
+Retry-After when the server is full. The work itself runs through the Gate (gate.py), off the event
+loop.
+"""
+
+import asyncio
+import base64
+import json
+import time
+
+import numpy as np
+import torch
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigError, InputError
+from ..inference.generate import stream_text
+from ..inference.predict import fill, predict
+from ..inference.sampling import CACHE_POLICIES, Sampling
+from ..inference.translate import translate
+from ..lessons.attention_maps import attention_panels
+from ..training import metrics
+from .errors import status_and_message
+
+router = APIRouter(prefix="/api")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+    run: str = Field(min_length=1, description="the run's name, as /api/runs lists it")
+
+
+class GenerateBody(_Body):
+    prompt: str = ""
+    max_new_tokens: int = Field(200, ge=1)
+    temperature: float = Field(1.0, ge=0, le=10, description="0 is greedy")
+    top_k: int | None = Field(None, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    cache: str = Field("window", pattern="^(" + "|".join(CACHE_POLICIES) + ")$")
+    stream: bool = True
+
+
+class AttentionBody(_Body):
+    text: str = Field(min_length=1)
+    target: str | None = None
+
+
+class FillBody(_Body):
+    text: str = Field(min_length=1)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class TextsBody(_Body):
+    texts: list[str] = Field(min_length=1)
+
+
+class TranslateBody(TextsBody):
+    beam: int = Field(1, ge=1, le=16)
+    alpha: float = Field(0.6, ge=0, le=5, description="beam search's length penalty")
+    max_len: int | None = Field(None, ge=1)
+
+
+def _state(request):
+    return request.app.state
+
+
+def _check_text(request, text, what="the text"):
+    limit = _state(request).limits.max_text_chars
+    if len(text) > limit:
+        raise InputError(f"{what} has {len(text):,} characters; this server takes at most {limit:,}")
+
+
+def _check_texts(request, texts):
+    limit = _state(request).limits.max_texts
+    if len(texts) > limit:
+        raise InputError(f"{len(texts)} texts in one request; this server takes at most {limit}")
+    for i, text in enumerate(texts, 1):
+        _check_text(request, text, f"text {i}")
+
+
+async def _model(request, name, ability, readable=False):
+    """The run's Loaded model (read from disk in a thread the first time), if it can do `ability`."""
+    runs = _state(request).runs
+    runs.path(name)  # 404 for an unknown run before anything is read
+    loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)
+    summary = runs.summary(name)
+    if ability not in summary["abilities"]:
+        kind = summary["kind"]
+        raise ConfigError(f"run {name!r} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} model, which "
+                          f"cannot {ability} (it can: {', '.join(summary['abilities'])})")
+    return loaded
+
+
+@router.get("/health")
+async def health(request: Request):
+    state = _state(request)
+    return {"status": "ok", "runs": len(state.runs.paths()), **state.gate.counts(),
+            "workers": state.gate.workers, "queue": state.gate.queue}
+
+
+@router.get("/runs")
+async def runs(request: Request):
+    runs = _state(request).runs
+    return {"runs": [runs.summary(name) for name in runs.paths()]}
+
+
+@router.get("/runs/{name}")
+async def run(request: Request, name: str):
+    return _state(request).runs.details(name)
+
+
+@router.get("/runs/{name}/metrics")
+async def run_metrics(request: Request, name: str):
+    return {"records": metrics.read(_state(request).runs.path(name))}
+
+
+@router.post("/generate")
+async def generate(request: Request, body: GenerateBody):
+    state = _state(request)
+    _check_text(request, body.prompt, "the prompt")
+    if body.max_new_tokens > state.limits.max_new_tokens:
+        raise InputError(f"max_new_tokens is {body.max_new_tokens:,}; this server generates at most "
+                         f"{state.limits.max_new_tokens:,}")
+    loaded = await _model(request, body.run, "generate")
+    vocab = loaded.config.vocab_size
+    if body.top_k is not None and body.top_k > vocab:
+        raise InputError(f"top_k is {body.top_k}; the model has {vocab} tokens")
+    loaded.tokenizer.encode(body.prompt)  # characters outside the vocabulary: 422 before any work
+    sampling = Sampling(body.max_new_tokens, body.temperature, body.top_k, body.top_p, seed=body.seed,
+                        cache=body.cache)
+    job = state.gate.admit()
+    clock = {}
+
+    def work(job):
+        clock["start"] = time.perf_counter()
+        yield from stream_text(loaded.model, loaded.tokenizer, body.prompt, sampling)
+
+    def timing(tokens):
+        seconds = time.perf_counter() - clock.get("start", time.perf_counter())
+        return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds if seconds else None}
+
+    pieces = job.stream(work)
+    if not body.stream:
+        text = "".join([piece async for piece in pieces])
+        return {"text": text, **timing(job.steps)}
+
+    async def events():
+        try:
+            async for piece in pieces:
+                yield event("token", {"text": piece})
+        except Exception as e:  # the stream has started: the error is its last event
+            yield event("error", {"error": status_and_message(e)[1]})
+            return
+        yield event("done", timing(job.steps))
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/attention")
+async def attention(request: Request, body: AttentionBody):
+    _check_text(request, body.text)
+    loaded = await _model(request, body.run, "attention", readable=True)
+    job = _state(request).gate.admit()
+    panels, translation = await job.result(
+        lambda job: attention_panels(loaded.readable, loaded.tokenizer, body.text, body.target))
+    return {"translation": translation, "panels": [_panel(*panel) for panel in panels],
+            "n_layer": loaded.config.n_layer, "n_head": loaded.config.n_head}
+
+
+def _panel(name, weights, rows, cols):
+    """A panel as JSON: the weights (n_layer, n_head, R, K) as bytes (weight = byte / 255), row-major,
+    in base64: a twentieth of the size of the numbers as JSON text."""
+    quantised = (weights.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return {"name": name, "rows": rows, "cols": cols, "shape": list(quantised.shape),
+            "weights": base64.b64encode(np.ascontiguousarray(quantised).tobytes()).decode("ascii")}
+
+
+@router.post("/fill")
+async def fill_masks(request: Request, body: FillBody):
+    _check_text(request, body.text)
+    loaded = await _model(request, body.run, "fill")
+    job = _state(request).gate.admit()
+    guesses = await job.result(lambda job: fill(loaded.model, loaded.tokenizer, body.text, body.top_k))
+    return {"masks": [[{"token": t, "probability": p} for t, p in guess] for guess in guesses]}
+
+
+@router.post("/predict")
+async def predict_texts(request: Request, body: TextsBody):
+    _check_texts(request, body.texts)
+    loaded = await _model(request, body.run, "predict")
+    job = _state(request).gate.admit()
+    return {"results": await job.result(lambda job: predict(loaded.model, loaded.tokenizer, body.texts))}
+
+
+@router.post("/translate")
+async def translate_texts(request: Request, body: TranslateBody):
+    _check_texts(request, body.texts)
+    loaded = await _model(request, body.run, "translate")
+    job = _state(request).gate.admit()
+    translations = await job.result(lambda job: translate(loaded.model, loaded.tokenizer, body.texts, body.beam,
+                                                          body.alpha, body.max_len))
+    return {"translations": translations}
+
+
+def event(name, data):
+    """One server-sent event: its name and its data as one line of JSON."""
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
