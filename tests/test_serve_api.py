@@ -317,3 +317,22 @@ def test_serve_refuses_bad_options_in_one_line(capsys, runs, tmp_path):
         assert f"cannot listen on 127.0.0.1:{port}" in fails(capsys, "serve", "--run", runs / "gpt", "--port", port)
     finally:
         taken.close()
+
+
+def test_streamed_pieces_are_whole_characters_beyond_ascii(tmp_path):
+    """Each token event carries whole characters (here 2-, 3- and 4-byte ones), never part of one."""
+    text = tmp_path / "cafe.txt"
+    text.write_text("Café ☕ naïve façade 🎭 — déjà vu.\n" * 400, encoding="utf-8")
+    assert main(["train", "--preset", "tiny", "--data", str(text), "--out", str(tmp_path / "cafe"), "--quiet"]) == 0
+    model, tokenizer, _, _ = load_model(tmp_path / "cafe")
+    live = ThreadServer(create_app(Runs([tmp_path / "cafe"])))
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            body = {"run": "cafe", "prompt": "Café ☕", "max_new_tokens": 300, "seed": 3}
+            with client.stream("POST", "/api/generate", json=body) as response:
+                pieces = [data["text"] for name, data in events(response.iter_lines()) if name == "token"]
+    finally:
+        live.stop()
+    assert all(len(piece) == 1 for piece in pieces)  # one character per token of this tokenizer
+    assert "Café ☕" + "".join(pieces) == sample_text(model, tokenizer, "Café ☕", max_new_tokens=300, seed=3)
+    assert any(len(p.encode()) > 1 for p in pieces)  # the sample did write multi-byte characters

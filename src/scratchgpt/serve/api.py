@@ -38,6 +38,7 @@ from ..inference.translate import translate
 from ..lessons.attention_maps import attention_panels
 from ..training import metrics
 from .errors import status_and_message
+from .runs import abilities
 
 router = APIRouter(prefix="/api")
 
@@ -102,11 +103,11 @@ async def _model(request, name, ability, readable=False):
     runs = _state(request).runs
     runs.path(name)  # 404 for an unknown run before anything is read
     loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)
-    summary = runs.summary(name)
-    if ability not in summary["abilities"]:
-        kind = summary["kind"]
+    can = abilities(loaded.config)
+    if ability not in can:
+        kind = loaded.config.kind
         raise ConfigError(f"run {name!r} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} model, which "
-                          f"cannot {ability} (it can: {', '.join(summary['abilities'])})")
+                          f"cannot {ability} (it can: {', '.join(can)})")
     return loaded
 
 
