@@ -5,6 +5,7 @@ import torch
 
 from scratchgpt.nn.attention import (FusedMultiHeadAttention, KVCache, MultiHeadAttention, fuse_heads,
                                      split_heads)
+from scratchgpt.nn.modes import evaluating
 
 C, NH, BLOCK = 32, 4, 12
 
@@ -136,3 +137,22 @@ def test_the_readable_face_refuses_a_cache():
     readable, _ = pair(causal=True)
     with pytest.raises(ValueError, match="keeps no key/value cache"):
         readable(inputs(), cache=KVCache(Config, 3, "cpu"))
+
+
+def test_evaluating_borrows_eval_mode_and_gives_the_callers_mode_back():
+    torch.manual_seed(0)
+    module = MultiHeadAttention(C, NH, BLOCK, dropout=0.5, causal=True)  # train mode: dropout on
+    x = inputs()
+    assert not torch.equal(module(x), module(x))  # dropout draws differ in train mode
+    with evaluating(module):
+        assert not module.training and not any(m.training for m in module.modules())
+        assert torch.equal(module(x), module(x))  # no dropout inside
+    assert module.training and all(m.training for m in module.modules())
+    with pytest.raises(RuntimeError, match="inside"):
+        with evaluating(module):
+            raise RuntimeError("inside")
+    assert module.training and all(m.training for m in module.modules())
+    module.eval()
+    with evaluating(module):
+        assert not module.training
+    assert not module.training and not any(m.training for m in module.modules())  # eval stays eval

@@ -28,6 +28,7 @@ import torch
 
 from ..errors import ConfigError
 from ..nn.attention import KVCache
+from ..nn.modes import evaluating
 from .sampling import Sampling, sample_next
 
 
@@ -43,15 +44,11 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
 def _generate(model, idx, s, generator):
     """generate() with its settings checked: the model samples in eval mode (no dropout), and the
     caller's mode is restored when the stream ends or is closed."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         if s.cache == "none" or not model.supports_kv_cache:
             yield from _generate_uncached(model, idx, s, generator)
         else:
             yield from _generate_cached(model, idx, s, generator, exact=s.cache == "exact")
-    finally:
-        model.train(was_training)
 
 
 def _generate_uncached(model, idx, s, generator):

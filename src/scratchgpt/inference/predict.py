@@ -8,16 +8,7 @@ from torch.nn import functional as F
 
 from ..data.sequences import batch_texts
 from ..errors import ConfigError
-
-
-def _eval(model, run):
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return run()
-    finally:
-        model.train(was_training)
+from ..nn.modes import evaluating
 
 
 def predict(model, tokenizer, texts, batch_size=64):
@@ -32,7 +23,8 @@ def predict(model, tokenizer, texts, batch_size=64):
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
         ids, key_mask = batch_texts(tokenizer, chunk, config.block_size, next(model.parameters()).device)
-        out = _eval(model, lambda: model(ids, key_mask=key_mask)[0].float().cpu())
+        with evaluating(model), torch.no_grad():
+            out = model(ids, key_mask=key_mask)[0].float().cpu()
         for i, text in enumerate(chunk):
             results.append(_describe(config, text, out[i], int(key_mask[i].sum()) - 2))
     return results
@@ -71,7 +63,8 @@ def fill(model, tokenizer, text, top_k=5):
     ids, key_mask = batch_texts(tokenizer, [text], config.block_size, next(model.parameters()).device)
     if int((ids == mask).sum()) < wanted:
         raise ConfigError(f"a [MASK] lies past the first {config.block_size - 2} tokens the model reads")
-    logits = _eval(model, lambda: model(ids, key_mask=key_mask)[0][0].float().cpu())  # (L, V)
+    with evaluating(model), torch.no_grad():
+        logits = model(ids, key_mask=key_mask)[0][0].float().cpu()  # (L, V)
     characters = len(tokenizer.chars)  # guesses are characters, never special tokens
     guesses = []
     for position in (ids[0] == mask).nonzero()[:, 0].tolist():

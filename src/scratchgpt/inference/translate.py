@@ -6,11 +6,10 @@ A source longer than block_size tokens is refused, never cut: a cut source has a
 translation. Both run the model in eval mode and give the caller's mode back.
 """
 
-from contextlib import contextmanager
-
 import torch
 
 from ..errors import InputError
+from ..nn.modes import evaluating
 from .beam import beam_search, greedy, greedy_steps
 
 
@@ -29,17 +28,6 @@ def encode_sources(tokenizer, texts, block_size, device="cpu"):
     return src, src != pad
 
 
-@contextmanager
-def _evaluating(model):
-    """Eval mode (no dropout) inside, the caller's mode after. (Decoding turns gradients off itself.)"""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _ids(tokenizer):
     return tokenizer.target.special_id("[BOS]"), tokenizer.target.special_id("[EOS]")
 
@@ -52,7 +40,7 @@ def translate(model, tokenizer, texts, beam=1, alpha=0.6, max_len=None, batch_si
     device = next(model.parameters()).device
     bos, eos = _ids(tokenizer)
     out = []
-    with _evaluating(model):
+    with evaluating(model):  # decoding turns gradients off itself
         for start in range(0, len(texts), batch_size):
             src, mask = encode_sources(tokenizer, texts[start:start + batch_size], config.block_size, device)
             if beam == 1:
@@ -67,7 +55,7 @@ def stream_translation(model, tokenizer, text, max_len=None):
     config = model.config
     bos, eos = _ids(tokenizer)
     src, mask = encode_sources(tokenizer, [text], config.block_size, next(model.parameters()).device)
-    with _evaluating(model):
+    with evaluating(model):
         for token in greedy_steps(model, src, mask, bos, eos, config.block_size - 1 if max_len is None else max_len):
             if token.item() == eos:
                 return

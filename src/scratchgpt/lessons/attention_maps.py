@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ..inference.translate import encode_sources, translate
 from ..models.convert import convert
+from ..nn.modes import evaluating
 from .drawing import pyplot
 
 
@@ -22,16 +23,12 @@ from .drawing import pyplot
 def attention_weights(model, idx):
     """idx (1, T) -> weights (n_layer, n_head, T, T): row t is how query t spreads over keys."""
     readable = model if model.config.attention == "readable" else convert(model, "readable")
-    was_training = readable.training
-    readable.eval()
-    try:
+    with evaluating(readable):
         x, rope = readable.embed(idx)  # (1, T, C)
         maps = []
         for block in readable.blocks:
             maps.append(block.sa.weights(block.ln1(x), rope=rope)[0])  # (nh, T, T): what this block sees
             x = block(x, rope=rope)  # (1, T, C)
-    finally:
-        readable.train(was_training)
     return torch.stack(maps)  # (n_layer, nh, T, T)
 
 
@@ -49,10 +46,8 @@ def translation_attention(model, src, tgt):
     (n_layer, nh, T, T) the decoder's causal self-attention, "cross": (n_layer, nh, T, S) which
     source tokens each target position reads}."""
     readable = model if model.config.attention == "readable" else convert(model, "readable")
-    was_training = readable.training
-    readable.eval()
     maps = {"encoder": [], "decoder": [], "cross": []}
-    try:
+    with evaluating(readable):
         x, rope = readable.embed(src, "source")  # (1, S, C)
         for block in readable.encoder_blocks:
             maps["encoder"].append(block.sa.weights(block.ln1(x), rope=rope)[0])  # (nh, S, S)
@@ -64,8 +59,6 @@ def translation_attention(model, src, tgt):
             after_sa = y + block.sa(block.ln1(y), rope=rope)
             maps["cross"].append(block.cross.weights(block.ln2(after_sa), context=memory)[0])  # (nh, T, S)
             y = block(y, memory, None, rope=rope)
-    finally:
-        readable.train(was_training)
     return {name: torch.stack(m) for name, m in maps.items()}
 
 

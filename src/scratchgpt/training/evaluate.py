@@ -15,40 +15,38 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..nn.modes import evaluating
+
 
 @torch.no_grad()
 def estimate_loss(model, task, batch_size, eval_iters, seed, device, amp):
     """{"train": mean loss, "val": mean loss} over eval_iters random batches of each split."""
-    was_training = model.training
-    model.eval()
     out = {}
-    for split in ("train", "val"):
-        generator = torch.Generator().manual_seed(seed)
-        losses = torch.zeros(eval_iters)
-        for k in range(eval_iters):
-            batch = task.batch(split, batch_size, generator, device)
-            with amp:
-                losses[k] = task.loss(model, batch).item()
-        out[split] = losses.mean().item()
-    model.train(was_training)
+    with evaluating(model):
+        for split in ("train", "val"):
+            generator = torch.Generator().manual_seed(seed)
+            losses = torch.zeros(eval_iters)
+            for k in range(eval_iters):
+                batch = task.batch(split, batch_size, generator, device)
+                with amp:
+                    losses[k] = task.loss(model, batch).item()
+            out[split] = losses.mean().item()
     return out
 
 
 @torch.no_grad()
 def evaluate_split(model, data, block_size, batch_size=64, device="cpu"):
     """(mean loss in nats, bits per character) over every non-overlapping window of `data`."""
-    was_training = model.training
-    model.eval()
     n = (len(data) - 1) // block_size  # windows that have all T targets
     tokens = torch.from_numpy(np.asarray(data[: n * block_size + 1]).astype(np.int64))
     x_all = tokens[:-1].view(n, block_size)  # (n, T)
     y_all = tokens[1:].view(n, block_size)  # (n, T): x shifted by one
     total = 0.0
-    for start in range(0, n, batch_size):
-        x = x_all[start:start + batch_size].to(device)  # (b, T)
-        y = y_all[start:start + batch_size].to(device)  # (b, T)
-        logits, _ = model(x)  # (b, T, V), float32
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, n, batch_size):
+            x = x_all[start:start + batch_size].to(device)  # (b, T)
+            y = y_all[start:start + batch_size].to(device)  # (b, T)
+            logits, _ = model(x)  # (b, T, V), float32
+            total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
     loss = total / (n * block_size)
     return loss, loss / math.log(2)

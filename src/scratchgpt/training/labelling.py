@@ -13,6 +13,7 @@ import torch
 
 from ..data.masking import IGNORE
 from ..data.sequences import frame, frame_labels, pad
+from ..nn.modes import evaluating
 from . import scores
 
 
@@ -51,16 +52,14 @@ class _LabelledTask:
     @torch.no_grad()
     def outputs(self, model, split, device, batch_size=64):
         """(the model's outputs for every example of `split` in order, their mean loss)."""
-        was_training = model.training
-        model.eval()
         outs, total = [], 0.0
-        for start in range(0, len(self.rows[split]), batch_size):
-            index = range(start, min(start + batch_size, len(self.rows[split])))
-            ids, key_mask, targets = self._batch_of(split, index, device)
-            out, loss = model(ids, targets, key_mask)
-            outs.append(out.float().cpu())
-            total += loss.item() * len(index)
-        model.train(was_training)
+        with evaluating(model):
+            for start in range(0, len(self.rows[split]), batch_size):
+                index = range(start, min(start + batch_size, len(self.rows[split])))
+                ids, key_mask, targets = self._batch_of(split, index, device)
+                out, loss = model(ids, targets, key_mask)
+                outs.append(out.float().cpu())
+                total += loss.item() * len(index)
         return outs, total / len(self.rows[split])
 
     def evaluate(self, model, device):

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from ..data.corpus import check_long_enough, get_batch, split
 from ..data.masking import IGNORE, mask_tokens
+from ..nn.modes import evaluating
 
 EVAL_SEED = 1234  # the masks of the final score: the same for every run and every model
 
@@ -60,18 +61,16 @@ class MaskedTokenTask:
     @torch.no_grad()
     def _score(self, model, windows, device):
         """Loss and accuracy over the chosen positions of `windows` (n, w), masked with EVAL_SEED."""
-        was_training = model.training
-        model.eval()
         inputs, labels = self._masked(windows, torch.Generator().manual_seed(EVAL_SEED))
         total, right, count = 0.0, 0, 0
-        for start in range(0, len(inputs), 64):
-            x, y = inputs[start:start + 64].to(device), labels[start:start + 64].to(device)
-            logits, _ = model(x)  # (b, T, V)
-            chosen = y != IGNORE
-            total += F.cross_entropy(logits[chosen].float(), y[chosen], reduction="sum").item()
-            right += (logits[chosen].argmax(-1) == y[chosen]).sum().item()
-            count += chosen.sum().item()
-        model.train(was_training)
+        with evaluating(model):
+            for start in range(0, len(inputs), 64):
+                x, y = inputs[start:start + 64].to(device), labels[start:start + 64].to(device)
+                logits, _ = model(x)  # (b, T, V)
+                chosen = y != IGNORE
+                total += F.cross_entropy(logits[chosen].float(), y[chosen], reduction="sum").item()
+                right += (logits[chosen].argmax(-1) == y[chosen]).sum().item()
+                count += chosen.sum().item()
         return {"val_loss": total / count, "val_accuracy": right / count, "val_masked": count}
 
     def evaluate(self, model, device):
@@ -91,13 +90,11 @@ class MaskedTokenTask:
         newline as "↵"), the model's fill of every chosen character, and the original."""
         if max_tokens == 0:
             return ""
-        was_training = model.training
-        model.eval()
         window = self._val_windows()[:1, :max_tokens]  # (1, w')
         inputs, labels = self._masked(window, torch.Generator().manual_seed(seed))  # (1, w' + 2)
-        logits, _ = model(inputs.to(next(model.parameters()).device))
+        with evaluating(model):
+            logits, _ = model(inputs.to(next(model.parameters()).device))
         filled = torch.where(labels != IGNORE, logits.argmax(-1).cpu(), inputs)
-        model.train(was_training)
         seen = "".join("_" if i == self.mask else self.tokenizer.decode([i]) for i in inputs[0, 1:-1].tolist())
         lines = {"masked": seen, "filled": self.tokenizer.decode(filled[0, 1:-1].tolist()),
                  "original": self.tokenizer.decode(window[0].tolist())}

@@ -21,6 +21,7 @@ from ..data.masking import IGNORE
 from ..data.pairs import SPLITS, generate, generate_distinct
 from ..errors import DataError, MissingExtra
 from ..inference.translate import translate
+from ..nn.modes import evaluating
 from . import scores
 
 EVAL_PAIRS = {"val": 1000, "test": 2000}  # a generated task's fixed val and test sets
@@ -98,15 +99,13 @@ class TranslationTask:
     @torch.no_grad()
     def _loss(self, model, split, device, batch_size=256):
         """The mean loss per target token of `split`, teacher-forced."""
-        was_training = model.training
-        model.eval()
         total, count = 0.0, 0
-        for start in range(0, len(self.pairs[split]), batch_size):
-            src, src_mask, tgt, targets = self._collate(self.pairs[split][start:start + batch_size], device)
-            logits, _ = model(src, tgt, src_mask=src_mask)
-            total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
-            count += (targets != IGNORE).sum().item()
-        model.train(was_training)
+        with evaluating(model):
+            for start in range(0, len(self.pairs[split]), batch_size):
+                src, src_mask, tgt, targets = self._collate(self.pairs[split][start:start + batch_size], device)
+                logits, _ = model(src, tgt, src_mask=src_mask)
+                total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
+                count += (targets != IGNORE).sum().item()
         return total / count
 
     def exact_match(self, model, pairs, beam=1):
