@@ -4,10 +4,12 @@ test can look at its gate), or `scratchgpt serve` as a process of its own (signa
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import uvicorn
 
@@ -31,25 +33,46 @@ class ThreadServer:
         self.thread.join(30)
 
 
-def start_process(*args, cwd=None):
-    """`scratchgpt serve --port 0 ARGS` as a process; (process, its URL from the line it prints)."""
-    process = subprocess.Popen([sys.executable, "-m", "scratchgpt", "serve", "--port", "0", *map(str, args)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                               env=os.environ.copy())
-    line = process.stderr.readline()
-    match = re.search(r"at (http://\S+?)/ ", line)
-    if not match:
-        process.kill()
-        raise AssertionError(f"serve did not start: {line}{process.stderr.read()}")
-    process.log = [line.rstrip("\n")]
+class ProcessServer:
+    """`scratchgpt serve --port 0 ARGS` as a process of its own, its URL read from the line it
+    prints; its log is read all along (a full pipe would stall it) and kept for failure messages."""
 
-    def drain():  # keep reading its log, so it never blocks on a full pipe
-        for line in process.stderr:
-            process.log.append(line.rstrip("\n"))
+    def __init__(self, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scratchgpt", "serve", "--port", "0", *map(str, args)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        line = self.process.stderr.readline()
+        match = re.search(r"at (http://\S+?)/ \(Ctrl-C to stop\)", line)
+        if not match:
+            self.process.kill()
+            raise AssertionError(f"serve did not start: {line}{self.process.stderr.read()}")
+        self.url = match.group(1)
+        self.log = [line.rstrip("\n")]
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
-    process.drain = threading.Thread(target=drain, daemon=True)
-    process.drain.start()
-    return process, match.group(1)
+    def _read(self):
+        for line in self.process.stderr:
+            self.log.append(line.rstrip("\n"))
+
+    def tail(self, lines=30):
+        return "\n".join(self.log[-lines:])
+
+    def health(self):
+        with urllib.request.urlopen(self.url + "/api/health", timeout=10) as response:
+            return json.load(response)
+
+    def stop(self):
+        """SIGTERM, as a service manager stops it; the exit status, once the log is read to its end."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(10)
+        return self.process.returncode
 
 
 def wait_for(condition, what, limit=60):

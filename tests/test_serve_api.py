@@ -3,7 +3,6 @@ refusal, streaming, cancelling, the concurrency limit, runs that are missing, da
 
 import base64
 import shutil
-import signal
 import socket
 import threading
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import fails
-from serving import ThreadServer, events, start_process, wait_for
+from serving import ProcessServer, ThreadServer, events, wait_for
 
 from scratchgpt.checkpoint import load_model, save_weights
 from scratchgpt.cli import main
@@ -70,7 +69,9 @@ def error(response, status):
 
 def test_health_and_the_run_list(client, runs):
     assert client.get("/api/health").json() == {"status": "ok", "runs": 4, "running": 0, "waiting": 0,
-                                                "workers": 1, "queue": 1}
+                                                "workers": 1, "queue": 1, "limits": {
+                                                    "max_new_tokens": 100_000, "max_text_chars": 500,
+                                                    "max_texts": 4}}
     listed = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
     assert {n: r["abilities"] for n, r in listed.items()} == {
         "gpt": ["generate", "attention"], "mlm": ["fill", "attention"], "speakers": ["predict", "attention"],
@@ -291,19 +292,17 @@ def test_a_model_replaced_while_requests_read_it_is_never_half_read(runs, tmp_pa
 
 
 def test_serve_stops_gracefully_on_sigterm_even_while_streaming(runs):
-    process, url = start_process("--run", runs / "gpt", "--max-new-tokens", "100000")
+    server = ProcessServer("--run", runs / "gpt", "--max-new-tokens", "100000")
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
             assert client.get("/api/health").json()["status"] == "ok"
             with client.stream("POST", "/api/generate", json=_settings(max_new_tokens=100_000)) as response:
                 tokens = events(response.iter_lines())
                 assert next(tokens)[0] == "token"
-                process.send_signal(signal.SIGTERM)
-                assert process.wait(timeout=60) == 0  # not killed by the signal: shut down, then exited
-        process.drain.join(10)  # the log, to its last line
-        assert process.log[-1] == "scratchgpt: stopped by SIGTERM"
+                assert server.stop() == 0  # not killed by the signal: shut down, then exited
+        assert server.log[-1] == "scratchgpt: stopped by SIGTERM"
     finally:
-        process.kill()
+        server.process.kill()
 
 
 def test_serve_refuses_bad_options_in_one_line(capsys, runs, tmp_path):

@@ -1,6 +1,7 @@
 """The JSON API under /api/: what the page asks for, and what `curl` users get.
 
-    GET  /api/health                 {"status": "ok", "runs", "running", "waiting", "workers", "queue"}
+    GET  /api/health                 {"status": "ok", "runs", "running", "waiting", "workers", "queue",
+                                     "limits": {"max_new_tokens", "max_text_chars", "max_texts"}}
     GET  /api/runs                   {"runs": [summary, ...]}: family, shape, step, scores, abilities
     GET  /api/runs/{name}            the summary with the run's config.json and sample text
     GET  /api/runs/{name}/metrics    {"records": [...]}: every record of metrics.jsonl so far
@@ -114,8 +115,11 @@ async def _model(request, name, ability, readable=False):
 @router.get("/health")
 async def health(request: Request):
     state = _state(request)
+    limits = state.limits
     return {"status": "ok", "runs": len(state.runs.paths()), **state.gate.counts(),
-            "workers": state.gate.workers, "queue": state.gate.queue}
+            "workers": state.gate.workers, "queue": state.gate.queue,
+            "limits": {"max_new_tokens": limits.max_new_tokens, "max_text_chars": limits.max_text_chars,
+                       "max_texts": limits.max_texts}}
 
 
 @router.get("/runs")
