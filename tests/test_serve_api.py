@@ -335,3 +335,12 @@ def test_streamed_pieces_are_whole_characters_beyond_ascii(tmp_path):
     assert all(len(piece) == 1 for piece in pieces)  # one character per token of this tokenizer
     assert "Café ☕" + "".join(pieces) == sample_text(model, tokenizer, "Café ☕", max_new_tokens=300, seed=3)
     assert any(len(p.encode()) > 1 for p in pieces)  # the sample did write multi-byte characters
+
+
+def test_serve_without_its_extra_says_how_to_get_it(capsys, runs, monkeypatch):
+    import sys
+    for name in [m for m in sys.modules if m.startswith("scratchgpt.serve")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed: importing it fails
+    assert fails(capsys, "serve", "--run", runs / "gpt") == (
+        "scratchgpt: error: serve needs FastAPI and uvicorn (uvicorn is missing): pip install 'scratchgpt[serve]'")

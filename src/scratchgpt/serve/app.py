@@ -11,6 +11,7 @@ import socket
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -86,6 +87,5 @@ def listen(host, port):
 
 def serve(app, sock, log_level="info"):
     """Answer on `sock` until SIGINT or SIGTERM."""
-    import uvicorn
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
