@@ -62,8 +62,18 @@ def run_dir(tmp_path_factory, shakespeare):
 
 
 @pytest.fixture(scope="module")
-def server(browser, run_dir):
-    server = ProcessServer("--run", run_dir, "--max-new-tokens", LONG_GENERATION)
+def live_run(run_dir):
+    """A copy of the run as it was while training: its metrics.jsonl without the final record."""
+    live = run_dir.parent / "live"
+    shutil.copytree(run_dir, live)
+    records = (live / "metrics.jsonl").read_text().splitlines()
+    (live / "metrics.jsonl").write_text("".join(line + "\n" for line in records if '"final"' not in line))
+    return live
+
+
+@pytest.fixture(scope="module")
+def server(browser, run_dir, live_run):
+    server = ProcessServer("--run", run_dir, "--run", live_run, "--max-new-tokens", LONG_GENERATION)
     yield server
     server.stop()
 
@@ -244,6 +254,28 @@ def test_the_training_panel_draws_the_curves_and_the_settings(page, run_dir):
     assert text_of(page, "training-state") == "Training finished."
     page.execute_script("document.getElementById('training-panel').scrollIntoView()")
     screenshot(page, "training")
+
+
+def test_a_run_still_training_is_redrawn_as_its_metrics_grow(driver, server, live_run):
+    driver.get("about:blank")
+    driver.get(f"{server.url}/#run={live_run.name}")
+    wait_for(driver, lambda d: data_state(d, "training-panel") == "drawn", "the live run's curves")
+    assert text_of(driver, "training-state").startswith("Training: step")
+
+    def points(d):
+        return d.execute_script("return document.querySelector('#loss-chart path.series').getAttribute('d')"
+                                ".split('L').length")
+    before = points(driver)
+    metrics = live_run / "metrics.jsonl"
+    last = json.loads(metrics.read_text().splitlines()[-1])
+    with metrics.open("a") as f:  # the trainer logs another interval
+        f.write(json.dumps({"kind": "train", "step": last["step"] + 5, "loss": 2.5, "lr": 1e-4,
+                            "tokens_per_s": 1000.0, "train_seconds": 9.0}) + "\n")
+    wait_for(driver, lambda d: points(d) == before + 1, "the page to draw the new record")
+    with metrics.open("a") as f:  # and finishes
+        f.write(json.dumps({"kind": "final", "step": last["step"] + 5, "val_loss": 2.6}) + "\n")
+    wait_for(driver, lambda d: text_of(d, "training-state") == "Training finished.", "the page to see the end")
+    screenshot(driver, "live")
 
 
 def test_a_prompt_outside_the_vocabulary_shows_the_servers_error(page, server, run_dir):
