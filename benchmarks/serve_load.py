@@ -8,8 +8,11 @@ the one `sample_text` gives for its seed (no crosstalk between concurrent genera
 health latencies, and the server's memory (RSS) before and after.
 
     python benchmarks/serve_load.py [--run RUN] [--requests 50] [--max-new-tokens 200] [--out report.json]
+    python benchmarks/serve_load.py --single --run RUN [--max-new-tokens 500]
 
-Without --run it trains a `tiny` run into a temporary directory first.
+Without --run it trains a `tiny` run into a temporary directory first. `--single` measures one
+streamed generation at a time instead: tokens/s through the server against `sample_text` in this
+process, interleaved, three times each.
 """
 
 import argparse
@@ -116,11 +119,38 @@ def load_test(run, requests=50, max_new_tokens=200):
     }
 
 
+def single_stream(run, max_new_tokens=500, repeats=3):
+    """Tokens/s of one streamed generation through the server and of sample_text in this process,
+    interleaved: what the server's threads, events and HTTP cost a single user."""
+    run = Path(run)
+    model, tokenizer, _, _ = load_model(run)
+    process, url = start_server(run)
+    served, direct = [], []
+    body = {"run": run.name, "prompt": "ROMEO:", "max_new_tokens": max_new_tokens}
+    try:
+        with httpx.Client(base_url=url, timeout=300) as client:
+            client.post("/api/generate", json={**body, "stream": False}).raise_for_status()  # loads the model
+            for seed in range(repeats):
+                start = time.perf_counter()
+                sample_text(model, tokenizer, "ROMEO:", max_new_tokens=max_new_tokens, seed=seed)
+                direct.append(max_new_tokens / (time.perf_counter() - start))
+                start = time.perf_counter()
+                with client.stream("POST", "/api/generate", json={**body, "seed": seed}) as response:
+                    tokens = sum(line.startswith("event: token") for line in response.iter_lines())
+                served.append(tokens / (time.perf_counter() - start))
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return {"max_new_tokens": max_new_tokens, "in_process_tokens_per_s": direct, "served_tokens_per_s": served,
+            "median_ratio": sorted(s / d for s, d in zip(served, direct))[repeats // 2]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="a GPT run directory (default: train a tiny one)")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--single", action="store_true", help="one stream at a time, against sample_text")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +159,8 @@ def main():
             run = Path(tmp) / "tiny"
             subprocess.run([sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--out", str(run),
                             "--quiet"], check=True, env=os.environ.copy())
-        report = load_test(run, args.requests, args.max_new_tokens)
+        report = (single_stream(run, args.max_new_tokens) if args.single
+                  else load_test(run, args.requests, args.max_new_tokens))
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -42,7 +42,7 @@ class ProcessServer:
             [sys.executable, "-m", "scratchgpt", "serve", "--port", "0", *map(str, args)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         line = self.process.stderr.readline()
-        match = re.search(r"at (http://\S+?)/ \(Ctrl-C to stop\)", line)
+        match = re.search(r"at (http://\S+?)/ \(Ctrl-C to stop", line)
         if not match:
             self.process.kill()
             raise AssertionError(f"serve did not start: {line}{self.process.stderr.read()}")

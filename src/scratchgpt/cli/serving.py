@@ -4,6 +4,8 @@ import signal
 import sys
 from pathlib import Path
 
+import torch
+
 from ..errors import MissingExtra
 from .options import RUNS
 
@@ -22,6 +24,8 @@ def add_commands(sub):
     s.add_argument("--queue", type=int, default=16,
                    help="requests that may wait for a worker; more get 503 with Retry-After (default 16)")
     s.add_argument("--max-new-tokens", type=int, default=2000, help="the most tokens one request may generate")
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch's CPU threads (default: the cores torch uses, shared among the workers)")
     s.set_defaults(command=cmd_serve)
 
 
@@ -36,17 +40,22 @@ def cmd_serve(args):
     from ..checkpoint import read_config
     from ..errors import ConfigError
     for option, value, least in (("--workers", args.workers, 1), ("--queue", args.queue, 0),
-                                 ("--max-new-tokens", args.max_new_tokens, 1)):
+                                 ("--max-new-tokens", args.max_new_tokens, 1), ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < least:
             raise ConfigError(f"{option} must be at least {least}, got {value}")
     for run in args.run:
         read_config(run)  # a missing or broken run is a one-line error before the server starts
     runs = Runs(args.run, root=RUNS)
     limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue)
+    # Each worker decodes one token at a time: small ops, where a second thread per op gains little
+    # and workers fighting over the cores (and over Python's lock with the event loop) lose more.
+    threads = args.threads or max(1, torch.get_num_threads() // args.workers)
+    torch.set_num_threads(threads)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = ", ".join(runs.paths()) or f"none yet (train one into {RUNS}/)"
-    print(f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.workers} workers of "
+          f"{threads} thread{'s' if threads > 1 else ''})", file=sys.stderr, flush=True)
     stopped_by = []  # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal here
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stopped_by.append(signum))

@@ -165,13 +165,13 @@ async def generate(request: Request, body: GenerateBody):
 
     pieces = job.stream(work)
     if not body.stream:
-        text = "".join([piece async for piece in pieces])
+        text = "".join([piece async for batch in pieces for piece in batch])
         return {"text": text, **timing(job.steps)}
 
     async def events():
         try:
-            async for piece in pieces:
-                yield event("token", {"text": piece})
+            async for batch in pieces:  # the tokens ready at once go out in one write
+                yield "".join(event("token", {"text": piece}) for piece in batch)
         except Exception as e:  # the stream has started: the error is its last event
             yield event("error", {"error": status_and_message(e)[1]})
             return

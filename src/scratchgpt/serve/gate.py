@@ -98,8 +98,9 @@ class Job:
         return await asyncio.to_thread(self._run, work)
 
     def stream(self, work):
-        """An async iterator over what work(job) yields, produced in a thread. Closing the iterator
-        (the client went away) cancels the job."""
+        """An async iterator over what work(job) yields, produced in a thread, in batches: each
+        batch is a list of every item ready when the reader asked (at least one). Closing the
+        iterator (the client went away) cancels the job."""
         loop = asyncio.get_running_loop()
         items = asyncio.Queue()
         done = object()
@@ -131,12 +132,21 @@ class Job:
 
         async def read():
             try:
-                while (item := await items.get()) is not done:
-                    if isinstance(item, BaseException):
-                        if isinstance(item, Cancelled):
-                            return
-                        raise item
-                    yield item
+                while True:
+                    batch = [await items.get()]
+                    while not items.empty():  # all that is ready: one write for many tokens
+                        batch.append(items.get_nowait())
+                    ready = []
+                    for item in batch:
+                        if item is done or isinstance(item, Cancelled):
+                            break
+                        if isinstance(item, BaseException):
+                            raise item
+                        ready.append(item)
+                    if ready:
+                        yield ready
+                    if len(ready) < len(batch):
+                        return
             finally:
                 self.cancel()
 
