@@ -72,8 +72,21 @@ def live_run(run_dir):
 
 
 @pytest.fixture(scope="module")
-def server(browser, run_dir, live_run):
-    server = ProcessServer("--run", run_dir, "--run", live_run, "--max-new-tokens", LONG_GENERATION)
+def family_runs(run_dir):
+    """A tiny masked-LM encoder and a tiny encoder-decoder that swaps two words."""
+    root = run_dir.parent
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    (root / "pairs.tsv").write_text("".join(f"{a} {b}\t{b} {a}\n" for a in words for b in words))
+    assert main(["train", "--preset", "tiny-encoder", "--out", str(root / "mlm"), "--quiet"]) == 0
+    assert main(["train", "--preset", "tiny-seq2seq", "--task", "pairs", "--data", str(root / "pairs.tsv"),
+                 "--out", str(root / "swap"), "--quiet"]) == 0
+    return {"mlm": root / "mlm", "swap": root / "swap"}
+
+
+@pytest.fixture(scope="module")
+def server(browser, run_dir, live_run, family_runs):
+    server = ProcessServer("--run", run_dir, "--run", live_run, "--run", family_runs["mlm"],
+                           "--run", family_runs["swap"], "--max-new-tokens", LONG_GENERATION)
     yield server
     server.stop()
 
@@ -276,6 +289,59 @@ def test_a_run_still_training_is_redrawn_as_its_metrics_grow(driver, server, liv
         f.write(json.dumps({"kind": "final", "step": last["step"] + 5, "val_loss": 2.6}) + "\n")
     wait_for(driver, lambda d: text_of(d, "training-state") == "Training finished.", "the page to see the end")
     screenshot(driver, "live")
+
+
+def open_run(driver, server, name):
+    driver.get("about:blank")
+    driver.get(f"{server.url}/#run={name}")
+    wait_for(driver, lambda d: data_state(d, "training-panel") == "drawn", f"the page to load {name}")
+
+
+def shown_panels(driver):
+    return driver.execute_script("return [...document.querySelectorAll('[data-ability]')]"
+                                 ".filter(p => !p.hidden).map(p => p.dataset.ability)")
+
+
+def test_an_encoder_run_fills_masks_and_shows_its_attention(driver, server, family_runs):
+    from scratchgpt.checkpoint import load_model
+    from scratchgpt.inference.predict import fill
+
+    open_run(driver, server, "mlm")
+    assert sorted(shown_panels(driver)) == ["attention", "fill"]  # no generate for an encoder
+    set_values(driver, fill_text="To b[MASK] or not", fill_top_k=3)
+    click(driver, "fill-run")
+    wait_for(driver, lambda d: d.find_elements("css selector", "#fill-results .result"), "the guesses")
+    model, tokenizer, config, _ = load_model(family_runs["mlm"])
+    (expected,) = fill(model, tokenizer, "To b[MASK] or not", top_k=3)
+    rows = driver.find_elements("css selector", "#fill-results .result tr")
+    assert [r.find_element("css selector", ".label").text for r in rows] == [t.replace(" ", "␣") for t, _ in expected]
+    click(driver, "attention-run")
+    wait_for(driver, lambda d: data_state(d, "attention-maps") == "drawn", "the encoder's maps")
+    assert len(driver.find_elements("css selector", "canvas.heatmap")) == config.n_layer * config.n_head
+    screenshot(driver, "encoder")
+
+
+def test_a_translation_run_translates_and_shows_its_three_attentions(driver, server, family_runs):
+    from scratchgpt.checkpoint import load_model
+    from scratchgpt.inference.translate import translate
+
+    open_run(driver, server, "swap")
+    assert sorted(shown_panels(driver)) == ["attention", "translate"]
+    model, tokenizer, config, _ = load_model(family_runs["swap"])
+    set_values(driver, translate_texts="one two\nten six", beam=2)
+    click(driver, "translate-run")
+    wait_for(driver, lambda d: d.find_elements("css selector", "#translate-results tr"), "the translations")
+    shown = [td.text for td in driver.find_elements("css selector", "#translate-results td.answer")]
+    assert shown == translate(model, tokenizer, ["one two", "ten six"], beam=2)
+    set_values(driver, attention_text="one two")
+    click(driver, "attention-run")
+    wait_for(driver, lambda d: data_state(d, "attention-maps") == "drawn", "the three kinds of maps")
+    panels = driver.execute_script("return [...document.querySelectorAll('canvas.heatmap')].map(c => c.dataset.panel)")
+    per_panel = config.n_layer * config.n_head
+    assert panels == ["0"] * per_panel + ["1"] * per_panel + ["2"] * per_panel  # encoder, decoder, cross
+    translation = translate(model, tokenizer, ["one two"])[0]
+    assert text_of(driver, "attention-translation") == f"Translation: {translation}"
+    screenshot(driver, "translation")
 
 
 def test_a_prompt_outside_the_vocabulary_shows_the_servers_error(page, server, run_dir):
