@@ -124,10 +124,13 @@ def test_apply_overrides_unknown_setting_raises_naming_it():
         apply_overrides(model, train, {"bogus": 1}, source="my.toml")
 
 
-def test_vocab_size_is_not_user_settable():
+def test_the_models_vocab_size_is_not_user_settable():
+    """The model's V comes from its tokenizer; the setting vocab_size asks a BPE for a size (issue 15)."""
     model, train = preset("tiny")
-    with pytest.raises(ConfigError, match="vocab_size"):
+    with pytest.raises(ConfigError, match="--vocab-size is for --tokenizer bpe"):
         apply_overrides(model, train, {"vocab_size": 100})
+    model2, train2 = apply_overrides(model, train, {"tokenizer": "bpe", "vocab_size": 1024})
+    assert model2.vocab_size == model.vocab_size and train2.vocab_size == 1024
 
 
 def test_apply_overrides_validates_result():

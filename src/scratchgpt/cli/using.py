@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model, read_config
-from ..data.corpus import check_long_enough, corpus_path, prepare, read_text, split
+from ..data.corpus import TRAIN_FRACTION, check_long_enough, corpus_path, prepare, read_text
 from ..device import resolve_device
 from ..errors import CheckpointError, ConfigError
 from ..inference.generate import sample_texts, stream_text
@@ -171,13 +171,13 @@ def cmd_eval(args):
         raise ConfigError("two --data files are for an encoder-decoder run's pairs")
     path = corpus_path(data or data_info.get("source"))
     text, sha = read_text(path)
-    if sha == data_info.get("sha256"):
-        tokens = prepare(path).tokens  # the cached token file of the training text
-    else:  # another text: encode it with the model's own vocabulary
-        tokens = np.array(tokenizer.encode(text), dtype=np.int64)
-    _, val_data = split(tokens)
+    if sha == data_info.get("sha256"):  # the cached token file of the training text
+        _, val_data = prepare(path, tokenizer=None if tokenizer.kind == "char" else tokenizer).split()
+    else:  # another text: its last 10% of characters in the model's own vocabulary
+        val_data = np.array(tokenizer.encode(text[int(TRAIN_FRACTION * len(text)):]), dtype=np.int64)
     check_long_enough({"validation": val_data}, model_config.block_size)
-    loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device)
+    loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device,
+                               char_counts=tokenizer.char_counts())
     windows = (len(val_data) - 1) // model_config.block_size
     if args.json:
         print(json.dumps({"run": str(run), "val_loss": loss, "val_bpc": bpc, "windows": windows,

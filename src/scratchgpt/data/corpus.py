@@ -3,9 +3,13 @@
 1. `corpus_path()` finds the text: `--data PATH`, else `$SCRATCHGPT_DATA`, else Tiny Shakespeare,
    which ships inside the package (compressed) and is unpacked once into the cache, checked by sha256.
 2. `prepare()` encodes the text once into a token file (a numpy memmap, uint16 while the vocabulary
-   fits) with its tokenizer beside it, under the cache, keyed by the text's sha256: the same text
-   is never encoded twice, and the user's file is never written to.
-3. `split()` keeps the first 90% for training and the last 10% for validation, as the lecture does.
+   fits, else uint32) with its tokenizer beside it, under the cache, keyed by the text's sha256 (and,
+   for sub-word tokens, by the tokenizer's hash): the same text is never encoded twice with one
+   tokenizer, and the user's file is never written to. A byte-level BPE (`vocab_size`) is trained
+   on the training split only, streamed, and cached too.
+3. `Corpus.split()` keeps the first 90% of the characters for training and the last 10% for
+   validation, as the lecture does: with sub-word tokens the split is still made in the text, so
+   every tokenizer is validated on the very same characters.
 4. `get_batch()` draws B random windows: X = data[i:i+T], Y = data[i+1:i+T+1] (Y is X shifted by one).
 """
 
@@ -14,6 +18,7 @@ import codecs
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,13 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, ScratchGPTError
 from ..files import atomic_write, sha256_file
+from .bpe import HFTokenizer, train_bpe
 from .tokenizer import CharTokenizer, load_tokenizer, save_tokenizer
 
 TINY_SHAKESPEARE = resources.files("scratchgpt.data") / "tinyshakespeare.txt.bz2"  # 0.33 MB, shipped
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 TOKEN_FORMAT = 1  # bump when the token file layout changes, so old caches are rebuilt
+TRAIN_FRACTION = 0.9  # of the characters: the lecture's split
 
 
 def cache_dir():
@@ -83,9 +90,14 @@ class Corpus:
     """An encoded text: all its tokens (memmapped) and the tokenizer that made them."""
 
     tokens: np.ndarray  # (N,) uint16 or uint32, memmapped
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | HFTokenizer
     source: str  # the text file it came from
     sha256: str  # of that file's bytes
+    split_at: int  # tokens[:split_at] encode the training text (the first 90% of its characters)
+
+    def split(self):
+        """(training tokens, validation tokens): the first 90% of the text's characters, the last 10%."""
+        return self.tokens[:self.split_at], self.tokens[self.split_at:]
 
 
 READ_BYTES = 1 << 22  # bytes per read when encoding: bounds the memory whatever the file's size
@@ -134,14 +146,20 @@ def _text_pieces(path):
         raise DataError(f"cannot read data file {path}: {e.strerror}") from None
 
 
-def prepare(path):
+def prepare(path, tokenizer=None, vocab_size=None):
     """Encode the text at `path` once; later calls with the same text reuse the token file.
+
+    The tokens are the text's characters; or, with `vocab_size`, those of a byte-level BPE of that
+    many tokens trained on the training split (cached as well); or those of `tokenizer`, a
+    Hugging Face one (HFTokenizer) used as it is.
 
     Streamed and vectorised: a 100 MB file takes seconds, and memory stays bounded whatever the
     file's size (one piece's code points at a time; the tokens go straight to the file).
     """
     path = _check_file(path)
     sha = sha256_file(path)
+    if tokenizer is not None or vocab_size is not None:
+        return _prepare_subwords(path, sha, tokenizer, vocab_size)
     folder = cache_dir() / "tokens" / sha[:32]
     corpus = _load_prepared(folder, sha, path)
     if corpus is not None:
@@ -194,16 +212,142 @@ def _load_prepared(folder, sha, path):
         tokens = np.memmap(folder / "tokens.bin", dtype=meta["dtype"], mode="r")
         if tokens.size != meta["num_tokens"]:
             return None
-        return Corpus(tokens, load_tokenizer(folder / "tokenizer.json"), str(path), sha)
+        split_at = meta.get("split_at", int(TRAIN_FRACTION * tokens.size))  # characters: the split by tokens
+        return Corpus(tokens, load_tokenizer(folder / "tokenizer.json"), str(path), sha, split_at)
     except (OSError, ValueError, KeyError):
         return None
 
 
 # ---------------------------------------------------------------------------------------------
+# Sub-word tokens: a BPE trained on the training split, or a given Hugging Face tokenizer
+
+BPE_FORMAT = 1  # bump when train_bpe's settings change, so cached BPEs are retrained
+CHUNK_CHARS = 1 << 16  # characters per chunk handed to the tokenizer (encoded in parallel batches)
+_CUT = re.compile(r"\S(?=[ \n])")  # a non-space followed by a space or a newline: GPT-2's pre-tokenizer cuts there too
+
+
+def _prepare_subwords(path, sha, tokenizer, vocab_size):
+    """The Corpus of `path` in sub-word tokens: the training split and the validation split encoded
+    separately (no token straddles the split), cached by the text's and the tokenizer's hashes."""
+    if tokenizer is None:
+        tokenizer = _trained_bpe(path, sha, vocab_size)
+    folder = cache_dir() / "tokens" / f"{sha[:32]}-{tokenizer.identity[:16]}"
+    corpus = _load_prepared(folder, sha, path)
+    if corpus is not None:
+        return corpus
+    try:
+        _write_subwords(folder, path, tokenizer, sha)
+    except OSError as e:
+        corpus = _load_prepared(folder, sha, path)  # another process may have just written it
+        if corpus is None:
+            raise DataError(f"cannot write the token cache in {folder.parent} ({e.strerror}); "
+                            f"set SCRATCHGPT_CACHE to a writable folder") from None
+        return corpus
+    return _load_prepared(folder, sha, path)
+
+
+def _trained_bpe(path, sha, vocab_size):
+    """A byte-level BPE of `vocab_size` tokens trained on the training split of `path`, once: it is
+    kept in the cache by the text's sha256 and the size."""
+    saved = cache_dir() / "bpe" / f"{sha[:32]}-{vocab_size}-v{BPE_FORMAT}" / "tokenizer.json"
+    if saved.is_file():
+        try:
+            return HFTokenizer.from_file(saved)
+        except ScratchGPTError:
+            pass  # a damaged cache entry: train again
+    n_train = int(TRAIN_FRACTION * _count_chars(path))
+    tokenizer = train_bpe(_chunks(_text_range(path, 0, n_train)), vocab_size)
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(saved, tokenizer.save)
+    except OSError as e:
+        raise DataError(f"cannot write the tokenizer cache in {saved.parent} ({e.strerror}); "
+                        f"set SCRATCHGPT_CACHE to a writable folder") from None
+    return tokenizer
+
+
+def _write_subwords(folder, path, tokenizer, sha):
+    """Token file (training split, then validation split), tokenizer and metadata, built in a
+    temporary folder and renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
+    try:
+        dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+        num_chars = _count_chars(path)
+        n_train = int(TRAIN_FRACTION * num_chars)
+        num_tokens = 0
+        with open(tmp / "tokens.bin", "wb") as f:
+            for start, stop in ((0, n_train), (n_train, num_chars)):
+                split_at = num_tokens  # after the loop: where the validation tokens begin
+                for batch in _batches(_chunks(_text_range(path, start, stop))):
+                    for ids in tokenizer.encode_batch(batch):
+                        f.write(np.asarray(ids, dtype=dtype).tobytes())
+                        num_tokens += len(ids)
+        save_tokenizer(tokenizer, tmp / "tokenizer.json")
+        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name, "num_tokens": num_tokens,
+                "split_at": split_at, "num_chars": num_chars, "train_chars": n_train}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _count_chars(path):
+    return sum(len(piece) for piece in _text_pieces(path))
+
+
+def _text_range(path, start, stop):
+    """Characters start..stop-1 of the file, in pieces."""
+    offset = 0
+    for piece in _text_pieces(path):
+        lo, hi = max(start - offset, 0), min(stop - offset, len(piece))
+        if lo < hi:
+            yield piece[lo:hi]
+        offset += len(piece)
+        if offset >= stop:
+            return
+
+
+def _chunks(pieces, size=None):
+    """The text of `pieces` in chunks of about `size` characters, each cut between a non-space
+    and a space or a newline. GPT-2's pre-tokenizer (ours) never joins the two into one word, and BPE merges
+    only within words, so the chunks train and encode exactly as the whole text would."""
+    size, rest = size or CHUNK_CHARS, ""
+    for piece in pieces:
+        text, start = rest + piece, 0
+        while len(text) - start > size:
+            cut = _CUT.search(text, start + size)
+            if cut is None:
+                break
+            yield text[start:cut.start() + 1]
+            start = cut.start() + 1
+        rest = text[start:]
+        if len(rest) > 64 * size:  # no space in sight: cut anyway, rather than hold it all in memory
+            yield rest
+            rest = ""
+    if rest:
+        yield rest
+
+
+def _batches(chunks, n=16):
+    """Lists of n chunks (a million characters): what one call of the tokenizer encodes in parallel."""
+    batch = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------
 # Split and batches
 
-def split(tokens, train_fraction=0.9):
-    """First 90% for training, last 10% for validation (the lecture's split)."""
+def split(tokens, train_fraction=TRAIN_FRACTION):
+    """First 90% for training, last 10% for validation (the lecture's split, of a character corpus's
+    tokens; Corpus.split() splits any corpus by its characters)."""
     n = int(train_fraction * len(tokens))
     return tokens[:n], tokens[n:]
 

@@ -22,10 +22,14 @@ The sampling settings (sampling.py) arrive as one `Sampling`: temperature (0 is 
 top-p, several samples at once (one batch, one seeded generator: reproducible), stop strings (the
 text ends before the first one; not included). The public functions also take its fields as
 keywords. Sampling runs in eval mode and never touches torch's global random state.
+
+Text comes out of the running ids through a `TextStream`: with byte-level BPE a token may end in the
+middle of a character, and a stream never shows half of one.
 """
 
 import torch
 
+from ..data.tokenizer import TextStream
 from ..errors import ConfigError
 from ..nn.attention import KVCache
 from ..nn.modes import evaluating
@@ -94,10 +98,11 @@ def _settings(sampling, options):
 
 def _start(model, tokenizer, prompt, s):
     """Check the stop strings and the prompt; (context (B, T), a generator of its own). An empty
-    prompt starts from token 0, as the lecture does (a newline for Tiny Shakespeare)."""
+    prompt starts from token 0, as the lecture does (a newline for Tiny Shakespeare's characters);
+    with sub-word tokens, from a newline."""
     s.check_stops(tokenizer)
     device = next(model.parameters()).device
-    ids = tokenizer.encode(prompt) if prompt else [0]
+    ids = tokenizer.encode(prompt) if prompt else _empty_prompt(tokenizer)
     idx = torch.tensor([ids] * s.num_samples, dtype=torch.long, device=device)  # (B, T)
     generator = torch.Generator(device=device)
     if s.seed is None:
@@ -107,39 +112,51 @@ def _start(model, tokenizer, prompt, s):
     return idx, generator
 
 
+def _empty_prompt(tokenizer):
+    if tokenizer.kind == "char":
+        return [0]
+    newline = tokenizer.encode("\n")
+    return newline if len(newline) == 1 else [0]
+
+
 def sample_texts(model, tokenizer, prompt="", sampling=None, **options):
     """`num_samples` continuations of the prompt (without it), generated as one batch."""
     s = _settings(sampling, options)
     idx, generator = _start(model, tokenizer, prompt, s)
     texts, done = [""] * s.num_samples, [False] * s.num_samples
+    streams = [TextStream(tokenizer) for _ in range(s.num_samples)]
     for idx_next in _generate(model, idx, s, generator):
         for i, token in enumerate(idx_next[:, 0].tolist()):
             if not done[i]:
-                texts[i] += tokenizer.decode([token])
+                texts[i] += streams[i].add([token])
                 done[i] = any(stop in texts[i] for stop in s.stop)
         if all(done):
             break
+    texts = [t if d else t + stream.flush() for t, d, stream in zip(texts, done, streams)]
     return [_cut_at_stop(t, s.stop) for t in texts]
 
 
 def stream_text(model, tokenizer, prompt="", sampling=None, **options):
     """Yield one continuation of the prompt piece by piece, as it is generated.
 
-    With stop strings, text that could be the start of one is held back until it is not.
+    With stop strings, text that could be the start of one is held back until it is not; a
+    character cut between tokens is held back until it is complete.
     """
     s = _settings(sampling, options)
     if s.num_samples != 1:
         raise ConfigError("stream_text streams one sample; use sample_texts for several")
     idx, generator = _start(model, tokenizer, prompt, s)
     hold = max((len(stop) for stop in s.stop), default=1) - 1
-    text, sent = "", 0
+    text, sent, stream = "", 0, TextStream(tokenizer)
     for idx_next in _generate(model, idx, s, generator):
-        text += tokenizer.decode(idx_next[0].tolist())
+        text += stream.add(idx_next[0].tolist())  # complete characters only
         if any(stop in text for stop in s.stop):
             break
         if len(text) - hold > sent:
             yield text[sent:len(text) - hold]
             sent = len(text) - hold
+    else:
+        text += stream.flush()
     text = _cut_at_stop(text, s.stop)
     if len(text) > sent:
         yield text[sent:]

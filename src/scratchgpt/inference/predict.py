@@ -65,10 +65,10 @@ def fill(model, tokenizer, text, top_k=5):
         raise ConfigError(f"a [MASK] lies past the first {config.block_size - 2} tokens the model reads")
     with evaluating(model), torch.no_grad():
         logits = model(ids, key_mask=key_mask)[0][0].float().cpu()  # (L, V)
-    characters = len(tokenizer.chars)  # guesses are characters, never special tokens
+    characters = tokenizer.text_vocab_size  # guesses are text (characters, sub-words), never special tokens
     guesses = []
     for position in (ids[0] == mask).nonzero()[:, 0].tolist():
         probs = F.softmax(logits[position, :characters], dim=-1)
         top = torch.topk(probs, min(top_k, characters))
-        guesses.append([(tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())])
+        guesses.append(list(zip(tokenizer.pieces(top.indices.tolist()), top.values.tolist())))
     return guesses

@@ -8,6 +8,7 @@ translation. Both run the model in eval mode and give the caller's mode back.
 
 import torch
 
+from ..data.tokenizer import TextStream
 from ..errors import InputError
 from ..nn.modes import evaluating
 from .beam import beam_search, greedy, greedy_steps
@@ -55,8 +56,12 @@ def stream_translation(model, tokenizer, text, max_len=None):
     config = model.config
     bos, eos = _ids(tokenizer)
     src, mask = encode_sources(tokenizer, [text], config.block_size, next(model.parameters()).device)
+    stream = TextStream(tokenizer.target)  # never half a character of a byte-level BPE
     with evaluating(model):
         for token in greedy_steps(model, src, mask, bos, eos, config.block_size - 1 if max_len is None else max_len):
             if token.item() == eos:
-                return
-            yield tokenizer.target.decode([token.item()])
+                break
+            if piece := stream.add([token.item()]):
+                yield piece
+    if piece := stream.flush():
+        yield piece

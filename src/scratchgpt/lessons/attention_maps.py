@@ -1,4 +1,4 @@
-"""Looking inside a trained model: which characters each position attends to.
+"""Looking inside a trained model: which tokens (characters or sub-words) each position attends to.
 
 `attention_weights` runs a GPT or an encoder over a text and returns the softmax weights of every
 layer and head, taken from the model's own attention modules (their readable face's `weights`; a
@@ -76,7 +76,7 @@ def attention_panels(model, tokenizer, text, target=None):
         ids = tokenizer.encode(text)
         if len(ids) > config.block_size:
             raise InputError(f"the text has {len(ids)} tokens; the model sees at most block_size {config.block_size}")
-        tokens = [tokenizer.decode([i]) for i in ids]
+        tokens = tokenizer.pieces(ids)  # a character, or a sub-word's text (" the", not GPT-2's "Ġthe")
         return [("", attention_weights(model, torch.tensor([ids])), tokens, tokens)], None  # ids: (1, T)
     src, _ = encode_sources(tokenizer, [text], config.block_size)
     translation = target if target is not None else translate(model, tokenizer, [text])[0]
@@ -86,9 +86,9 @@ def attention_panels(model, tokenizer, text, target=None):
                          f"block_size - 1 = {config.block_size - 1}")
     bos, eos = (tokenizer.target.special_id(t) for t in ("[BOS]", "[EOS]"))
     maps = translation_attention(model, src, torch.tensor([[bos, *written]]))
-    source = [tokenizer.source.decode([i]) for i in src[0].tolist()]
-    read = [tokenizer.target.decode([i]) for i in [bos, *written]]
-    wrote = [tokenizer.target.decode([i]) for i in [*written, eos]]
+    source = tokenizer.source.pieces(src[0].tolist())
+    read = tokenizer.target.pieces([bos, *written])
+    wrote = tokenizer.target.pieces([*written, eos])
     return [("encoder", maps["encoder"], source, source), ("decoder", maps["decoder"], read, read),
             ("cross", maps["cross"], wrote, source)], translation
 
@@ -100,7 +100,8 @@ def plot_attention(weights, text, path, layer=None, head=None):
 
 
 def _labels(tokens):
-    return ["␣" if t == " " else repr(t)[1:-1] if len(t) == 1 else t for t in tokens]  # visible spaces, "\n"
+    """Tokens as axis labels: spaces visible ("␣the"), control characters escaped ("\\n")."""
+    return ["".join("␣" if c == " " else c if c.isprintable() else repr(c)[1:-1] for c in t) for t in tokens]
 
 
 def plot_maps(panels, path, layer=None, head=None):
@@ -118,7 +119,8 @@ def plot_maps(panels, path, layer=None, head=None):
                 ax = axes[row][p * len(heads) + c]
                 ax.imshow(weights[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
                 ax.set_title(f"{name + ', ' if name else ''}layer {l}, head {h}", fontsize=9)
-                ax.set_xticks(range(len(cols)), _labels(cols), fontsize=7, rotation=90 if len(cols[0]) > 1 else 0)
+                rotation = 90 if max(map(len, cols)) > 1 else 0  # several characters: stand them up
+                ax.set_xticks(range(len(cols)), _labels(cols), fontsize=7, rotation=rotation)
                 ax.set_yticks(range(len(rows)), _labels(rows), fontsize=7)
                 ax.set_xlabel("key (attended to)", fontsize=8)
                 ax.set_ylabel("query", fontsize=8)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..data.corpus import check_long_enough, get_batch, split
+from ..data.corpus import check_long_enough, get_batch
 from ..data.masking import IGNORE, mask_tokens
 from ..nn.modes import evaluating
 
@@ -25,13 +25,13 @@ class MaskedTokenTask:
     def __init__(self, corpus, tokenizer, block_size):
         self.tokenizer = tokenizer
         self.data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
-        self.splits = dict(zip(("train", "val"), split(corpus.tokens)))  # character ids, as the tokenizer's
+        self.splits = dict(zip(("train", "val"), corpus.split()))  # text ids, as the tokenizer's
         self.window = block_size - 2  # characters between [CLS] and [SEP]
         check_long_enough({"training": self.splits["train"], "validation": self.splits["val"]}, self.window)
         self.cls, self.sep, self.mask = (tokenizer.special_id(t) for t in ("[CLS]", "[SEP]", "[MASK]"))
 
     def summary(self):
-        return f"{len(self.splits['train']):,} training characters"
+        return f"{len(self.splits['train']):,} training tokens"
 
     def _masked(self, windows, generator):
         """windows (B, w) of characters -> (inputs, labels) (B, w + 2), framed and masked."""
@@ -39,7 +39,7 @@ class MaskedTokenTask:
         ids = torch.cat([torch.full((B, 1), self.cls), windows, torch.full((B, 1), self.sep)], dim=1)  # (B, T)
         maskable = torch.ones_like(ids, dtype=torch.bool)
         maskable[:, [0, -1]] = False  # never [CLS] or [SEP]
-        return mask_tokens(ids, maskable, self.mask, len(self.tokenizer.chars), generator)
+        return mask_tokens(ids, maskable, self.mask, self.tokenizer.text_vocab_size, generator)
 
     def batch(self, split_name, batch_size, generator, device):
         windows, _ = get_batch(self.splits[split_name], self.window, batch_size, generator)  # (B, w)
@@ -81,7 +81,8 @@ class MaskedTokenTask:
         return {"val_accuracy": self._score(model, self._val_windows()[:64], device)["val_accuracy"]}
 
     def report(self, scores):
-        return (f"validation text, {scores['val_masked']:,} masked characters: loss "
+        unit = "characters" if self.tokenizer.kind == "char" else "tokens"
+        return (f"validation text, {scores['val_masked']:,} masked {unit}: loss "
                 f"{scores['val_loss']:.4f}, accuracy {scores['val_accuracy']:.1%}")
 
     @torch.no_grad()
@@ -95,7 +96,7 @@ class MaskedTokenTask:
         with evaluating(model):
             logits, _ = model(inputs.to(next(model.parameters()).device))
         filled = torch.where(labels != IGNORE, logits.argmax(-1).cpu(), inputs)
-        seen = "".join("_" if i == self.mask else self.tokenizer.decode([i]) for i in inputs[0, 1:-1].tolist())
+        seen = self.tokenizer.decode(inputs[0, 1:-1].tolist()).replace("[MASK]", "_")
         lines = {"masked": seen, "filled": self.tokenizer.decode(filled[0, 1:-1].tolist()),
                  "original": self.tokenizer.decode(window[0].tolist())}
         return "".join(f"{name + ':':10}{text.replace(chr(10), '↵')}\n" for name, text in lines.items())

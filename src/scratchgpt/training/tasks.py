@@ -19,12 +19,13 @@ import random
 from pathlib import Path
 from typing import Protocol
 
-from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, read_text, split, tiny_shakespeare
+from ..data.bpe import DEFAULT_VOCAB_SIZE, HFTokenizer, check_vocab_size, train_bpe
+from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, read_text, tiny_shakespeare
 from ..data.labelled import read_labelled, split_examples
 from ..data.pairs import GENERATORS, SPLITS, generate, read_pairs, split_of
 from ..data.reviews import default_reviews
 from ..data.speeches import SPEAKERS, name_examples, pretraining_corpus, speaker_examples, speeches
-from ..data.tokenizer import CharTokenizer, PairTokenizer
+from ..data.tokenizer import SPECIALS, TRANSLATION_SPECIALS, CharTokenizer, PairTokenizer
 from ..errors import ConfigError, DataError
 from ..files import sha256_file
 from ..inference.generate import sample_text
@@ -78,7 +79,7 @@ class NextTokenTask:
     def __init__(self, corpus, block_size):
         self.tokenizer = corpus.tokenizer
         self.data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
-        self.splits = dict(zip(("train", "val"), split(corpus.tokens)))
+        self.splits = dict(zip(("train", "val"), corpus.split()))
         check_long_enough({"training": self.splits["train"], "validation": self.splits["val"]}, block_size)
         self.block_size = block_size
 
@@ -96,7 +97,8 @@ class NextTokenTask:
         return batch_size * self.block_size
 
     def evaluate(self, model, device):
-        val_loss, val_bpc = evaluate_split(model, self.splits["val"], self.block_size, device=device)
+        val_loss, val_bpc = evaluate_split(model, self.splits["val"], self.block_size, device=device,
+                                           char_counts=self.tokenizer.char_counts())
         return {"val_loss": val_loss, "val_bpc": val_bpc}
 
     def track(self, model, device):
@@ -136,14 +138,18 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
     if model_config.kind == "seq2seq":
         return _translation_task(model_config, train_config, data, tokenizer)
+    if name == "names" and (tokenizer.kind if tokenizer is not None else train_config.tokenizer) != "char":
+        raise ConfigError("the names task labels characters; it needs --tokenizer char (and an encoder "
+                          "pretrained on characters)")
     if name == "next-token":
-        corpus = prepare(corpus_path(data))
-        _same_vocabulary(tokenizer, corpus.tokenizer, corpus.source)
+        corpus = _corpus(corpus_path(data), train_config, tokenizer)
         task = NextTokenTask(corpus, model_config.block_size)
         return task, dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
     if name == "mlm":
-        corpus = prepare(Path(data) if data is not None else pretraining_corpus())
-        _same_vocabulary(tokenizer and CharTokenizer(tokenizer.chars), corpus.tokenizer, corpus.source)
+        path = Path(data) if data is not None else pretraining_corpus()
+        if tokenizer is None and train_config.tokenizer != "char":
+            tokenizer = _chosen(train_config, SPECIALS, lambda size: _corpus(path, train_config, None, size).tokenizer)
+        corpus = _corpus(path, train_config, tokenizer and _base(tokenizer))
         task = MaskedTokenTask(corpus, tokenizer or corpus.tokenizer.with_specials(), model_config.block_size)
         labels = ()
     elif name in ("speakers", "names"):
@@ -155,7 +161,8 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         if not all(examples.values()):
             raise DataError(f"{path} has too few speeches (NAME: lines, then text) for the {name} task")
         labels = SPEAKERS if name == "speakers" else ("other", "name")
-        tokenizer = tokenizer or CharTokenizer.from_text(play).with_specials()
+        tokenizer = tokenizer or _chosen(train_config, SPECIALS, lambda size: train_bpe(
+            [text for text, _ in examples["train"]], size)) or CharTokenizer.from_text(play).with_specials()
         task_class = SequenceTask if name == "speakers" else TokenTask
         task = task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
     else:  # classify, regress
@@ -168,7 +175,9 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
             first = min(unknown, key=lambda e: e.line)
             raise DataError(f"{path}, line {first.line}: the label {first.target!r} is not one the model knows "
                             f"({', '.join(labels)})")
-        tokenizer = tokenizer or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()
+        tokenizer = tokenizer or _chosen(train_config, SPECIALS, lambda size: train_bpe(
+            [e.text for e in splits["train"]], size)) or CharTokenizer.from_text(
+                "".join(e.text for e in splits["train"])).with_specials()
         examples = {s: [(e.text, e.target) for e in split_] for s, split_ in splits.items()}
         task = SequenceTask(name, examples, tokenizer, model_config.block_size, labels or None,
                             _info(path, sha256_file(path)))
@@ -184,10 +193,10 @@ def _translation_task(model_config, train_config, data, tokenizer):
     if name in GENERATORS:
         if data is not None:
             raise ConfigError(f"the {name} task generates its pairs; --data is for the pairs task")
-        if tokenizer is None:  # the characters of plenty of pairs of every split
+        if tokenizer is None:  # the characters (or a BPE) of plenty of pairs of every split
             rng = random.Random(0)
             seen = [p for split in SPLITS for p in generate(name, split, 2000, rng)]
-            tokenizer = PairTokenizer.from_pairs(*zip(*seen), shared=model_config.shared_vocab)
+            tokenizer = _pair_tokenizer(seen, model_config, train_config)
         task = TranslationTask(name, tokenizer, model_config.block_size)
     else:
         if data is None:
@@ -196,7 +205,7 @@ def _translation_task(model_config, train_config, data, tokenizer):
         pairs, skipped = read_pairs(paths, train_config.strict)
         splits = {s: [p for p in pairs if split_of(p[0]) == s] for s in SPLITS}
         if tokenizer is None:
-            tokenizer = PairTokenizer.from_pairs(*zip(*splits["train"] or pairs), shared=model_config.shared_vocab)
+            tokenizer = _pair_tokenizer(splits["train"] or pairs, model_config, train_config)
         sha = sha256_file(paths[0]) if len(paths) == 1 else _combined_sha(paths)
         info = {"source": [str(p.resolve()) for p in paths] if len(paths) > 1 else str(paths[0].resolve()),
                 "sha256": sha}
@@ -216,3 +225,68 @@ def _info(path, sha):
 def _same_vocabulary(given, built, source):
     if given is not None and given.chars != built.chars:
         raise DataError(f"the characters of {source} are not the vocabulary the model was trained with")
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tokens: TrainConfig.tokenizer is char, bpe (trained here, of vocab_size tokens) or the
+# path of a Hugging Face tokenizer.json (used as it is). A given tokenizer (a resumed run's, a
+# pretrained encoder's) always wins.
+
+def _corpus(path, train_config, given, bpe_size=None):
+    """The corpus of `path` in the tokens of `given` (a tokenizer, the run's), else as train_config
+    says (`bpe_size`: the BPE's size without the family's special tokens)."""
+    if isinstance(given, CharTokenizer):
+        corpus = prepare(path)
+        _same_vocabulary(CharTokenizer(given.chars), corpus.tokenizer, corpus.source)
+        return corpus
+    if given is not None:
+        return prepare(path, tokenizer=given)
+    if train_config.tokenizer == "char":
+        return prepare(path)
+    if train_config.tokenizer == "bpe":
+        size = bpe_size or _vocab_size(train_config)
+        check_vocab_size(size)
+        return prepare(path, vocab_size=size)
+    return prepare(path, tokenizer=_tokenizer_file(train_config.tokenizer))
+
+
+def _chosen(train_config, specials, train):
+    """The tokenizer train_config asks for, with `specials` after its tokens: None for char (the
+    caller builds that one), a BPE from `train(size without the specials)`, or the file's."""
+    if train_config.tokenizer == "char":
+        return None
+    if train_config.tokenizer == "bpe":
+        size = _vocab_size(train_config)
+        check_vocab_size(size, specials)
+        return train(size - len(specials)).with_specials(specials)
+    return _tokenizer_file(train_config.tokenizer).with_specials(specials)
+
+
+def _pair_tokenizer(pairs, model_config, train_config):
+    """The source and target vocabularies of a translation task, from its training pairs."""
+    sources, targets = zip(*pairs)
+    if train_config.tokenizer == "char":
+        return PairTokenizer.from_pairs(sources, targets, shared=model_config.shared_vocab)
+    if train_config.tokenizer == "bpe":
+        return PairTokenizer.from_pairs(sources, targets, shared=model_config.shared_vocab,
+                                        vocab_size=_vocab_size(train_config))
+    source = _tokenizer_file(train_config.tokenizer).with_specials(TRANSLATION_SPECIALS)
+    target = source if model_config.shared_vocab else _tokenizer_file(train_config.tokenizer).with_specials(
+        TRANSLATION_SPECIALS)
+    return PairTokenizer(source, target)
+
+
+def _vocab_size(train_config):
+    return train_config.vocab_size or DEFAULT_VOCAB_SIZE
+
+
+def _tokenizer_file(path):
+    if not Path(path).is_file():
+        raise ConfigError(f"--tokenizer {path}: no such file (give char, bpe, or the path of a Hugging Face "
+                          f"tokenizer.json)")
+    return HFTokenizer.from_file(path)
+
+
+def _base(tokenizer):
+    """A vocabulary without its special tokens: what the text of a corpus is encoded with."""
+    return CharTokenizer(tokenizer.chars) if isinstance(tokenizer, CharTokenizer) else tokenizer.base()
