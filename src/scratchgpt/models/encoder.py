@@ -61,7 +61,7 @@ class EncoderModel(nn.Module):
     def forward(self, idx, targets=None, key_mask=None):
         return self.head(self.encode(idx, key_mask), targets)
 
-    def load_encoder(self, pretrained):
+    def load_pretrained(self, pretrained):
         """Take every weight but the head's from another EncoderModel of the same shape (a
         pretrained one): fine-tuning starts from what pretraining learned; the head starts fresh."""
         state = {k: v for k, v in pretrained.state_dict().items() if not k.startswith("head.")}

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from ..errors import InputError
+from ..errors import CheckpointError, InputError
 from ..nn.blocks import Block
 from ..nn.positional import with_positions
 
@@ -65,7 +65,7 @@ class GPTLanguageModel(nn.Module):
             self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = nn.Sequential(*[Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)  # final layer norm
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)
         self.apply(init_weights)
         if config.tie_embeddings:
             self.lm_head.weight = self.token_embedding_table.weight  # one (V, C) matrix, both ways
@@ -101,6 +101,14 @@ class GPTLanguageModel(nn.Module):
         x = self.ln_f(x)  # (B, T, C)
         logits = self.lm_head(x)  # (B, T, V)
         return logits, _loss(logits, targets)
+
+    def load_pretrained(self, pretrained):
+        """Take every weight from another GPT of the same settings (one loaded from a Hugging Face
+        GPT-2 by `train --init-from`): training starts from what it learned."""
+        try:
+            self.load_state_dict(pretrained.state_dict())
+        except RuntimeError as e:
+            raise CheckpointError(f"the pretrained GPT does not fit: {str(e).strip().splitlines()[0]}") from None
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())

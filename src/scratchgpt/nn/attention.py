@@ -50,11 +50,11 @@ def prepare_qk(t, qk_norm, rope):
 class Head(nn.Module):
     """One head of attention."""
 
-    def __init__(self, n_embd, head_size, block_size, dropout, causal=True, qk_norm=False):
+    def __init__(self, n_embd, head_size, block_size, dropout, causal=True, qk_norm=False, bias=False):
         super().__init__()
-        self.key = nn.Linear(n_embd, head_size, bias=False)
-        self.query = nn.Linear(n_embd, head_size, bias=False)
-        self.value = nn.Linear(n_embd, head_size, bias=False)
+        self.key = nn.Linear(n_embd, head_size, bias=bias)  # bias: GPT-2's option, not the lecture's
+        self.query = nn.Linear(n_embd, head_size, bias=bias)
+        self.value = nn.Linear(n_embd, head_size, bias=bias)
         if causal:
             self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
         self.dropout = nn.Dropout(dropout)
@@ -86,11 +86,11 @@ class Head(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Several heads of attention in parallel, concatenated and projected back to C."""
 
-    def __init__(self, n_embd, n_head, block_size, dropout, causal=True, qk_norm=False):
+    def __init__(self, n_embd, n_head, block_size, dropout, causal=True, qk_norm=False, qkv_bias=False):
         super().__init__()
         head_size = n_embd // n_head
         self.heads = nn.ModuleList(
-            [Head(n_embd, head_size, block_size, dropout, causal, qk_norm) for _ in range(n_head)])
+            [Head(n_embd, head_size, block_size, dropout, causal, qk_norm, qkv_bias) for _ in range(n_head)])
         self.proj = nn.Linear(head_size * n_head, n_embd)
         self.dropout = nn.Dropout(dropout)
 
@@ -119,11 +119,11 @@ class FusedMultiHeadAttention(nn.Module):
     query rows on x and the key and value rows on the context: one layout for every case.
     """
 
-    def __init__(self, n_embd, n_head, dropout, causal=True, qk_norm=False):
+    def __init__(self, n_embd, n_head, dropout, causal=True, qk_norm=False, qkv_bias=False):
         super().__init__()
         self.n_head = n_head
         self.qk_norm = qk_norm
-        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=qkv_bias)  # qkv.bias (3C,), if any, in the same order
         self.proj = nn.Linear(n_embd, n_embd)
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = dropout
@@ -145,10 +145,12 @@ class FusedMultiHeadAttention(nn.Module):
             if cache is not None:
                 k, v = cache.update(layer, k, v)  # (B, nh, past+T, hs) each
         else:
-            q = prepare_qk(self._split(F.linear(x, self.qkv.weight[:C])), self.qk_norm, rope)  # (B, nh, T, hs)
+            bias = (None, None) if self.qkv.bias is None else (self.qkv.bias[:C], self.qkv.bias[C:])
+            q = prepare_qk(self._split(F.linear(x, self.qkv.weight[:C], bias[0])), self.qk_norm, rope)  # (B, nh, T, hs)
             k, v = cache.source(layer) if cache is not None else (None, None)
             if k is None:
-                k, v = map(self._split, F.linear(context, self.qkv.weight[C:]).split(C, dim=2))  # (B, nh, S, hs)
+                kv = F.linear(context, self.qkv.weight[C:], bias[1])  # (B, S, 2C)
+                k, v = map(self._split, kv.split(C, dim=2))  # (B, nh, S, hs)
                 k = prepare_qk(k, self.qk_norm, None)  # positions of another sequence: no rotary
                 if cache is not None:
                     cache.keep_source(layer, k, v)
@@ -177,10 +179,11 @@ class FusedMultiHeadAttention(nn.Module):
 
 def make_attention(config, causal=True):
     """The attention face `config.attention` names ("readable" or "fast"), shaped by `config`."""
+    qkv_bias = getattr(config, "qkv_bias", False)  # a GPT setting (GPT-2 has these biases)
     if config.attention == "readable":
         return MultiHeadAttention(config.n_embd, config.n_head, config.block_size, config.dropout,
-                                  causal, config.qk_norm)
-    return FusedMultiHeadAttention(config.n_embd, config.n_head, config.dropout, causal, config.qk_norm)
+                                  causal, config.qk_norm, qkv_bias)
+    return FusedMultiHeadAttention(config.n_embd, config.n_head, config.dropout, causal, config.qk_norm, qkv_bias)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,23 +191,30 @@ def make_attention(config, causal=True):
 
 def fuse_heads(state, prefix, n_head):
     """Readable -> fast, in place: each head's query, key and value weights (hs, C) stacked into
-    one qkv weight (3C, C), queries of heads 0..nh-1 first, then keys, then values."""
-    parts = []
-    for name in ("query", "key", "value"):
-        parts += [state.pop(f"{prefix}heads.{h}.{name}.weight") for h in range(n_head)]
+    one qkv weight (3C, C), queries of heads 0..nh-1 first, then keys, then values (and their
+    biases (hs,) into qkv.bias (3C,) in the same order, where they have them)."""
+    for kind in ("weight", "bias"):
+        if f"{prefix}heads.0.query.{kind}" not in state:
+            continue  # the lecture's heads have no biases
+        parts = []
+        for name in ("query", "key", "value"):
+            parts += [state.pop(f"{prefix}heads.{h}.{name}.{kind}") for h in range(n_head)]
+        state[f"{prefix}qkv.{kind}"] = torch.cat(parts, dim=0)  # 3 nh x (hs, C) -> (3C, C); biases (3C,)
     for h in range(n_head):
         state.pop(f"{prefix}heads.{h}.tril", None)
-    state[prefix + "qkv.weight"] = torch.cat(parts, dim=0)  # 3 nh x (hs, C) -> (3C, C)
 
 
 def split_heads(state, prefix, n_head, tril=None):
     """Fast -> readable, in place: the qkv weight cut into each head's query, key and value weights;
     a causal module's heads get the mask `tril` (the lecture keeps one per head)."""
-    q, k, v = state.pop(prefix + "qkv.weight").chunk(3, dim=0)  # 3 x (C, C)
-    hs = q.shape[0] // n_head
-    for name, w in (("query", q), ("key", k), ("value", v)):
-        for h in range(n_head):
-            state[f"{prefix}heads.{h}.{name}.weight"] = w[h * hs:(h + 1) * hs]  # (hs, C)
+    for kind in ("weight", "bias"):
+        if prefix + f"qkv.{kind}" not in state:
+            continue  # no biases: the lecture's
+        q, k, v = state.pop(prefix + f"qkv.{kind}").chunk(3, dim=0)  # 3 x (C, C); biases 3 x (C,)
+        hs = q.shape[0] // n_head
+        for name, w in (("query", q), ("key", k), ("value", v)):
+            for h in range(n_head):
+                state[f"{prefix}heads.{h}.{name}.{kind}"] = w[h * hs:(h + 1) * hs]  # (hs, C); biases (hs,)
     if tril is not None:
         for h in range(n_head):
             state[f"{prefix}heads.{h}.tril"] = tril.clone()

@@ -36,7 +36,14 @@ class ReLUSquared(nn.Module):
         return _ReLUSquaredFunction.apply(x)
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "relu2": ReLUSquared}
+class TanhGELU(nn.GELU):
+    """GELU by its tanh approximation, as GPT-2 computes it (Hugging Face's "gelu_new")."""
+
+    def __init__(self):
+        super().__init__(approximate="tanh")
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "relu2": ReLUSquared, "gelu_tanh": TanhGELU}
 
 
 class FeedForward(nn.Module):
