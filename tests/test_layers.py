@@ -22,7 +22,8 @@ ALLOWED = {
     "training": CORE | {"nn", "models", "data", "checkpoint", "inference"},
     "lessons": CORE | {"nn", "models", "data", "inference"},
     "serve": CORE | {"nn", "models", "data", "checkpoint", "inference", "training", "lessons"},
-    "cli": CORE | {"nn", "models", "data", "checkpoint", "inference", "training", "lessons", "serve"},
+    "export": CORE | {"nn", "models", "data", "checkpoint", "inference", "training"},
+    "cli": CORE | {"nn", "models", "data", "checkpoint", "inference", "training", "lessons", "serve", "export"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -58,10 +58,16 @@ class ModelConfig:
     position: str = _setting("learned", "positions: a learned embedding table, or rotary (RoPE) on q and k",
                              choices=("learned", "rotary"))
     qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("relu", "feed-forward non-linearity (relu2 is ReLU squared)",
-                               choices=("relu", "gelu", "relu2"))
+    activation: str = _setting("relu", "feed-forward non-linearity (relu2 is ReLU squared; gelu_tanh is "
+                                       "GPT-2's tanh approximation of GELU)",
+                               choices=("relu", "gelu", "relu2", "gelu_tanh"))
     zero_init: bool = _setting(False, "start the output projections of attention and feed-forward at 0")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the token embedding table")
+    # GPT-2's biases differ from the lecture's: its lm_head has none, its queries, keys and values
+    # have one. Both settings default to the lecture's; `train --init-from` a GPT-2 sets GPT-2's.
+    lm_head_bias: bool = _setting(True, "lm_head adds a bias to the logits (GPT-2's has none: false "
+                                        "exports to Hugging Face)")
+    qkv_bias: bool = _setting(False, "queries, keys and values add a bias (GPT-2's do; the lecture's do not)")
 
     def __post_init__(self):
         _check_types(self)
@@ -152,6 +158,11 @@ class TrainConfig:
                          choices=("next-token", "mlm", "speakers", "names", "classify", "regress",
                                   "dates", "numbers", "copy", "reverse", "pairs"))
     strict: bool = _setting(False, "pairs: a malformed line of --data is an error (default: skipped and counted)")
+    tokenizer: str = _setting("char", "the tokens: char (one per character, the lecture's), bpe (byte-level BPE "
+                                      "trained on the training split; pip install 'scratchgpt[hf]'), or the path "
+                                      "of a Hugging Face tokenizer.json (e.g. GPT-2's), used as it is")
+    vocab_size: int = _setting(0, "with --tokenizer bpe: the vocabulary size V, special tokens included, at "
+                                  "least 256 + the family's special tokens (0: 1024)")
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
     max_iters: int = _setting(5000, "training steps")
@@ -181,7 +192,8 @@ class TrainConfig:
                           choices=("auto", "float32", "bfloat16"))
     compile: bool = _setting(False, "torch.compile the model for training (pays on GPUs; slower on "
                                     "the CPUs we measured)")
-    sample_tokens: int = _setting(500, "characters of the sample written when training ends (translations "
+    sample_tokens: int = _setting(500, "tokens (characters, with --tokenizer char) of the sample written when "
+                                       "training ends (translations "
                                        "of the test split, for a translation task)")
     tensorboard: bool = _setting(False, "also write TensorBoard event files beside metrics.jsonl (pip install "
                                         "tensorboard; view with tensorboard --logdir runs)")
@@ -192,6 +204,11 @@ class TrainConfig:
         _require(self.grad_accum >= 1, f"grad_accum must be at least 1, got {self.grad_accum}")
         _require(self.batch_size % self.grad_accum == 0,
                  f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+        _require(self.tokenizer != "", "tokenizer must be char, bpe or the path of a tokenizer.json")
+        _require(self.vocab_size >= 0, f"vocab_size must be at least 0, got {self.vocab_size}")
+        _require(self.vocab_size == 0 or self.tokenizer == "bpe",
+                 "--vocab-size is for --tokenizer bpe (a character vocabulary is the text's characters; "
+                 "a tokenizer.json has its own size)")
         _require(self.max_iters >= 0, f"max_iters must be at least 0, got {self.max_iters}")
         _require(self.max_time >= 0, f"max_time must be at least 0, got {self.max_time}")
         _require(self.lr > 0, f"lr must be positive, got {self.lr}")
@@ -285,6 +302,25 @@ PRESETS = {
                     warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0, optimizer="muon",
                     muon_lr=0.02, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
                     eval_iters=20, compile=True),
+    ),
+    # The cpu preset's shape and budget with GPT-2's pieces only, so that `scratchgpt export
+    # --format hf` writes a GPT2LMHeadModel: learned positions, tanh GELU, tied embeddings, no
+    # lm_head bias (and no rotary, QK-norm or ReLU², which GPT-2 cannot express).
+    "gpt2-compatible": (
+        ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, activation="gelu_tanh",
+                    tie_embeddings=True, lm_head_bias=False),
+        TrainConfig(batch_size=24, max_iters=1500, lr=3e-3, schedule="cosine", warmup_iters=100,
+                    weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500, eval_iters=20),
+    ),
+    # `train --init-from GPT2_DIR`'s default: nanoGPT's finetune_shakespeare (20 steps of 32
+    # sequences, one at a time, at a constant 3e-5). The model half is GPT-2 small's shape, for
+    # the record: the weights and shape come from the directory.
+    "gpt2-finetune": (
+        ModelConfig(vocab_size=50257, block_size=1024, n_embd=768, n_head=12, n_layer=12, dropout=0.0,
+                    activation="gelu_tanh", tie_embeddings=True, lm_head_bias=False, qkv_bias=True),
+        TrainConfig(batch_size=32, grad_accum=32, max_iters=20, lr=3e-5, schedule="constant",
+                    weight_decay=0.1, beta2=0.95, grad_clip=1.0, eval_interval=5, eval_iters=40,
+                    log_interval=1),
     ),
     "tiny": (
         ModelConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),

@@ -46,3 +46,9 @@ class TrainingInterrupted(ScratchGPTError):
     def __init__(self, message, exit_code):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class DistributedError(ScratchGPTError):
+    """Another process of a torchrun run died or cannot be reached; the last checkpoint is kept."""
+
+    exit_code = 1

@@ -3,6 +3,7 @@
     training.py  train, finetune, bench
     using.py     sample, eval, predict, fill, translate, attention
     serving.py   serve (the playground in the browser)
+    exporting.py export (a run as a Hugging Face GPT-2 directory)
     options.py   what they share: the settings flags derived from config.py, run directories
 
 Every setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the CLI can never drift
@@ -12,7 +13,8 @@ from the dataclasses. Errors a user can cause print one line and exit with code 
 import sys
 
 from ..errors import ScratchGPTError
-from . import serving, training, using
+from ..training.distributed import rank
+from . import exporting, serving, training, using
 from .options import Parser
 
 
@@ -23,6 +25,7 @@ def build_parser():
     training.add_commands(sub)
     using.add_commands(sub)
     serving.add_commands(sub)
+    exporting.add_commands(sub)
     return parser
 
 
@@ -31,7 +34,8 @@ def main(argv=None):
     try:
         return args.command(args) or 0
     except ScratchGPTError as e:
-        print(f"scratchgpt: {'error: ' if e.exit_code == 2 else ''}{e}", file=sys.stderr)
+        who = f" (rank {rank()})" if rank() else ""  # under torchrun, every process says what stopped it
+        print(f"scratchgpt{who}: {'error: ' if e.exit_code == 2 else ''}{e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("\nscratchgpt: interrupted", file=sys.stderr)

@@ -40,7 +40,8 @@ def cmd_serve(args):
     from ..checkpoint import read_config
     from ..errors import ConfigError
     for option, value, least in (("--workers", args.workers, 1), ("--queue", args.queue, 0),
-                                 ("--max-new-tokens", args.max_new_tokens, 1), ("--threads", 1 if args.threads is None else args.threads, 1)):
+                                 ("--max-new-tokens", args.max_new_tokens, 1),
+                                 ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < least:
             raise ConfigError(f"{option} must be at least {least}, got {value}")
     for run in args.run:

@@ -10,9 +10,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import config as cfg
-from ..checkpoint import read_config
+from ..checkpoint import gpt2_settings, read_config
 from ..device import compute_dtype, configure, device_name, has_gpu, resolve_device
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, MissingExtra
+from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train
 from ..training.tasks import FINE_TUNING, make_task
@@ -22,7 +23,8 @@ MODEL_HELP = ("model family: gpt (default), bigram (the lecture's first model, t
               "encoder (BERT-like, pretrained by masked tokens) or seq2seq (encoder-decoder, for translation: "
               "--task dates|numbers|copy|reverse|pairs)")
 PRESET_HELP = ("named settings: lecture (the lecture's GPT), cpu (minutes on a laptop CPU), "
-               "speedrun-cpu / speedrun-gpu (best GPT in 99 s / 30 s of training), tiny (seconds, for "
+               "speedrun-cpu / speedrun-gpu (best GPT in 99 s / 30 s of training), gpt2-compatible (cpu's "
+               "budget with GPT-2's pieces: exports to Hugging Face), tiny (seconds, for "
                "tests), bigram (the lecture's bigram.py), encoder-cpu / encoder-gpu / tiny-encoder (the "
                "encoder's pretraining), seq2seq-cpu / seq2seq-gpu / tiny-seq2seq (translation); auto (the "
                "default): the family's GPU preset on a GPU, else its CPU one")
@@ -48,6 +50,11 @@ def add_commands(sub):
     t.add_argument("--extend", action="store_true",
                    help="with --resume: re-plan the learning-rate schedule over the new --max-iters "
                         "and --max-time")
+    t.add_argument("--init-from", type=Path, metavar="GPT2_DIR",
+                   help="start from a Hugging Face GPT-2 directory (config.json, model.safetensors or "
+                        "pytorch_model.bin, tokenizer.json; e.g. GPT-2 small saved with save_pretrained): "
+                        "its shape, weights and tokenizer, fine-tuned on --data (default preset "
+                        "gpt2-finetune; --block-size may cut its positions; pip install 'scratchgpt[hf]')")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings(t)
     t.set_defaults(command=cmd_train)
@@ -99,16 +106,68 @@ def cmd_train(args):
         raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
     if args.resume and args.preset is not None:
         raise ConfigError("--resume continues a run with its saved settings; drop --preset")
-    model_config, train_config = settings(args, resume_from=args.out if args.resume else None)
-    out = args.out or new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
+    if args.init_from is not None:
+        model_config, train_config = _init_from_settings(args)
+        out = args.out or _new_run_dir("gpt2-finetune")
+    else:
+        if args.preset == "gpt2-finetune" and not args.resume:
+            raise ConfigError("preset gpt2-finetune fine-tunes a GPT-2: use it with --init-from GPT2_DIR")
+        model_config, train_config = settings(args, resume_from=args.out if args.resume else None)
+        out = args.out or _new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
     if args.data is not None and len(args.data) > 2:
         raise ConfigError("--data takes one file, or two aligned files for --task pairs")
     data = args.data if args.data is None or len(args.data) == 2 else args.data[0]
     result = train(model_config, train_config, out, data=data, resume=args.resume,
-                   extend=args.extend, progress=not args.quiet, log=_log)
+                   extend=args.extend, pretrained=args.init_from, progress=not args.quiet, log=_log)
+    if not distributed.is_main():  # under torchrun, rank 0 reports
+        return
     if result.sample:
         print(result.sample)
     print(f"\n[saved to {out}; {_next_step(model_config)} --run {out}]", file=sys.stderr)
+
+
+def _init_from_settings(args):
+    """(model config, train config) of `train --init-from GPT2_DIR`: the GPT-2's shape, with the
+    dropout, attention face and (up to its n_positions) block_size of the preset, TOML and flags,
+    and the preset's training (gpt2-finetune by default) with the GPT-2's tokenizer.json."""
+    if args.resume:
+        raise ConfigError("--init-from starts a new run; --resume continues one (drop --init-from)")
+    toml, flags = overrides(args)
+    kind = args.model or toml.pop("kind", None)
+    if kind not in (None, "gpt"):
+        raise ConfigError(f"--init-from loads a GPT-2 into the GPT, not the {kind} model")
+    preset_model, preset_train = cfg.preset(args.preset or "gpt2-finetune", kind="gpt")
+    chosen, train_config = cfg.apply_overrides(preset_model, preset_train, toml, str(args.config))
+    chosen, train_config = cfg.apply_overrides(chosen, train_config, flags)
+    gpt2 = gpt2_settings(args.init_from)  # a directory that is not GPT-2 shaped: one line, here
+    try:
+        import tokenizers  # noqa: F401  (GPT-2's tokenizer.json is read with it)
+    except ImportError:
+        raise MissingExtra("--init-from needs Hugging Face tokenizers (not installed): "
+                           "pip install 'scratchgpt[hf]'") from None
+    changed = {f.name for f in dataclasses.fields(chosen) if getattr(chosen, f.name) != getattr(preset_model, f.name)}
+    overruled = [name for name in sorted(changed & set(gpt2))
+                 if name != "block_size" and getattr(chosen, name) != gpt2[name]]
+    overruled += [name for name in ("tokenizer", "vocab_size")
+                  if getattr(train_config, name) != getattr(preset_train, name)]
+    if overruled:
+        flag = "--" + overruled[0].replace("_", "-")
+        raise ConfigError(f"the model's shape and tokens come from {args.init_from}; {flag} applies to "
+                          f"training from scratch only")
+    block_size = chosen.block_size if "block_size" in changed else gpt2["block_size"]
+    if block_size > gpt2["block_size"]:
+        raise ConfigError(f"--block-size {block_size} is longer than the {gpt2['block_size']} positions of "
+                          f"{args.init_from}")
+    model_config = cfg.ModelConfig(**{**gpt2, "block_size": block_size}, dropout=chosen.dropout,
+                                   attention=chosen.attention)
+    train_config = dataclasses.replace(train_config, tokenizer=str((args.init_from / "tokenizer.json").resolve()))
+    return model_config, train_config
+
+
+def _new_run_dir(name):
+    if distributed.launched():
+        raise ConfigError("under torchrun every process must train into the same run directory; name it with --out")
+    return new_run_dir(name)
 
 
 def _next_step(model_config):
@@ -134,10 +193,15 @@ def cmd_finetune(args):
     pretrained = None
     if args.source != "scratch":
         pretrained = Path(args.source)
-        saved, _, _ = read_config(pretrained)
+        saved, saved_train, _ = read_config(pretrained)
         if saved.kind != "encoder":
             raise CheckpointError(f"{pretrained} holds a {saved.kind} model; finetune needs an encoder run "
                                   f"(train one with: scratchgpt train --model encoder)")
+        if (train_config.tokenizer, train_config.vocab_size) != ("char", 0):
+            raise ConfigError(f"the tokenizer comes from {pretrained}; --tokenizer and --vocab-size apply to "
+                              f"--from scratch only")
+        train_config = dataclasses.replace(train_config, tokenizer=saved_train.tokenizer,  # recorded as it is
+                                           vocab_size=saved_train.vocab_size)
         tuned = cfg.fine_tuning_model(saved, model_config)
         # a setting the user changed from the preset's that the pretrained shape overrules
         ignored = [f.name for f in dataclasses.fields(shape)
@@ -146,9 +210,11 @@ def cmd_finetune(args):
             raise ConfigError(f"the model's shape comes from {pretrained}; --{ignored[0].replace('_', '-')} "
                               f"applies to --from scratch only")
         model_config = tuned
-    out = args.out or new_run_dir(task)
+    out = args.out or _new_run_dir(task)
     result = train(model_config, train_config, out, data=args.data, pretrained=pretrained,
                    progress=not args.quiet, log=_log)
+    if not distributed.is_main():
+        return
     print(json.dumps({"run": str(out), **result.scores}))
     print(f"\n[saved to {out}; try: scratchgpt predict --run {out} \"your text\"]", file=sys.stderr)
 

@@ -27,11 +27,11 @@ from tqdm.auto import tqdm
 from .. import checkpoint as ckpt
 from ..config import BigramConfig, EncoderConfig, ModelConfig, Seq2SeqConfig, TrainConfig
 from ..data.tokenizer import load_tokenizer
-from ..device import autocast, configure, resolve_device, synchronize
+from ..device import autocast, configure, synchronize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
-from . import metrics
+from . import distributed, metrics
 from .board import Board
 from .evaluate import estimate_loss
 from .optim import lr_at, make_optimizer
@@ -68,14 +68,30 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
           progress=True, log=print):
     """Train a model for train_config.task on `data` (a path; None: the task's built-in data) into
     `run_dir` (a new directory, or an existing one with resume=True). `pretrained`, a run directory
-    of an encoder, gives a fine-tuned encoder its weights (all but the head's) and its tokenizer.
+    of an encoder, gives a fine-tuned encoder its weights (all but the head's) and its tokenizer; a
+    Hugging Face GPT-2 directory (`train --init-from`) gives a GPT its weights and its tokenizer.
 
     SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
     (a second one stops at once, keeping the last complete checkpoint); `--resume` then continues
     exactly where it stopped. A resumed run keeps the learning-rate schedule it was planned with,
     even with a larger max_iters or max_time (past its end the rate stays at its final value);
     extend=True re-plans the schedule over the new max_iters and max_time instead.
+
+    Under torchrun (distributed.py), each process trains its slice of every batch with DDP: the same
+    run as one process, which rank 0 alone writes and logs; a run may resume with another number of
+    processes. On ranks other than 0, the result has no scores and no sample.
     """
+    with (distributed.joined(train_config.device) as (world, device),
+          distributed.peers_watched(world, run_dir, lambda: _last_good(Path(run_dir)))):
+        return _train(model_config, train_config, run_dir, data, resume, extend, pretrained,
+                      progress and world.is_main, log if world.is_main else _silent, world=world, device=device)
+
+
+def _silent(message):
+    pass
+
+
+def _train(model_config, train_config, run_dir, data, resume, extend, pretrained, progress, log, *, world, device):
     run_dir = Path(run_dir)
     if extend and not resume:
         raise ConfigError("--extend re-plans the schedule of a resumed run; it needs --resume")
@@ -85,16 +101,18 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
     elif (run_dir / "config.json").exists():
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
-    device = configure(resolve_device(train_config.device))
+    world.check_batch(train_config.batch_size, train_config.grad_accum)
+    device = configure(device)
     tokenizer, data_info = None, {}
     if resume:  # the run's own vocabulary (unless a crash came before it was written), where its weights came from
         if (run_dir / "tokenizer.json").exists():
             tokenizer = load_tokenizer(run_dir / "tokenizer.json")
         data_info = {k: v for k, v in ckpt.read_config(run_dir)[2].items() if k == "pretrained"}
     elif pretrained is not None:
-        source, tokenizer, _, _ = ckpt.load_model(pretrained)
+        source, tokenizer = ckpt.load_pretrained(pretrained, model_config)
         data_info = {"pretrained": str(Path(pretrained).resolve())}
-    task, model_config = make_task(model_config, train_config, data, tokenizer)
+    with world.main_first():  # the data prepared once; every rank reads run_dir before rank 0 writes
+        task, model_config = make_task(model_config, train_config, data, tokenizer)
     data_info = {**task.data_info, **data_info}
     if resume and task.data_info["sha256"] != ckpt.read_config(run_dir)[2].get("sha256"):
         raise DataError(f"the data {task.data_info['source']} differs from the data {run_dir} was trained on")
@@ -103,13 +121,13 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
         run_dir.mkdir(parents=True, exist_ok=True)
     run = None
     try:
-        with ckpt.run_lock(run_dir), StopSignals() as stop:
+        with (ckpt.run_lock(run_dir) if world.is_main else contextlib.nullcontext()), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
             model = build_model(model_config)
             if pretrained is not None and not resume:
-                model.load_encoder(source)
+                model.load_pretrained(source)
             run = _Run(run_dir, model_config, train_config, task, device, model.to(device),
-                       autocast(device, train_config.dtype), log, horizon=_horizon(train_config))
+                       autocast(device, train_config.dtype), log, horizon=_horizon(train_config), world=world)
             optimizer = make_optimizer(run.model, train_config)
             batch_rng = torch.Generator().manual_seed(train_config.seed)
             start, best_val, run.train_seconds = 0, math.inf, 0.0
@@ -121,18 +139,21 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
                 planned = state.get("schedule", planned)
             elif resume:
                 log(f"{run_dir} has no checkpoint yet; starting from step 0")
-            if train_config.tensorboard:  # before the run's files: a missing tensorboard leaves no run
+            if train_config.tensorboard and world.is_main:  # before the run's files: without tensorboard, no run
                 with ckpt.writing(f"TensorBoard's event files to {run_dir}"):
                     run.board = Board(run_dir, start)
             with ckpt.writing(f"to {run_dir}"):
-                ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
-                metrics.trim(run_dir, start)
-                ckpt.remove_stale(run_dir)
+                if world.is_main:
+                    ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
+                    metrics.trim(run_dir, start)
+                    ckpt.remove_stale(run_dir)
                 if state is not None:
                     _plan_schedule(run, planned, extend, start)
             log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device}, "
                 f"run directory {run_dir}")
             steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
+        if not world.is_main:  # rank 0 scores the model and writes the sample
+            return TrainResult(steps_done, best_val, {}, run.train_seconds, 0.0, "")
         return _finish(run, start + steps_done, steps_done, best_val)
     except StopAtOnce as e:
         manifest = ckpt.read_manifest(run_dir)
@@ -196,26 +217,32 @@ class _Run:
     pending_losses: list[torch.Tensor] = field(default_factory=list)  # on the device, not yet checked
     grad_norm: torch.Tensor | None = None  # the last step's, on the device (None without clipping)
     board: Board | None = None  # TensorBoard's event files, with --tensorboard
+    world: distributed.World = distributed.ALONE  # this process's rank among torchrun's processes
 
     def record(self, record):
         """Report a metrics record: append it to metrics.jsonl and, with --tensorboard, write it to
-        the event files. The loop reports everything through here."""
+        the event files. The loop reports everything through here (rank 0 only, under torchrun)."""
+        if not self.world.is_main:
+            return
         metrics.append(self.run_dir, record)
         if self.board is not None:
             self.board.record(record)
 
 
-def training_step(forward, model, optimizer, task, c, generator, device, amp):
+def training_step(forward, model, optimizer, task, c, generator, device, amp, replica=None):
     """One optimiser step on a batch of c.batch_size training examples of `task`, taken as
     c.grad_accum micro-batches (the mean of their mean losses is the whole batch's mean loss).
+    Under torchrun, `replica` is the DDP wrapper: the gradients are averaged over the processes in
+    the last micro-batch's backward only.
     Returns (the last micro-batch's loss, the total norm of the gradient before clipping, or None
     without clipping: clipping computes it anyway) as tensors: reading them would wait for the device."""
     optimizer.zero_grad(set_to_none=True)
-    for _ in range(c.grad_accum):
+    for micro in range(c.grad_accum):
         batch = task.batch("train", c.batch_size // c.grad_accum, generator, device)
-        with amp:
-            loss = task.loss(forward, batch)
-        (loss / c.grad_accum).backward()
+        with distributed.no_sync(replica) if micro < c.grad_accum - 1 else contextlib.nullcontext():
+            with amp:
+                loss = task.loss(forward, batch)
+            (loss / c.grad_accum).backward()
     grad_norm = None
     if c.grad_clip > 0:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)  # () the norm of all of them
@@ -226,10 +253,12 @@ def training_step(forward, model, optimizer, task, c, generator, device, amp):
 def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     """Steps from `start` until max_iters (or max_time) with logs, estimates and checkpoints;
     returns (steps done, best val). Only the steps' time counts in run.train_seconds."""
-    c, model = run.train_config, run.model
+    c, model, world = run.train_config, run.model, run.world
     batch_tokens = run.task.batch_tokens(c.batch_size)
     schedule = dataclasses.replace(c, **run.horizon)
-    forward = torch.compile(model) if c.compile else model
+    replica = world.wrap(model, run.device)  # DDP's wrapper under torchrun, else the model
+    task = world.shard(run.task)  # this rank's slices of the batches
+    forward = torch.compile(replica) if c.compile else replica
     timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
     bar = tqdm(total=c.max_time if timed else c.max_iters, initial=run.train_seconds if timed else start,
                unit="s" if timed else "step", dynamic_ncols=True,
@@ -242,10 +271,11 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
             step_start = clock()
             for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
                 group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
-            loss, run.grad_norm = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device,
-                                                run.amp)
+            loss, run.grad_norm = training_step(forward, model, optimizer, task, c, batch_rng, run.device,
+                                                run.amp, replica)
             run.pending_losses.append(loss.detach())
-            step_seconds = clock() - step_start
+            # every rank: the same clock (rank 0's) and the same decision to stop
+            signum, step_seconds = world.agree(stop.signum, clock() - step_start)
             run.train_seconds += step_seconds
             interval_seconds += step_seconds
             bar.update(step_seconds if timed else 1)
@@ -267,9 +297,9 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
 
             if done % c.eval_interval == 0 or last:
                 synchronize(run.device)  # the steps' queued work belongs to training time
-                losses = estimate_loss(model, run.task, c.batch_size, c.eval_iters, c.seed + 1,
-                                       run.device, run.amp)
-                tracked = run.task.track(model, run.device)
+                losses = world.mean_values(estimate_loss(model, task, c.batch_size, c.eval_iters, c.seed + 1,
+                                                         run.device, run.amp))  # over each rank's slices
+                tracked = run.task.track(model, run.device) if world.is_main else {}
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
                         + "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in tracked.items()))
                 run.record({"kind": "eval", "step": done, "train_loss": losses["train"], "val_loss": losses["val"],
@@ -279,12 +309,13 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                     _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
 
-            if stop.signum is not None:
+            if signum is not None:
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
                 _keep_a_model(run, done)
+                world.barrier()  # no rank leaves (and makes torchrun stop the others) before rank 0 has saved
                 raise TrainingInterrupted(
-                    f"stopped by {signal_name(stop.signum)} at step {done}, checkpoint saved; "
-                    f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + stop.signum)
+                    f"stopped by {signal_name(signum)} at step {done}, checkpoint saved; "
+                    f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + signum)
             if last:
                 break
     finally:
@@ -298,7 +329,7 @@ def _checked_losses(run, step):
     finite (one host sync). Raises TrainingDiverged naming the first step whose loss is not."""
     if not run.pending_losses:
         return None
-    values = torch.stack(run.pending_losses).float().tolist()
+    values = run.world.mean(torch.stack(run.pending_losses).float()).tolist()  # the whole batches' losses
     run.pending_losses.clear()
     for i, value in enumerate(values):
         if not math.isfinite(value):
@@ -323,14 +354,15 @@ def _last_good(run_dir):
 
 
 def _save_weights(run, path, what, step):
-    _check_finite(run, step)
-    with ckpt.writing(what):
-        ckpt.save_weights(path, run.model)
+    _check_finite(run, step)  # on every rank: it joins the ranks' losses
+    if run.world.is_main:
+        with ckpt.writing(what):
+            ckpt.save_weights(path, run.model)
 
 
 def _keep_a_model(run, step):
     """Before the first estimate there is no best model yet: keep the current one to sample from."""
-    if not (run.run_dir / ckpt.MODEL_FILE).exists():
+    if run.world.main_says(not (run.run_dir / ckpt.MODEL_FILE).exists()):
         _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the model to {run.run_dir}", step)
 
 
@@ -342,8 +374,9 @@ def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
              "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
-    with ckpt.writing(f"the checkpoint of step {step} to {run.run_dir}"):
-        ckpt.save_checkpoint(run.run_dir, run.model, state)
+    if run.world.is_main:  # the ranks' states are the same: rank 0's weights, optimizer and random streams
+        with ckpt.writing(f"the checkpoint of step {step} to {run.run_dir}"):
+            ckpt.save_checkpoint(run.run_dir, run.model, state)
 
 
 def _restore(state, optimizer, batch_rng, device):
