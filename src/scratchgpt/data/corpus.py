@@ -160,16 +160,24 @@ def prepare(path, tokenizer=None, vocab_size=None):
     sha = sha256_file(path)
     if tokenizer is not None or vocab_size is not None:
         return _prepare_subwords(path, sha, tokenizer, vocab_size)
-    folder = cache_dir() / "tokens" / sha[:32]
+
+    def write(folder):
+        seen = np.zeros(0x110000, dtype=bool)  # one flag per Unicode code point
+        for piece in _text_pieces(path):
+            seen[_codepoints(piece)] = True
+        tokenizer = CharTokenizer([chr(c) for c in np.flatnonzero(seen)])  # sorted, as the lecture's
+        _write_prepared(folder, path, tokenizer, sha)
+
+    return _cached(cache_dir() / "tokens" / sha[:32], sha, path, write)
+
+
+def _cached(folder, sha, path, write):
+    """The Corpus cached in `folder`, made first by write(folder) when it is not there yet."""
     corpus = _load_prepared(folder, sha, path)
     if corpus is not None:
         return corpus
-    seen = np.zeros(0x110000, dtype=bool)  # one flag per Unicode code point
-    for piece in _text_pieces(path):
-        seen[_codepoints(piece)] = True
-    tokenizer = CharTokenizer([chr(c) for c in np.flatnonzero(seen)])  # sorted, as the lecture's
     try:
-        _write_prepared(folder, path, tokenizer, sha)
+        write(folder)
     except OSError as e:
         corpus = _load_prepared(folder, sha, path)  # another process may have just written it
         if corpus is None:
@@ -232,18 +240,7 @@ def _prepare_subwords(path, sha, tokenizer, vocab_size):
     if tokenizer is None:
         tokenizer = _trained_bpe(path, sha, vocab_size)
     folder = cache_dir() / "tokens" / f"{sha[:32]}-{tokenizer.identity[:16]}"
-    corpus = _load_prepared(folder, sha, path)
-    if corpus is not None:
-        return corpus
-    try:
-        _write_subwords(folder, path, tokenizer, sha)
-    except OSError as e:
-        corpus = _load_prepared(folder, sha, path)  # another process may have just written it
-        if corpus is None:
-            raise DataError(f"cannot write the token cache in {folder.parent} ({e.strerror}); "
-                            f"set SCRATCHGPT_CACHE to a writable folder") from None
-        return corpus
-    return _load_prepared(folder, sha, path)
+    return _cached(folder, sha, path, lambda folder: _write_subwords(folder, path, tokenizer, sha))
 
 
 def _trained_bpe(path, sha, vocab_size):
