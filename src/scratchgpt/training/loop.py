@@ -88,7 +88,7 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
 
 
 def _silent(message):
-    pass
+    """The log of ranks other than 0 under torchrun: rank 0 alone reports."""
 
 
 def _train(model_config, train_config, run_dir, data, resume, extend, pretrained, progress, log, *, world, device):
