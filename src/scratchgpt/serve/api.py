@@ -102,8 +102,7 @@ def _check_texts(request, texts):
 async def _model(request, name, ability, readable=False):
     """The run's Loaded model (read from disk in a thread the first time), if it can do `ability`."""
     runs = _state(request).runs
-    runs.path(name)  # 404 for an unknown run before anything is read
-    loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)
+    loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)  # unknown: 404
     can = abilities(loaded.config)
     if ability not in can:
         kind = loaded.config.kind
