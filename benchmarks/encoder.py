@@ -1,7 +1,8 @@
 """The encoder's numbers for BENCHMARKS.md: pretraining, then every fine-tuning task, with baselines.
 
     python benchmarks/encoder.py --out results.jsonl [--seeds 1 2 3] [--pretrain-preset encoder-cpu]
-                                 [--pretrain-max-time S] [--tasks T ...] [--finetune-preset P]
+                                 [--pretrain-max-time S | --pretrained RUN] [--tasks T ...]
+                                 [--finetune-preset P]
     python benchmarks/encoder.py --table results.jsonl
 
 1. pretrain: `encoder-cpu` (masked characters of the play without its held-out speeches); its
@@ -56,7 +57,24 @@ def finetune(task, out, seed, pretrained=None, preset_name=None):
 def run(args):
     record = log_to(args.out)
     work = Path(args.workdir)
-    pretrained = work / "pretrain"
+    if args.pretrained:
+        pretrained = Path(args.pretrained)
+        final = [m for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines())
+                 if m["kind"] == "final"][-1]
+        record({"what": "pretrain reused", "run": str(pretrained), **final})
+    else:
+        pretrained = work / "pretrain"
+        pretrain(args, record, pretrained)
+    if "speakers" in args.tasks:
+        speakers(args, record, work, pretrained)
+    for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
+        for source in ("pretrained", "scratch"):
+            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
+                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
+                               pretrained if source == "pretrained" else None, args.finetune_preset)})
+
+
+def pretrain(args, record, pretrained):
     model_config, train_config = preset(args.pretrain_preset)
     if args.pretrain_max_time is not None:
         train_config = dataclasses.replace(train_config, max_time=args.pretrain_max_time)
@@ -68,13 +86,6 @@ def run(args):
             "wall_seconds": time.perf_counter() - start,
             "train_seconds": result.train_seconds, "steps": result.steps, **result.scores,
             "estimates": curve})
-    if "speakers" in args.tasks:
-        speakers(args, record, work, pretrained)
-    for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
-        for source in ("pretrained", "scratch"):
-            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
-                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
-                               pretrained if source == "pretrained" else None, args.finetune_preset)})
 
 
 def speakers(args, record, work, pretrained):
@@ -133,6 +144,7 @@ def main():
     parser.add_argument("--workdir", default="/tmp/scratchgpt-encoder-bench", help="where the runs go")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--pretrain-preset", default="encoder-cpu")
+    parser.add_argument("--pretrained", help="fine-tune from this pretrained run instead of pretraining one")
     parser.add_argument("--pretrain-max-time", type=float, help="seconds of pretraining (default: the preset's)")
     parser.add_argument("--tasks", nargs="+", choices=("speakers", "names", "regress", "classify"),
                         default=("speakers", "names", "regress", "classify"), help="the fine-tuning tasks to run")

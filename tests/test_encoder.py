@@ -20,6 +20,8 @@ from scratchgpt.data.tokenizer import SPECIALS, CharTokenizer, load_tokenizer, s
 from scratchgpt.errors import ConfigError, TrainingInterrupted
 from scratchgpt.inference.predict import fill, predict
 from scratchgpt.training import baselines, scores
+from scratchgpt.inference.predict import windows
+from scratchgpt.training.labelling import SequenceTask
 
 TOKENIZER = CharTokenizer.from_text("abcdefghij ,.").with_specials()
 
@@ -78,6 +80,7 @@ def test_masking_is_seeded_and_chooses_at_least_one_token_per_sequence():
 CONFIGS = {
     "mlm": {"head": "mlm", "num_labels": 0},
     "classes": {"head": "sequence", "num_labels": 3, "labels": ("a", "b", "c")},
+    "classes, mean": {"head": "sequence", "num_labels": 3, "labels": ("a", "b", "c"), "pooling": "mean"},
     "score": {"head": "sequence", "num_labels": 1},
     "tokens": {"head": "token", "num_labels": 2, "labels": ("other", "name")},
 }
@@ -156,6 +159,70 @@ def test_the_sequence_head_reads_the_cls_position():
         h = model.encode(ids, mask)
         expected = model.head.classifier(torch.tanh(model.head.dense(h[:, 0])))
     assert torch.allclose(model(ids, key_mask=mask)[0], expected)
+
+
+def test_the_sequence_head_with_mean_pooling_reads_the_mean_of_the_real_tokens():
+    model = encoder(**CONFIGS["classes, mean"])
+    ids, mask = batch_texts(TOKENIZER, ["abc", "defghij"], 24)  # "abc" padded with 4 [PAD]s
+    with torch.no_grad():
+        h = model.encode(ids, mask)
+        expected = model.head.classifier(torch.tanh(model.head.dense(h[0, :5].mean(0))))  # [CLS] abc [SEP]
+    assert torch.allclose(model(ids, key_mask=mask)[0][0], expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Texts longer than the block
+
+def test_windows_are_the_fewest_that_cover_the_text_evenly_spread():
+    assert windows(5, 10) == [0] and windows(10, 10) == [0]
+    assert windows(11, 10) == [0, 1]
+    assert windows(25, 10) == [0, 8, 15]
+    for n in range(1, 60):
+        starts = windows(n, 7)
+        assert len(starts) == max(1, -(-n // 7))  # the fewest: ceil(n / 7)
+        covered = {i for start in starts for i in range(start, start + 7)}
+        assert covered >= set(range(n)) and max(starts) + 7 <= max(n, 7)  # all of it, nothing past it
+
+
+LONG_TEXTS = ["abcdefghij abcdefghij abc", "c, a.", "jihgfedcba, jihgfedcba."]  # labels 0, 1, 0
+
+
+def long_texts_task(block_size=12):  # windows of 10 characters
+    examples = {split: [(t, i % 2) for i, t in enumerate(LONG_TEXTS)] for split in ("train", "val", "test")}
+    return SequenceTask("toy", examples, TOKENIZER, block_size, ("x", "y"), {})
+
+
+def test_a_random_batch_reads_a_seeded_random_window_of_each_long_text():
+    task = long_texts_task()
+    first = task.batch("train", 64, torch.Generator().manual_seed(5), "cpu")
+    again = task.batch("train", 64, torch.Generator().manual_seed(5), "cpu")
+    assert all(torch.equal(x, y) for x, y in zip(first, again))
+    cls, sep = TOKENIZER.special_id("[CLS]"), TOKENIZER.special_id("[SEP]")
+    seen = set()
+    for row, real, target in zip(*(t.tolist() for t in first)):
+        row = row[:sum(real)]
+        assert row[0] == cls and row[-1] == sep
+        window = TOKENIZER.decode(row[1:-1])
+        [owner] = [i for i, t in enumerate(LONG_TEXTS) if window in t and len(window) == min(10, len(t))]
+        assert target == owner % 2  # a piece of 10 characters of its own text, or all of a short one
+        seen.add(window)
+    assert len(seen) > 5  # the windows move
+
+
+def test_the_scores_read_a_long_text_as_the_mean_of_its_windows():
+    task = long_texts_task()
+    config = dataclasses.replace(encoder(head="sequence", num_labels=2, labels=("x", "y")).config, block_size=12)
+    model = build_model(config).eval()  # the task's block: windows of 10 characters
+    [out], loss = task.outputs(model, "val", "cpu")
+    assert out.shape == (3, 2)
+    for i, text in enumerate(LONG_TEXTS):
+        ids = TOKENIZER.encode(text)
+        rows = [[TOKENIZER.special_id("[CLS]"), *ids[s:s + 10], TOKENIZER.special_id("[SEP]")]
+                for s in windows(len(ids), 10)]
+        with torch.no_grad():
+            expected = torch.stack([model(torch.tensor([row]))[0][0] for row in rows]).mean(0)  # (2,)
+        assert torch.allclose(out[i], expected, atol=1e-5)
+    assert loss == pytest.approx(F.cross_entropy(out, torch.tensor([0, 1, 0])).item(), abs=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ class EncoderConfig:
     num_labels: int = _setting(0, "outputs of a sequence or token head; 1 is regression (set by the task)",
                                cli=False)
     labels: tuple = _setting((), "the names of the classes, in output order (set by the task)", cli=False)
+    pooling: str = _setting("cls", "what the sequence head reads: the [CLS] vector, or the mean of the real "
+                                   "tokens' vectors", choices=("cls", "mean"))
 
     def __post_init__(self):
         _check_types(self)
@@ -369,7 +371,7 @@ PRESETS = {
     # Who speaks? has 1,043 training speeches: half the steps, a gentler rate and dropout, so that a
     # pretrained encoder is adapted rather than overwritten (BENCHMARKS.md compares both budgets).
     "speakers-cpu": (
-        dataclasses.replace(ENCODER_CPU, block_size=128, dropout=0.1),
+        dataclasses.replace(ENCODER_CPU, block_size=128, dropout=0.1, pooling="mean"),
         TrainConfig(task="speakers", batch_size=32, max_iters=400, lr=1e-3, schedule="cosine",
                     warmup_iters=40, weight_decay=0.01, grad_clip=1.0, eval_interval=50, eval_iters=10),
     ),
@@ -543,8 +545,8 @@ def model_from_dict(values):
 
 def fine_tuning_model(pretrained, chosen):
     """The model config of a fine-tuning of the encoder `pretrained`: its shape, with `chosen`'s
-    dropout, and block_size where positions have no table to outgrow (not learned ones), and no
-    head yet (the task gives one)."""
+    dropout and pooling, and block_size where positions have no table to outgrow (not learned
+    ones), and no head yet (the task gives one)."""
     block_size = pretrained.block_size if pretrained.position == "learned" else chosen.block_size
     return dataclasses.replace(pretrained, dropout=chosen.dropout, block_size=block_size, head="mlm",
-                               num_labels=0, labels=())
+                               num_labels=0, labels=(), pooling=chosen.pooling)

@@ -1,14 +1,49 @@
 """What an encoder says about a text: a fine-tuned one's label, score or per-character labels
 (`predict`), a pretrained one's guesses for each [MASK] (`fill`). Texts are framed as in training
-(`[CLS] text [SEP]`, cut to block_size); the model runs in eval mode and the caller's mode comes back.
+(`[CLS] text [SEP]`); a sequence head reads a long text as the mean over windows of it
+(`mean_over_windows`, also the fine-tuning's scores), the other heads cut it to block_size. The
+model runs in eval mode and the caller's mode comes back.
 """
+
+import math
 
 import torch
 from torch.nn import functional as F
 
-from ..data.sequences import batch_texts
+from ..data.sequences import batch_texts, pad
 from ..errors import ConfigError
 from ..nn.modes import evaluating
+
+
+def windows(n, width):
+    """The starts of the fewest windows of `width` tokens, evenly spread, that cover n tokens."""
+    if n <= width:
+        return [0]
+    k = math.ceil(n / width)  # k windows cover n tokens when their k - 1 gaps are at most width
+    return [round(j * (n - width) / (k - 1)) for j in range(k)]
+
+
+@torch.no_grad()
+def mean_over_windows(model, texts, cls, sep, pad_id, device, batch_size=64):
+    """The outputs of a sequence head for texts of any length (lists of token ids): for each, the
+    mean of the outputs of `[CLS] window [SEP]` over its `windows` of block_size - 2 tokens.
+    Returns (N, K) for classes, (N,) for scores, on the CPU."""
+    width = model.config.block_size - 2
+    rows, owner = [], []  # every window of every text, and the index of its text
+    for i, ids in enumerate(texts):
+        for start in windows(len(ids), width):
+            rows.append([cls, *ids[start:start + width], sep])
+            owner.append(i)
+    outs = []
+    with evaluating(model):
+        for start in range(0, len(rows), batch_size):
+            ids = pad(rows[start:start + batch_size], pad_id, device)  # (b, L)
+            outs.append(model(ids, key_mask=ids != pad_id)[0].float().cpu())  # (b, K) or (b,)
+    out = torch.cat(outs)  # (R, K) or (R,): one per window
+    owner = torch.tensor(owner)  # (R,)
+    counts = torch.bincount(owner, minlength=len(texts)).float()  # (N,) windows per text
+    total = torch.zeros(len(texts), *out.shape[1:]).index_add_(0, owner, out)  # (N, K) or (N,)
+    return total / (counts[:, None] if total.dim() == 2 else counts)
 
 
 def predict(model, tokenizer, texts, batch_size=64):
@@ -19,10 +54,15 @@ def predict(model, tokenizer, texts, batch_size=64):
     if config.head == "mlm":
         raise ConfigError("predict needs a fine-tuned encoder; a pretrained (masked-LM) one can fill: "
                           "scratchgpt fill")
+    device = next(model.parameters()).device
+    if config.head == "sequence":
+        out = mean_over_windows(model, [tokenizer.encode(t) for t in texts], tokenizer.special_id("[CLS]"),
+                                tokenizer.special_id("[SEP]"), tokenizer.special_id("[PAD]"), device, batch_size)
+        return [_describe(config, text, out[i], None) for i, text in enumerate(texts)]
     results = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        ids, key_mask = batch_texts(tokenizer, chunk, config.block_size, next(model.parameters()).device)
+        ids, key_mask = batch_texts(tokenizer, chunk, config.block_size, device)
         with evaluating(model), torch.no_grad():
             out = model(ids, key_mask=key_mask)[0].float().cpu()
         for i, text in enumerate(chunk):

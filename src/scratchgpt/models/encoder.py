@@ -59,7 +59,7 @@ class EncoderModel(nn.Module):
         return self.ln_f(x)  # (B, T, C)
 
     def forward(self, idx, targets=None, key_mask=None):
-        return self.head(self.encode(idx, key_mask), targets)
+        return self.head(self.encode(idx, key_mask), targets, key_mask)
 
     def load_pretrained(self, pretrained):
         """Take every weight but the head's from another EncoderModel of the same shape (a

@@ -6,13 +6,16 @@
 
 Texts are framed as the encoder reads them (data/sequences.py); a batch draws B examples of a
 split with the loop's generator (so resume stays exact) and pads them to the longest. The final
-scores are deterministic: every example of the val and the test split, in order.
+scores are deterministic: every example of the val and the test split, in order. A sequence task
+reads a text longer than the block as windows of it (SequenceTask); a token task cuts it.
 """
 
 import torch
+from torch.nn import functional as F
 
 from ..data.masking import IGNORE
 from ..data.sequences import frame, frame_labels, pad
+from ..inference.predict import mean_over_windows
 from ..nn.modes import evaluating
 from . import scores
 
@@ -74,7 +77,36 @@ class _LabelledTask:
 
 
 class SequenceTask(_LabelledTask):
-    """A label (labels given) or a score (labels None) per text, from its [CLS] vector."""
+    """A label (labels given) or a score (labels None) per text, from its [CLS] vector.
+
+    A text longer than a window (block_size - 2 tokens, between [CLS] and [SEP]) is read whole:
+    a random batch takes a random window of it each time (drawn with the batch's generator: data
+    augmentation, and resume stays exact), and the scores take the mean of the outputs of the
+    fewest evenly spread windows that cover it (`mean_over_windows`)."""
+
+    def __init__(self, name, examples, tokenizer, block_size, labels, data_info):
+        super().__init__(name, examples, tokenizer, block_size, labels, data_info)
+        self.width = block_size - 2
+        self.ids = {split: [tokenizer.encode(text) for text, _ in pairs] for split, pairs in examples.items()}
+        self.cls, self.sep = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
+
+    def batch(self, split, batch_size, generator, device):
+        index = torch.randint(len(self.rows[split]), (batch_size,), generator=generator).tolist()
+        rows = []
+        for i in index:
+            ids = self.ids[split][i]
+            spare = len(ids) - self.width  # > 0: a long text, of which a random window
+            start = torch.randint(spare + 1, (1,), generator=generator).item() if spare > 0 else 0
+            rows.append([self.cls, *ids[start:start + self.width], self.sep])
+        ids = pad(rows, self.pad_id, device)  # (B, L)
+        return ids, ids != self.pad_id, self._batch_targets(split, index, device)
+
+    def outputs(self, model, split, device, batch_size=64):
+        """([the mean output over each example's windows, (N, K) or (N,)], the loss of those means)."""
+        out = mean_over_windows(model, self.ids[split], self.cls, self.sep, self.pad_id, device, batch_size)
+        actual = self.targets[split]
+        loss = F.mse_loss(out, actual) if self.labels is None else F.cross_entropy(out, actual)
+        return [out], loss.item()
 
     def _targets(self, targets):
         if self.labels is None:
