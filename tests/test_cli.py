@@ -200,6 +200,25 @@ def test_bench_times_the_steps_it_runs(shakespeare, capsys, monkeypatch):
         assert 8 * 32 / call_seconds <= row["tokens_per_s"] <= 8 * 32 / 0.05
 
 
+def test_bench_compare_dtype_times_each_path_in_float32_and_bf16_autocast(shakespeare, capsys, monkeypatch):
+    bench = importlib.import_module("scratchgpt.training.bench")
+    amps = []
+
+    def recording_step(forward, model, optimizer, task, c, generator, device, amp):
+        amps.append(amp.fast_dtype if isinstance(amp, torch.autocast) else torch.float32)
+        return torch.zeros(()), None
+
+    monkeypatch.setattr(bench, "training_step", recording_step)
+    assert main(["bench", "--preset", "tiny", "--data", str(shakespeare), "--steps", "1",
+                 "--warmup", "1", "--compare-dtype", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["attention"], r["dtype"]) for r in report["results"]] == [
+        ("readable", "float32"), ("readable", "bfloat16"), ("fast", "float32"), ("fast", "bfloat16")]
+    assert amps == [torch.float32] * 2 + [torch.bfloat16] * 2 + [torch.float32] * 2 + [torch.bfloat16] * 2
+    assert set(report["peaks_tflops"]) == {"float32", "bfloat16"}
+    assert report["dtype"] == "float32"  # what --dtype auto picks for the tiny preset, on any CPU
+
+
 def test_bench_bad_input(capsys, shakespeare):
     assert "--steps and --warmup must be at least 1" in fails(
         capsys, "bench", "--preset", "tiny", "--data", shakespeare, "--steps", "0")

@@ -63,17 +63,59 @@ def has_gpu():
     return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
-def compute_dtype(device, dtype="auto"):
-    """The dtype the fast path multiplies in: bfloat16 when asked for (auto: on CUDA GPUs that
-    support it), else float32."""
-    use_bf16 = dtype == "bfloat16" or (
-        dtype == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    return torch.bfloat16 if use_bf16 else torch.float32
+# bfloat16 on the CPU: where the CPU multiplies bf16 natively (Intel AMX tiles, or AVX-512 BF16
+# dot products), bf16 autocast pays for large matmuls and loses for small ones, whose steps are
+# dominated by the casts and the other ops. The size of a step's matmuls is the model's width
+# (n_embd) times the tokens of a micro-batch (batch_size / grad_accum x block_size). Per kind of
+# CPU, the (width, tokens) from which bf16 measured faster in every shape swept (BENCHMARKS.md,
+# "bf16 on the CPU"): at width 128 it won with 2048 tokens (1.26x) but lost with nanoGPT's 768
+# (0.91x), so the rule starts at 256, where it won (1.36x), as at 384 (1.62x) and the lecture's
+# shape (2.25x). AMX was not swept; the issue's two AMX points (a win at the lecture's shape, a
+# loss at nanoGPT's) agree with the same rule.
+BF16_CPU_MIN = {"amx": (256, 2048), "avx512_bf16": (256, 2048)}
 
 
-def autocast(device, dtype="auto"):
+def cpu_flags():
+    """The CPU's feature flags (avx2, avx512_bf16, amx_bf16, ...), as torch or /proc/cpuinfo reports them."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        return {name for name, present in capabilities().items() if present is True}
+    if sys.platform == "linux":
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(flags=None):
+    """How this CPU multiplies bf16 natively: "amx", "avx512_bf16", or None (it converts to float32)."""
+    flags = cpu_flags() if flags is None else flags
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512_bf16" if "avx512_bf16" in flags else None
+
+
+def compute_dtype(device, dtype="auto", width=None, tokens=None):
+    """The dtype the fast path multiplies in: float32 or bfloat16 as asked; auto picks bfloat16 on
+    CUDA GPUs that support it, and on CPUs with native bf16 for models at least as wide as
+    BF16_CPU_MIN says (`width`: n_embd) trained on micro-batches of at least its tokens (`tokens`);
+    unknown sizes count as small. float32 elsewhere."""
+    if dtype != "auto":
+        return torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    kind = native_bf16() if device.type == "cpu" else None
+    if kind is not None and width is not None and tokens is not None:
+        min_width, min_tokens = BF16_CPU_MIN[kind]
+        if width >= min_width and tokens >= min_tokens:
+            return torch.bfloat16
+    return torch.float32
+
+
+def autocast(device, dtype="auto", width=None, tokens=None):
     """bfloat16 autocast where compute_dtype says so, else a no-op."""
-    if compute_dtype(device, dtype) == torch.float32:
+    if compute_dtype(device, dtype, width, tokens) == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .. import config as cfg
 from ..checkpoint import gpt2_settings, read_config
-from ..device import compute_dtype, configure, device_name, has_gpu, resolve_device
+from ..device import compute_dtype, configure, device_name, has_gpu, native_bf16, resolve_device
 from ..errors import CheckpointError, ConfigError, MissingExtra
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
@@ -92,6 +92,9 @@ def add_commands(sub):
                    help="attention paths to time (default both)")
     b.add_argument("--compare-compile", action="store_true",
                    help="time each path with torch.compile off and on (default: as --compile says)")
+    b.add_argument("--compare-dtype", action="store_true",
+                   help="time each path in float32 and in bfloat16 autocast (default: as --dtype says; "
+                        "auto picks bf16 on GPUs and on CPUs with native bf16 for wide models)")
     b.add_argument("--json", action="store_true", help="print the results as one JSON object")
     add_settings(b)
     b.set_defaults(command=cmd_bench)
@@ -228,29 +231,39 @@ def cmd_bench(args):
     device = configure(resolve_device(train_config.device))
     task, model_config = make_task(model_config, train_config, args.data)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
-    amp_dtype = compute_dtype(device, train_config.dtype)
-    peak = matmul_peak(device, amp_dtype)
+    micro_tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
+    chosen = str(compute_dtype(device, train_config.dtype, model_config.n_embd, micro_tokens))[6:]  # as training
+    dtypes = ["float32", "bfloat16"] if args.compare_dtype else [chosen]
+    peaks = {dtype: matmul_peak(device, getattr(torch, dtype)) for dtype in dtypes}
     rows = []
     for attention in args.paths:
-        for compile in compile_modes:
-            row = bench_step(model_config, train_config, task, device, attention, compile,
-                             args.steps, args.warmup)
-            row["mfu"] = row.pop("achieved_flops") / peak
-            rows.append(row)
-            if not args.json:
-                print(f"{attention:>8} compile {'on ' if compile else 'off'}: "
-                      f"{row['ms_per_step']:8.1f} ms/step {row['tokens_per_s']:>10,.0f} tokens/s  "
-                      f"MFU {100 * row['mfu']:5.1f}%  peak memory {row['peak_memory_mb']:,.0f} MB  "
-                      f"(warm-up {row['warmup_s']:.1f} s)", flush=True)
-    summary = {"device": device_name(device), "preset": args.preset, "dtype": str(amp_dtype)[6:],
-               "peak_tflops": peak / 1e12, "threads": torch.get_num_threads(),
+        for dtype in dtypes:
+            for compile in compile_modes:
+                row = bench_step(model_config, train_config, task, device, attention, compile,
+                                 args.steps, args.warmup, dtype)
+                row["mfu"] = row.pop("achieved_flops") / peaks[dtype]
+                rows.append(row)
+                if not args.json:
+                    print(f"{attention:>8} {dtype:>8} compile {'on ' if compile else 'off'}: "
+                          f"{row['ms_per_step']:8.1f} ms/step {row['tokens_per_s']:>10,.0f} tokens/s  "
+                          f"MFU {100 * row['mfu']:5.1f}%  peak memory {row['peak_memory_mb']:,.0f} MB  "
+                          f"(warm-up {row['warmup_s']:.1f} s)", flush=True)
+    summary = {"device": device_name(device), "cpu_bf16": native_bf16() if device.type == "cpu" else None,
+               "preset": args.preset, "dtype": chosen, "peak_tflops": peaks.get(chosen, 0) / 1e12,
+               "peaks_tflops": {d: p / 1e12 for d, p in peaks.items()}, "threads": torch.get_num_threads(),
                "batch_size": train_config.batch_size, "block_size": model_config.block_size,
-               "torch": torch.__version__, "results": rows}
+               "n_embd": model_config.n_embd, "torch": torch.__version__, "results": rows}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"device {summary['device']}, {summary['threads']} threads, measured {summary['dtype']} "
-              f"matmul peak {peak / 1e9:,.0f} GFLOP/s")
-        by_path = {r["attention"]: r["tokens_per_s"] for r in rows if r["compile"] == compile_modes[-1]}
+        peak_text = ", ".join(f"{d} {p / 1e9:,.0f}" for d, p in peaks.items())
+        print(f"device {summary['device']}, {summary['threads']} threads, measured matmul peak (GFLOP/s): "
+              f"{peak_text}; --dtype {train_config.dtype} trains in {chosen} here"
+              + (f" (native bf16: {summary['cpu_bf16']})" if summary["cpu_bf16"] else ""))
+        last = [r for r in rows if r["compile"] == compile_modes[-1]]
+        by_path = {r["attention"]: r["tokens_per_s"] for r in last if r["dtype"] == dtypes[-1]}
         if len(by_path) == 2:
             print(f"fast path: {by_path['fast'] / by_path['readable']:.2f}x the readable path's tokens/s")
+        by_dtype = {r["dtype"]: r["tokens_per_s"] for r in last if r["attention"] == args.paths[-1]}
+        if len(by_dtype) == 2:
+            print(f"bfloat16: {by_dtype['bfloat16'] / by_dtype['float32']:.2f}x float32's tokens/s")

@@ -57,14 +57,16 @@ def peak_memory_bytes(device):
     return rss if sys.platform == "darwin" else rss * 1024  # macOS reports bytes, Linux KiB
 
 
-def bench_step(model_config, train_config, task, device, attention, compile, steps, warmup):
-    """Time `steps` training steps after `warmup` untimed ones; a dict of the measurements."""
+def bench_step(model_config, train_config, task, device, attention, compile, steps, warmup, dtype="auto"):
+    """Time `steps` training steps after `warmup` untimed ones, multiplying in `dtype` (auto: as
+    training would); a dict of the measurements."""
     torch.manual_seed(train_config.seed)
     config = dataclasses.replace(model_config, attention=attention)
     model = GPTLanguageModel(config).to(device).train()
     optimizer = make_optimizer(model, train_config)
     forward = torch.compile(model) if compile else model
-    amp = autocast(device, train_config.dtype)
+    micro_tokens = train_config.batch_size // train_config.grad_accum * config.block_size
+    amp = autocast(device, dtype if dtype != "auto" else train_config.dtype, config.n_embd, micro_tokens)
     generator = torch.Generator().manual_seed(train_config.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -81,7 +83,7 @@ def bench_step(model_config, train_config, task, device, attention, compile, ste
     warmup_seconds = run(warmup)
     seconds = run(steps)
     tokens = task.batch_tokens(train_config.batch_size)
-    return {"attention": attention, "compile": compile, "ms_per_step": 1000 * seconds / steps,
+    return {"attention": attention, "compile": compile, "dtype": dtype, "ms_per_step": 1000 * seconds / steps,
             "tokens_per_s": tokens * steps / seconds, "warmup_s": warmup_seconds,
             "achieved_flops": flops_per_token(config) * tokens * steps / seconds,
             "peak_memory_mb": peak_memory_bytes(device) / 2**20}

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .. import checkpoint as ckpt
 from ..config import BigramConfig, EncoderConfig, ModelConfig, Seq2SeqConfig, TrainConfig
 from ..data.tokenizer import load_tokenizer
-from ..device import autocast, configure, synchronize
+from ..device import autocast, compute_dtype, configure, synchronize
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
@@ -126,8 +126,11 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             model = build_model(model_config)
             if pretrained is not None and not resume:
                 model.load_pretrained(source)
-            run = _Run(run_dir, model_config, train_config, task, device, model.to(device),
-                       autocast(device, train_config.dtype), log, horizon=_horizon(train_config), world=world)
+            micro_tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
+            dtype = str(compute_dtype(device, train_config.dtype, model_config.n_embd, micro_tokens))[6:]
+            amp = autocast(device, dtype)
+            run = _Run(run_dir, model_config, train_config, task, device, model.to(device), amp, log,
+                       horizon=_horizon(train_config), world=world)
             optimizer = make_optimizer(run.model, train_config)
             batch_rng = torch.Generator().manual_seed(train_config.seed)
             start, best_val, run.train_seconds = 0, math.inf, 0.0
@@ -149,7 +152,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
                     ckpt.remove_stale(run_dir)
                 if state is not None:
                     _plan_schedule(run, planned, extend, start)
-            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device}, "
+            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device} ({dtype}), "
                 f"run directory {run_dir}")
             steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
         if not world.is_main:  # rank 0 scores the model and writes the sample

@@ -1,0 +1,62 @@
+"""Which dtype `--dtype auto` picks: from the CPU's flags (mocked here) and the model's width."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from scratchgpt import device as dev
+from scratchgpt import preset, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("flags, kind", [
+    ({"avx2", "avx512f", "amx_bf16", "avx512_bf16", "amx_tile"}, "amx"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "avx512_bf16"),
+    ({"avx2", "avx512f"}, None),
+    ({"avx2"}, None),
+    (set(), None),
+])
+def test_native_bf16_names_the_cpus_bf16_units(flags, kind):
+    assert dev.native_bf16(flags) == kind
+
+
+@pytest.mark.parametrize("flags", [{"avx2", "avx512_bf16"}, {"avx2", "amx_bf16", "avx512_bf16"}])
+def test_auto_picks_bf16_on_a_native_bf16_cpu_for_large_enough_matmuls(monkeypatch, flags):
+    monkeypatch.setattr(dev, "cpu_flags", lambda: flags)
+    width, tokens = dev.BF16_CPU_MIN[dev.native_bf16(flags)]
+    assert dev.compute_dtype(CPU, "auto", width, tokens) == torch.bfloat16
+    assert dev.compute_dtype(CPU, "auto", 384, 64 * 256) == torch.bfloat16  # the lecture's shape
+    assert dev.compute_dtype(CPU, "auto", width - 1, 100 * tokens) == torch.float32  # too narrow
+    assert dev.compute_dtype(CPU, "auto", 100 * width, tokens - 1) == torch.float32  # too few tokens
+    assert dev.compute_dtype(CPU, "auto", 128, 12 * 64) == torch.float32  # nanoGPT's CPU shape
+    assert dev.compute_dtype(CPU, "auto", None, None) == torch.float32  # sizes unknown: the safe choice
+    assert dev.compute_dtype(CPU, "float32", 384, 64 * 256) == torch.float32  # asked for: obeyed
+    assert isinstance(dev.autocast(CPU, "auto", width, tokens), torch.autocast)
+
+
+def test_auto_stays_float32_on_a_cpu_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_flags", lambda: {"avx2", "fma"})
+    assert dev.compute_dtype(CPU, "auto", 4096, 10 ** 6) == torch.float32
+    assert dev.compute_dtype(CPU, "bfloat16", 64, 64) == torch.bfloat16  # asked for: obeyed
+
+
+def test_torch_and_proc_cpuinfo_agree_on_this_cpus_bf16(monkeypatch):
+    if not open("/proc/cpuinfo", encoding="utf-8").read().count("flags"):
+        pytest.skip("no x86 flags line in /proc/cpuinfo on this machine")
+    from_torch = dev.native_bf16()
+    monkeypatch.delattr(torch.cpu, "get_capabilities")  # older torch: /proc/cpuinfo is read
+    assert dev.native_bf16() == from_torch
+
+
+def test_training_multiplies_in_the_dtype_auto_picks(monkeypatch, tmp_path):
+    """The loop asks with the model's width and a micro-batch's tokens (tiny: 32 wide, 8 x 32)."""
+    monkeypatch.setattr(dev, "cpu_flags", lambda: {"avx512_bf16"})
+    model_config, train_config = preset("tiny")
+    for rule, expected in (((32, 256), "bfloat16"), ((64, 256), "float32"), ((32, 512), "float32")):
+        monkeypatch.setitem(dev.BF16_CPU_MIN, "avx512_bf16", rule)
+        lines = []
+        train(model_config, dataclasses.replace(train_config, max_iters=2), tmp_path / "-".join(map(str, rule)),
+              progress=False, log=lines.append)
+        assert any(f"({expected})" in line for line in lines), (rule, lines)
