@@ -30,11 +30,14 @@ every case. Two speedrun options act on queries and keys through `prepare_qk`, o
 alike: `qk_norm` RMS-normalises them, rotary positions (`rope`, from positional.py) rotate them.
 """
 
+import warnings
+
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
 from ..errors import InputError
+from .dropout import Dropout, keep_mask, kept_fraction
 from .positional import apply_rotary
 
 
@@ -57,7 +60,7 @@ class Head(nn.Module):
         self.value = nn.Linear(n_embd, head_size, bias=bias)
         if causal:
             self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.causal = causal
         self.qk_norm = qk_norm
 
@@ -92,7 +95,7 @@ class MultiHeadAttention(nn.Module):
         self.heads = nn.ModuleList(
             [Head(n_embd, head_size, block_size, dropout, causal, qk_norm, qkv_bias) for _ in range(n_head)])
         self.proj = nn.Linear(head_size * n_head, n_embd)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def weights(self, x, context=None, key_mask=None, rope=None):
         """Every head's attention weights: (B, nh, T, S)."""
@@ -125,7 +128,7 @@ class FusedMultiHeadAttention(nn.Module):
         self.qk_norm = qk_norm
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=qkv_bias)  # qkv.bias (3C,), if any, in the same order
         self.proj = nn.Linear(n_embd, n_embd)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.attn_dropout = dropout
         self.causal = causal
 
@@ -154,11 +157,19 @@ class FusedMultiHeadAttention(nn.Module):
                 k = prepare_qk(k, self.qk_norm, None)  # positions of another sequence: no rotary
                 if cache is not None:
                     cache.keep_source(layer, k, v)
-        mask, is_causal = self._mask(T, k.size(2), key_mask, x.device, past if context is None else 0,
-                                     self.causal and context is None)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=is_causal,
-            dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
+        if context is None and cache is not None and cache.static:
+            if key_mask is not None or not self.causal:
+                raise InputError("a static KVCache is for causal self-attention without padding")
+            mask, is_causal = cache.visible(T), False  # (T, block_size): the unfilled rows hidden
+        else:
+            mask, is_causal = self._mask(T, k.size(2), key_mask, x.device, past if context is None else 0,
+                                         self.causal and context is None)
+        if self.training and self.attn_dropout > 0 and q.device.type == "cpu":
+            y = attention_with_dropout(q, k, v, mask, is_causal, self.attn_dropout)  # (B, nh, T, hs)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=is_causal,
+                dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again: (B, T, C)
         return self.dropout(self.proj(y))  # (B, T, C)
 
@@ -175,6 +186,61 @@ class FusedMultiHeadAttention(nn.Module):
             padding = key_mask[:, None, None, :]  # (B, 1, 1, S)
             mask = padding if mask is None else mask & padding  # (B, 1, T, S)
         return mask, False
+
+
+def _attend(q, k, v, mask, causal, keep):
+    """softmax(q k^T / sqrt(hs)) masked, with the weights that `keep` (B, nh, T, S) drops zeroed,
+    times v: (B, nh, T, hs). Causal: the T queries are the last T of the S tokens."""
+    T, S = q.size(-2), k.size(-2)
+    wei = q @ k.transpose(-2, -1) * q.size(-1) ** -0.5  # (B, nh, T, hs) @ (B, nh, hs, S) -> (B, nh, T, S)
+    if causal:
+        future = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T).logical_not()  # (T, S)
+        wei = wei.masked_fill(future, float("-inf"))
+    if mask is not None:
+        wei = wei.masked_fill(mask.logical_not(), float("-inf"))  # mask broadcasts to (B, nh, T, S)
+    return (F.softmax(wei, dim=-1) * keep) @ v  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)
+
+
+def _dropout_attention(q, k, v, mask, causal, keeps, scale_kept):
+    """Dropout attention, with one keep mask, or two for causal attention split in halves: the
+    first half of the queries sees only the first half of the keys, so the weights, their masks
+    and their matmuls are 3/4 of the full (T, T)."""
+    if len(keeps) == 2:
+        h = q.size(-2) // 2
+        y = torch.cat([_attend(q[..., :h, :], k[..., :h, :], v[..., :h, :], None, True, keeps[0]),  # (B, nh, h, hs)
+                       _attend(q[..., h:, :], k, v, None, True, keeps[1])], dim=-2)  # (B, nh, T, hs)
+    else:
+        y = _attend(q, k, v, mask, causal, keeps[0])
+    return y * scale_kept  # the kept weights scaled by 1 / P(keep)
+
+
+_compiled = {"attention": None}  # torch.compile(_dropout_attention) on first use; itself if that fails
+
+
+def attention_with_dropout(q, k, v, mask, causal, p):
+    """What scaled_dot_product_attention computes with dropout_p = p, made fast on the CPU.
+
+    There, SDPA has no fused kernel with dropout and falls back to separate steps with bernoulli_
+    masks. Here the masks are dropout.py's cheaper draw, causal attention skips the top-right
+    quarter of the weights, and torch.compile fuses mask, softmax and dropout (BENCHMARKS.md,
+    "Attention dropout", has the ablation). Where torch.compile cannot run (no C++ compiler), the
+    same steps run eagerly.
+    """
+    B, nh, T, S = q.size(0), q.size(1), q.size(2), k.size(2)
+    if causal and mask is None and T == S and T % 2 == 0:
+        keeps = [keep_mask((B, nh, T // 2, T // 2), p, q.device), keep_mask((B, nh, T // 2, T), p, q.device)]
+    else:
+        keeps = [keep_mask((B, nh, T, S), p, q.device)]
+    if _compiled["attention"] is None:
+        _compiled["attention"] = torch.compile(_dropout_attention, dynamic=None)
+    try:
+        return _compiled["attention"](q, k, v, mask, causal, keeps, 1 / kept_fraction(p))
+    except Exception as e:  # the compiler is missing or failed: the same steps, eagerly
+        if _compiled["attention"] is _dropout_attention:
+            raise
+        warnings.warn(f"torch.compile of dropout attention failed ({type(e).__name__}); running it eagerly")
+        _compiled["attention"] = _dropout_attention
+        return _dropout_attention(q, k, v, mask, causal, keeps, 1 / kept_fraction(p))
 
 
 def make_attention(config, causal=True):
@@ -227,18 +293,36 @@ class KVCache:
     Self-attention buffers are allocated once at (B, nh, block_size, hs): memory never grows with
     the number of generated tokens. `length` tokens are filled; the model calls `advance` after
     each forward.
+
+    `static=True` keeps every shape the same from one token to the next, so that one compiled
+    graph (inference/compiled.py) serves every position: `length` is then a 0-d long tensor,
+    advanced in place; new keys and values are written at that position with `index_copy_`; and
+    attention reads the whole (B, nh, block_size, hs) buffer, its unfilled rows hidden by
+    `visible`. Nothing checks that length stays within block_size (that would read the tensor
+    back at every token): the caller counts. Causal self-attention without padding only (the GPT's).
     """
 
-    def __init__(self, config, batch_size, device, dtype=torch.float32):
+    def __init__(self, config, batch_size, device, dtype=torch.float32, static=False):
         hs = config.n_embd // config.n_head
         shape = (batch_size, config.n_head, config.block_size, hs)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.sources = {}  # layer -> (keys, values) of the source, each (B, nh, S, hs)
-        self.length = 0
+        self.static = static
+        self.length = torch.zeros((), dtype=torch.long, device=device) if static else 0
+
+    def tensors(self):
+        """Every buffer a static cache's compiled step reads or writes in place."""
+        return self.keys + self.values + ([self.length] if self.static else [])
 
     def update(self, layer, k, v):
-        """Store new keys/values k, v (B, nh, T, hs); return all of them so far (B, nh, length+T, hs)."""
+        """Store new keys/values k, v (B, nh, T, hs); return all of them so far (B, nh, length+T, hs),
+        or with a static cache the whole buffers (B, nh, block_size, hs)."""
+        if self.static:
+            positions = self.length + torch.arange(k.size(2), device=k.device)  # (T,)
+            self.keys[layer].index_copy_(2, positions, k)
+            self.values[layer].index_copy_(2, positions, v)
+            return self.keys[layer], self.values[layer]
         end = self.length + k.size(2)
         self.keys[layer][:, :, self.length:end] = k
         self.values[layer][:, :, self.length:end] = v
@@ -251,8 +335,18 @@ class KVCache:
     def keep_source(self, layer, k, v):
         self.sources[layer] = (k, v)
 
+    def visible(self, T):
+        """A static cache's attention mask (T, block_size): new token i, at position length + i,
+        sees the keys at positions up to its own (the rows after them are not filled yet)."""
+        S = self.keys[0].size(2)
+        query = self.length + torch.arange(T, device=self.length.device)  # (T,)
+        return torch.arange(S, device=query.device) <= query[:, None]  # (T, S)
+
     def advance(self, n):
-        self.length += n
+        if self.static:
+            self.length.add_(n)  # in place: a compiled step's input, the same tensor at every token
+        else:
+            self.length += n
 
     def reorder(self, index):
         """Row b of the self-attention cache becomes row index[b] (index (B,)): beam search follows
@@ -263,4 +357,7 @@ class KVCache:
 
     def reset(self):
         """Forget the self-attention tokens (a new window); the source stays."""
-        self.length = 0
+        if self.static:
+            self.length.zero_()
+        else:
+            self.length = 0

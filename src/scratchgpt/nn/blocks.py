@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from .attention import make_attention
+from .dropout import Dropout
 
 
 class _ReLUSquaredFunction(torch.autograd.Function):
@@ -55,7 +56,7 @@ class FeedForward(nn.Module):
             nn.Linear(n_embd, 4 * n_embd),  # (B, T, C) -> (B, T, 4C)
             ACTIVATIONS[activation](),
             nn.Linear(4 * n_embd, n_embd),  # (B, T, 4C) -> (B, T, C)
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
     @property
