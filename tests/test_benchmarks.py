@@ -25,8 +25,9 @@ def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path, shakespeare):
     out = tmp_path / "gpu"
     run("bash", "benchmarks/gpu.sh", out, "--cpu-smoke", env={"SCRATCHGPT_DATA": str(shakespeare)})
     bench = json.loads((out / "bench.json").read_text())
-    assert {(r["attention"], r["compile"]) for r in bench["results"]} == {
-        ("readable", False), ("readable", True), ("fast", False), ("fast", True)}
+    assert {(r["attention"], r["dtype"], r["compile"]) for r in bench["results"]} == {
+        (path, dtype, compile) for path in ("readable", "fast") for dtype in ("float32", "bfloat16")
+        for compile in (False, True)}
     summary = json.loads((out / "summary.json").read_text())
     records = [json.loads(line) for line in (out / "speedrun" / "metrics.jsonl").read_text().splitlines()]
     final = records[-1]
@@ -36,6 +37,26 @@ def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path, shakespeare):
     assert seconds[-2] < 3.0 <= seconds[-1]  # stopped by the smoke run's 3 s budget, at the first chance
     assert summary["speedrun_full_val_loss"] < 4.2  # below ln(65): it learned something
     assert summary["device"] == bench["device"]
+    generation = summary["generation"]
+    assert [(r["batch"], r["policy"]) for r in generation] == [
+        (b, p) for b in (1, 8) for p in ("window", "compiled", "none")]
+    assert all(r["same_tokens_as_eager"] for r in generation if r["policy"] == "compiled")
+
+
+def test_bf16_sweep_times_both_dtypes_for_each_shape():
+    report = json.loads(run(sys.executable, "benchmarks/cpu_bf16.py", "--rounds", "1", "--steps", "1",
+                            "--widths", "64", "--no-lecture"))
+    assert [r["shape"] for r in report["rows"]] == [
+        "width 64 (block 64, batch 32)", "nanoGPT's CPU shape (128, 4 heads, block 64, batch 12)"]
+    for row in report["rows"]:
+        assert row["bf16_speedup"] == pytest.approx(row["float32_ms"] / row["bfloat16_ms"])
+
+
+def test_attention_dropout_ablation_times_every_variant():
+    report = json.loads(run(sys.executable, "benchmarks/attention_dropout.py", "--rounds", "1", "--batch", "1",
+                            "--no-step"))
+    assert len(report["attention_ms"]) == 6 and len(report["residual_ms"]) == 2
+    assert report["batch"] == 1
 
 
 def test_speedrun_ablation_script_writes_and_summarises(tmp_path, shakespeare):

@@ -26,6 +26,9 @@ def add_commands(sub):
     s.add_argument("--max-new-tokens", type=int, default=2000, help="the most tokens one request may generate")
     s.add_argument("--threads", type=int, default=None,
                    help="torch's CPU threads (default: the cores torch uses, shared among the workers)")
+    s.add_argument("--compile", action="store_true",
+                   help="generate with a compiled decode step (torch.compile) for GPTs with a key/value "
+                        "cache: compiled once per model at its first generation, then reused")
     s.set_defaults(command=cmd_serve)
 
 
@@ -39,14 +42,16 @@ def cmd_serve(args):
                            f"pip install 'scratchgpt[serve]'") from None
     from ..checkpoint import read_config
     from ..errors import ConfigError
+    from ..inference.compiled import check_compilable, compilable
     for option, value, least in (("--workers", args.workers, 1), ("--queue", args.queue, 0),
                                  ("--max-new-tokens", args.max_new_tokens, 1),
                                  ("--threads", 1 if args.threads is None else args.threads, 1)):
         if value < least:
             raise ConfigError(f"{option} must be at least {least}, got {value}")
-    for run in args.run:
-        read_config(run)  # a missing or broken run is a one-line error before the server starts
-    runs = Runs(args.run, root=RUNS)
+    configs = [read_config(run)[0] for run in args.run]  # a missing or broken run: one line, before the server starts
+    if args.compile and configs and not any(compilable(config) for config in configs):
+        check_compilable(configs[0])  # none of the runs given has a decode step to compile: say why
+    runs = Runs(args.run, root=RUNS, compile=args.compile)
     limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue)
     # Each worker decodes one token at a time: small ops, where a second thread per op gains little
     # and workers fighting over the cores (and over Python's lock with the event loop) lose more.

@@ -18,6 +18,10 @@ positions force a choice:
               so the text differs from the lecture's method past block_size, at a fraction of
               the cost.
 
+`compile=True` decodes each cached token with the model's forward compiled (compiled.py) over a
+static cache: same tokens, without the per-op overhead; prefill, the window's re-encoding and the
+exact policy's cropping stay eager.
+
 The sampling settings (sampling.py) arrive as one `Sampling`: temperature (0 is greedy), top-k,
 top-p, several samples at once (one batch, one seeded generator: reproducible), stop strings (the
 text ends before the first one; not included). The public functions also take its fields as
@@ -33,24 +37,35 @@ from ..data.tokenizer import TextStream
 from ..errors import ConfigError
 from ..nn.attention import KVCache
 from ..nn.modes import evaluating
+from .compiled import Decoder, check_compilable
 from .sampling import Sampling, sample_next
 
 
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
-             cache="window"):
+             cache="window", compile=False, decoder=None):
     """Yield each new token (B, 1), extending the context idx (B, T) one token at a time: the
-    lecture's generate, as a stream."""
-    sampling = Sampling(max_new_tokens, temperature, top_k, top_p, cache=cache)
-    yield from _generate(model, idx, sampling, generator)
+    lecture's generate, as a stream. With compile, `decoder` is the model's Decoder to reuse (one is
+    made, and compiled, when it is None)."""
+    sampling = Sampling(max_new_tokens, temperature, top_k, top_p, cache=cache, compile=compile)
+    yield from _generate(model, idx, sampling, generator, decoder)
 
 
 @torch.no_grad()  # on a generator: gradients are off only while it runs, not between tokens
-def _generate(model, idx, s, generator):
+def _generate(model, idx, s, generator, decoder=None):
     """generate() with its settings checked: the model samples in eval mode (no dropout), and the
     caller's mode is restored when the stream ends or is closed."""
+    if s.compile:
+        check_compilable(model.config)
+        decoder = decoder or Decoder(model)
+        if decoder.model is not model:
+            raise ValueError("the decoder given was made for another model")
     with evaluating(model):
         if s.cache == "none" or not model.supports_kv_cache:
             yield from _generate_uncached(model, idx, s, generator)
+        elif s.compile:
+            dtype = next(model.parameters()).dtype
+            with decoder.cache(idx.size(0), dtype) as kv:
+                yield from _generate_cached(model, idx, s, generator, s.cache == "exact", kv, decoder)
         else:
             yield from _generate_cached(model, idx, s, generator, exact=s.cache == "exact")
 
@@ -66,27 +81,32 @@ def _generate_uncached(model, idx, s, generator):
         yield idx_next
 
 
-def _generate_cached(model, idx, s, generator, exact):
+def _generate_cached(model, idx, s, generator, exact, kv=None, decoder=None):
+    """The cache policies; `decoder` (with its static cache kv) decodes the one-token steps."""
     block_size = model.config.block_size
-    dtype = next(model.parameters()).dtype
-    kv = KVCache(model.config, idx.size(0), idx.device, dtype)
+    if kv is None:
+        kv = KVCache(model.config, idx.size(0), idx.device, next(model.parameters()).dtype)
+    step = decoder if decoder is not None else lambda idx_next, cache: model(idx_next, cache=cache)
     keep = max(1, block_size // 2)  # context kept when the window slides
     context = idx[:, -block_size:]  # (B, T): everything the model still needs
     logits, _ = model(context, cache=kv)  # prefill: (B, T, V)
+    filled = context.size(1)  # kv.length, counted here: a static cache's is a tensor
     for i in range(s.max_new_tokens):
         idx_next = sample_next(logits[:, -1, :], s.temperature, s.top_k, s.top_p, generator)  # (B, 1)
         yield idx_next
         if i == s.max_new_tokens - 1:
             break  # no logits needed after the last token
         context = torch.cat((context, idx_next), dim=1)[:, -block_size:]  # (B, <=block_size)
-        if kv.length < block_size:
-            logits, _ = model(idx_next, cache=kv)  # one token in: (B, 1, V)
+        if filled < block_size:
+            logits, _ = step(idx_next, kv)  # one token in: (B, 1, V)
+            filled += 1
         elif exact:
             logits, _ = model(context)  # the lecture's cropping: all positions shift
         else:
             context = context[:, -keep:]  # (B, keep)
             kv.reset()
             logits, _ = model(context, cache=kv)  # re-encode the kept half once
+            filled = keep
 
 
 def _settings(sampling, options):
@@ -119,13 +139,14 @@ def _empty_prompt(tokenizer):
     return newline if len(newline) == 1 else [0]
 
 
-def sample_texts(model, tokenizer, prompt="", sampling=None, **options):
-    """`num_samples` continuations of the prompt (without it), generated as one batch."""
+def sample_texts(model, tokenizer, prompt="", sampling=None, *, decoder=None, **options):
+    """`num_samples` continuations of the prompt (without it), generated as one batch; `decoder`:
+    the model's Decoder to reuse with compile."""
     s = _settings(sampling, options)
     idx, generator = _start(model, tokenizer, prompt, s)
     texts, done = [""] * s.num_samples, [False] * s.num_samples
     streams = [TextStream(tokenizer) for _ in range(s.num_samples)]
-    for idx_next in _generate(model, idx, s, generator):
+    for idx_next in _generate(model, idx, s, generator, decoder):
         for i, token in enumerate(idx_next[:, 0].tolist()):
             if not done[i]:
                 texts[i] += streams[i].add([token])
@@ -136,11 +157,11 @@ def sample_texts(model, tokenizer, prompt="", sampling=None, **options):
     return [_cut_at_stop(t, s.stop) for t in texts]
 
 
-def stream_text(model, tokenizer, prompt="", sampling=None, **options):
+def stream_text(model, tokenizer, prompt="", sampling=None, *, decoder=None, **options):
     """Yield one continuation of the prompt piece by piece, as it is generated.
 
     With stop strings, text that could be the start of one is held back until it is not; a
-    character cut between tokens is held back until it is complete.
+    character cut between tokens is held back until it is complete. `decoder`: as in sample_texts.
     """
     s = _settings(sampling, options)
     if s.num_samples != 1:
@@ -148,7 +169,7 @@ def stream_text(model, tokenizer, prompt="", sampling=None, **options):
     idx, generator = _start(model, tokenizer, prompt, s)
     hold = max((len(stop) for stop in s.stop), default=1) - 1
     text, sent, stream = "", 0, TextStream(tokenizer)
-    for idx_next in _generate(model, idx, s, generator):
+    for idx_next in _generate(model, idx, s, generator, decoder):
         text += stream.add(idx_next[0].tolist())  # complete characters only
         if any(stop in text for stop in s.stop):
             break
@@ -167,6 +188,6 @@ def _cut_at_stop(text, stop):
     return text[:cut]
 
 
-def sample_text(model, tokenizer, prompt="", sampling=None, **options):
+def sample_text(model, tokenizer, prompt="", sampling=None, *, decoder=None, **options):
     """The prompt followed by one generated continuation, as one string."""
-    return prompt + "".join(stream_text(model, tokenizer, prompt, sampling, **options))
+    return prompt + "".join(stream_text(model, tokenizer, prompt, sampling, decoder=decoder, **options))

@@ -1,10 +1,11 @@
 """How to pick the next token: the sampling settings, checked once, and the one function that uses them.
 
 `Sampling` holds every setting of a generation (how many tokens, temperature, top-k, top-p, how many
-samples at once, stop strings, seed, cache policy) in one frozen dataclass, validated when it is
-made, so the functions that generate pass it along whole. `sample_next` turns the last position's
-logits into the next token ids: temperature 0 is greedy, top-k keeps the k likeliest, top-p the
-smallest set whose probabilities reach p (always at least one token).
+samples at once, stop strings, seed, cache policy, compiled decoding or not) in one frozen
+dataclass, validated when it is made, so the functions that generate pass it along whole.
+`sample_next` turns the last position's logits into the next token ids: temperature 0 is greedy,
+top-k keeps the k likeliest, top-p the smallest set whose probabilities reach p (always at least
+one token).
 """
 
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Sampling:
     stop: tuple = ()  # texts that end a sample (not included)
     seed: int | None = None  # None: a fresh, non-deterministic seed
     cache: str = "window"  # key/value cache policy (generate.py): window, exact or none
+    compile: bool = False  # decode each token with the compiled step (compiled.py)
 
     def __post_init__(self):
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -44,6 +46,9 @@ class Sampling:
             raise ConfigError(f"num_samples must be at least 1, got {self.num_samples}")
         if self.cache not in CACHE_POLICIES:
             raise ConfigError(f"cache must be one of {', '.join(CACHE_POLICIES)}, got {self.cache!r}")
+        if self.compile and self.cache == "none":
+            raise ConfigError("compile needs the key/value cache (cache window or exact); cache none is "
+                              "the lecture's uncached method, with no decode step to compile")
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
 

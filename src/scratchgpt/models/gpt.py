@@ -80,18 +80,20 @@ class GPTLanguageModel(nn.Module):
         return self.config.attention == "fast"
 
     def embed(self, idx, start=0):
-        """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None)."""
-        positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (T,)
+        """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None). start
+        is an int, or a 0-d long tensor (a static KVCache's length: the same graph at every position)."""
+        positions = start + torch.arange(idx.shape[1], device=idx.device)  # (T,)
         x = self.token_embedding_table(idx)  # (B, T, C)
         return with_positions(x, positions, self.config.position, self.config.n_embd // self.config.n_head,
                               getattr(self, "position_embedding_table", None))
 
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just
-        the tokens after the cached ones, at positions cache.length .. cache.length + T - 1."""
+        the tokens after the cached ones, at positions cache.length .. cache.length + T - 1 (with a
+        static cache, a 0-d tensor that the caller keeps within block_size)."""
         B, T = idx.shape
         start = 0 if cache is None else cache.length
-        if start + T > self.config.block_size:
+        if not torch.is_tensor(start) and start + T > self.config.block_size:
             raise InputError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
         x, rope = self.embed(idx, start)  # (B, T, C)
         for layer, block in enumerate(self.blocks):

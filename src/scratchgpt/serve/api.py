@@ -149,14 +149,15 @@ async def generate(request: Request, body: GenerateBody):
     if body.top_k is not None and body.top_k > vocab:
         raise InputError(f"top_k is {body.top_k}; the model has {vocab} tokens")
     loaded.tokenizer.encode(body.prompt)  # characters outside the vocabulary: 422 before any work
+    compiled = loaded.decoder is not None and body.cache != "none"  # serve --compile, a model with a cache
     sampling = Sampling(body.max_new_tokens, body.temperature, body.top_k, body.top_p, seed=body.seed,
-                        cache=body.cache)
+                        cache=body.cache, compile=compiled)
     job = state.gate.admit()
     clock = {}
 
     def work(job):
         clock["start"] = time.perf_counter()
-        yield from stream_text(loaded.model, loaded.tokenizer, body.prompt, sampling)
+        yield from stream_text(loaded.model, loaded.tokenizer, body.prompt, sampling, decoder=loaded.decoder)
 
     def timing(tokens):
         seconds = time.perf_counter() - clock.get("start", time.perf_counter())

@@ -6,7 +6,9 @@ without them the server looks under a root (`./runs`) on every listing, so a run
 page is open appears in it. A model is loaded on first use and kept; when the run's
 `model.safetensors` changes (training kept a better model), the next request loads the new one.
 Training writes that file to a temporary name and renames it into place, so a load reads either the
-old file or the new one, never half of each.
+old file or the new one, never half of each. With `compile`, each GPT with a key/value cache gets
+its compiled decode step (inference/compiled.py) when it is loaded: one per model version, compiled
+at its first generation and shared by every request after, each with a cache of its own.
 """
 
 import json
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ..checkpoint import MODEL_FILE, load_model, read_config, read_manifest
 from ..errors import CheckpointError, InputError
+from ..inference.compiled import Decoder, compilable
 from ..models.convert import convert
 from ..training import metrics
 
@@ -33,6 +36,7 @@ class Loaded:
     config: object
     version: tuple  # (mtime_ns, size) of model.safetensors when it was read
     readable: object = None  # the readable twin, made on first use (attention maps)
+    decoder: object = None  # the compiled decode step (serve --compile), for models with a cache
 
 
 def abilities(config):
@@ -47,10 +51,12 @@ def abilities(config):
 
 
 class Runs:
-    """The server's runs by name: `paths` (fixed) or every run under `root` (rescanned)."""
+    """The server's runs by name: `paths` (fixed) or every run under `root` (rescanned); `compile`:
+    generate with compiled decode steps where the model has a key/value cache."""
 
-    def __init__(self, paths=(), root=None):
+    def __init__(self, paths=(), root=None, compile=False):
         self.root = None if paths else Path(root or "runs")
+        self.compile = compile
         self._fixed = _named(paths)
         self._loaded = {}
         self._lock = threading.Lock()
@@ -81,7 +87,8 @@ class Runs:
             loaded = self._loaded.get(name)
             if loaded is None or loaded.version != version:
                 model, tokenizer, config, _ = load_model(path)
-                loaded = self._loaded[name] = Loaded(model, tokenizer, config, version)
+                decoder = Decoder(model) if self.compile and compilable(config) else None
+                loaded = self._loaded[name] = Loaded(model, tokenizer, config, version, decoder=decoder)
             return loaded
 
     def readable(self, name):
