@@ -68,7 +68,7 @@ def has_gpu():
 # dominated by the casts and the other ops. The size of a step's matmuls is the model's width
 # (n_embd) times the tokens of a micro-batch (batch_size / grad_accum x block_size). Per kind of
 # CPU, the (width, tokens) from which bf16 measured faster in every shape swept (BENCHMARKS.md,
-# "bf16 on the CPU"): at width 128 it won with 2048 tokens (1.26x) but lost with nanoGPT's 768
+# "bf16 where the CPU has it"): at width 128 it won with 2048 tokens (1.26x) but lost with nanoGPT's 768
 # (0.91x), so the rule starts at 256, where it won (1.36x), as at 384 (1.62x) and the lecture's
 # shape (2.25x). AMX was not swept; the two AMX points (a win at the lecture's shape, a
 # loss at nanoGPT's) agree with the same rule.

@@ -223,7 +223,7 @@ def attention_with_dropout(q, k, v, mask, causal, p):
     There, SDPA has no fused kernel with dropout and falls back to separate steps with bernoulli_
     masks. Here the masks are dropout.py's cheaper draw, causal attention skips the top-right
     quarter of the weights, and torch.compile fuses mask, softmax and dropout (BENCHMARKS.md,
-    "Attention dropout", has the ablation). Where torch.compile cannot run (no C++ compiler), the
+    "Attention dropout without the slow path", has the ablation). Where torch.compile cannot run (no C++ compiler), the
     same steps run eagerly.
     """
     B, nh, T, S = q.size(0), q.size(1), q.size(2), k.size(2)

@@ -3,9 +3,9 @@ expected value is unchanged. The lecture's idea, with a cheaper random mask.
 
 torch's dropout draws its mask with `bernoulli_`, a float uniform per element. On the CPUs we
 measured, that draw costs about three times as much as a 31-bit random integer per element
-compared with a threshold, and at the lecture's shape the masks are the dearest non-matmul work
-of a training step: 226 million random draws per step, 151 million of them for the attention
-weights (BENCHMARKS.md, "Attention dropout"). `keep_mask` draws the integers:
+compared with a threshold, and at the lecture's shape torch's masks were the dearest non-matmul
+work of a training step: 226 million draws per step, 151 million of them for the attention
+weights (BENCHMARKS.md, "Attention dropout without the slow path"). `keep_mask` draws the integers:
 
     keep  iff  r >= round(p * 2^31),  r uniform on [0, 2^31)
 

@@ -127,7 +127,8 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             if pretrained is not None and not resume:
                 model.load_pretrained(source)
             micro_tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
-            dtype = str(compute_dtype(device, train_config.dtype, model_config.n_embd, micro_tokens))[6:]
+            width = getattr(model_config, "n_embd", None)  # a bigram has none: no matmuls to speak of
+            dtype = str(compute_dtype(device, train_config.dtype, width, micro_tokens))[6:]
             amp = autocast(device, dtype)
             run = _Run(run_dir, model_config, train_config, task, device, model.to(device), amp, log,
                        horizon=_horizon(train_config), world=world)
