@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from ..nn.dropout import Dropout
+
 
 class MaskedLMHead(nn.Module):
     def __init__(self, config):
@@ -38,7 +40,7 @@ class SequenceHead(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.dense = nn.Linear(config.n_embd, config.n_embd)  # the pooler
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.classifier = nn.Linear(config.n_embd, config.num_labels)
         self.pooling = config.pooling
 
@@ -59,7 +61,7 @@ class SequenceHead(nn.Module):
 class TokenHead(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.classifier = nn.Linear(config.n_embd, config.num_labels)
 
     def forward(self, h, targets=None, key_mask=None):

@@ -77,7 +77,8 @@ class _LabelledTask:
 
 
 class SequenceTask(_LabelledTask):
-    """A label (labels given) or a score (labels None) per text, from its [CLS] vector.
+    """A label (labels given) or a score (labels None) per text, from the sequence head's pooled
+    vector ([CLS]'s, or the mean of the tokens').
 
     A text longer than a window (block_size - 2 tokens, between [CLS] and [SEP]) is read whole:
     a random batch takes a random window of it each time (drawn with the batch's generator: data
