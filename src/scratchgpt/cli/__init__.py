@@ -35,7 +35,10 @@ def main(argv=None):
         return args.command(args) or 0
     except ScratchGPTError as e:
         who = f" (rank {rank()})" if rank() else ""  # under torchrun, every process says what stopped it
-        print(f"scratchgpt{who}: {'error: ' if e.exit_code == 2 else ''}{e}", file=sys.stderr)
+        # one write, newline included: torchrun's processes share stderr, and print's two writes
+        # (the text, then the newline) let another process's line in between
+        sys.stderr.write(f"scratchgpt{who}: {'error: ' if e.exit_code == 2 else ''}{e}\n")
+        sys.stderr.flush()
         return e.exit_code
     except KeyboardInterrupt:
         print("\nscratchgpt: interrupted", file=sys.stderr)
