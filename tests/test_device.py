@@ -43,8 +43,7 @@ def test_auto_stays_float32_on_a_cpu_without_native_bf16(monkeypatch):
 
 
 def test_torch_and_proc_cpuinfo_agree_on_this_cpus_bf16(monkeypatch):
-    if not open("/proc/cpuinfo", encoding="utf-8").read().count("flags"):
-        pytest.skip("no x86 flags line in /proc/cpuinfo on this machine")
+    """On any machine: where /proc/cpuinfo has no x86 flags (or no file), neither source finds bf16."""
     from_torch = dev.native_bf16()
     monkeypatch.delattr(torch.cpu, "get_capabilities")  # older torch: /proc/cpuinfo is read
     assert dev.native_bf16() == from_torch

@@ -113,6 +113,15 @@ def compute_dtype(device, dtype="auto", width=None, tokens=None):
     return torch.float32
 
 
+def training_dtype(device, model_config, train_config):
+    """The name of the dtype ("float32" or "bfloat16") that training `model_config` with
+    `train_config` multiplies in: compute_dtype for its width and the tokens of a micro-batch (a
+    bigram has no width: no matmuls to speak of)."""
+    tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
+    width = getattr(model_config, "n_embd", None)
+    return str(compute_dtype(device, train_config.dtype, width, tokens)).removeprefix("torch.")
+
+
 def autocast(device, dtype="auto", width=None, tokens=None):
     """bfloat16 autocast where compute_dtype says so, else a no-op."""
     if compute_dtype(device, dtype, width, tokens) == torch.float32:

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .. import config as cfg
 from ..checkpoint import gpt2_settings, read_config
-from ..device import compute_dtype, configure, device_name, has_gpu, native_bf16, resolve_device
+from ..device import configure, device_name, has_gpu, native_bf16, resolve_device, training_dtype
 from ..errors import CheckpointError, ConfigError, MissingExtra
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
@@ -231,8 +231,7 @@ def cmd_bench(args):
     device = configure(resolve_device(train_config.device))
     task, model_config = make_task(model_config, train_config, args.data)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
-    micro_tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
-    chosen = str(compute_dtype(device, train_config.dtype, model_config.n_embd, micro_tokens))[6:]  # as training
+    chosen = training_dtype(device, model_config, train_config)  # what training multiplies in
     dtypes = ["float32", "bfloat16"] if args.compare_dtype else [chosen]
     peaks = {dtype: matmul_peak(device, getattr(torch, dtype)) for dtype in dtypes}
     rows = []

@@ -19,7 +19,7 @@ import time
 import torch
 
 from ..config import ModelConfig
-from ..device import autocast, synchronize
+from ..device import autocast, synchronize, training_dtype
 from ..models.gpt import GPTLanguageModel
 from .loop import training_step
 from .optim import make_optimizer
@@ -65,8 +65,7 @@ def bench_step(model_config, train_config, task, device, attention, compile, ste
     model = GPTLanguageModel(config).to(device).train()
     optimizer = make_optimizer(model, train_config)
     forward = torch.compile(model) if compile else model
-    micro_tokens = train_config.batch_size // train_config.grad_accum * config.block_size
-    amp = autocast(device, dtype if dtype != "auto" else train_config.dtype, config.n_embd, micro_tokens)
+    amp = autocast(device, dtype if dtype != "auto" else training_dtype(device, config, train_config))
     generator = torch.Generator().manual_seed(train_config.seed)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .. import checkpoint as ckpt
 from ..config import BigramConfig, EncoderConfig, ModelConfig, Seq2SeqConfig, TrainConfig
 from ..data.tokenizer import load_tokenizer
-from ..device import autocast, compute_dtype, configure, synchronize
+from ..device import autocast, configure, synchronize, training_dtype
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
@@ -126,9 +126,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             model = build_model(model_config)
             if pretrained is not None and not resume:
                 model.load_pretrained(source)
-            micro_tokens = train_config.batch_size // train_config.grad_accum * model_config.block_size
-            width = getattr(model_config, "n_embd", None)  # a bigram has none: no matmuls to speak of
-            dtype = str(compute_dtype(device, train_config.dtype, width, micro_tokens))[6:]
+            dtype = training_dtype(device, model_config, train_config)  # float32 or bfloat16
             amp = autocast(device, dtype)
             run = _Run(run_dir, model_config, train_config, task, device, model.to(device), amp, log,
                        horizon=_horizon(train_config), world=world)
