@@ -1,6 +1,9 @@
-"""Shared fixtures. Tests never touch the network: Tiny Shakespeare comes from $SCRATCHGPT_DATA or
-the copy in ../shared, and every test gets its own empty dataset cache."""
+"""Shared fixtures. Tests never touch the network: Tiny Shakespeare comes from $SCRATCHGPT_DATA, the
+copy in ../shared, or else the one that ships in the package; every test gets its own empty dataset
+cache; and every test sees a CPU without native bf16, whatever this one has (device.native_bf16:
+the tests of the native path say which CPU they mock)."""
 
+import bz2
 import importlib
 import itertools
 import os
@@ -8,6 +11,9 @@ import signal
 from pathlib import Path
 
 import pytest
+
+from scratchgpt.data.corpus import TINY_SHAKESPEARE
+from scratchgpt.device import CPU_BF16_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_COPY = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
@@ -18,12 +24,24 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCHGPT_CACHE", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _no_native_bf16(monkeypatch):
+    """The same path on every CI machine (AVX2 only, AVX-512 BF16, AMX): bf16 is emulated."""
+    monkeypatch.setenv(CPU_BF16_ENV, "none")
+
+
 @pytest.fixture(scope="session")
-def shakespeare():
-    """Path of a local copy of Tiny Shakespeare."""
-    path = Path(os.environ.get("SCRATCHGPT_DATA") or SHARED_COPY)
-    if not path.is_file():
-        pytest.fail(f"Tiny Shakespeare not found at {path}; set SCRATCHGPT_DATA to a local copy")
+def shakespeare(tmp_path_factory):
+    """Path of a local copy of Tiny Shakespeare: $SCRATCHGPT_DATA, else ../shared's, else the package's."""
+    if os.environ.get("SCRATCHGPT_DATA"):
+        path = Path(os.environ["SCRATCHGPT_DATA"])
+        if not path.is_file():
+            pytest.fail(f"SCRATCHGPT_DATA names no file: {path}")
+        return path
+    if SHARED_COPY.is_file():
+        return SHARED_COPY
+    path = tmp_path_factory.mktemp("tinyshakespeare") / "input.txt"
+    path.write_bytes(bz2.decompress(TINY_SHAKESPEARE.read_bytes()))
     return path
 
 

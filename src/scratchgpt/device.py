@@ -1,6 +1,7 @@
 """Where the tensors live, in which precision the fast path computes, and device speed settings."""
 
 import contextlib
+import os
 import re
 import sys
 
@@ -88,9 +89,23 @@ def cpu_flags():
     return set()
 
 
+# $SCRATCHGPT_CPU_BF16 overrides what the flags say: "none", "avx512_bf16" or "amx". The tests set
+# it, so that every machine runs the same path whatever its CPU, and a user may force the choice.
+CPU_BF16_ENV = "SCRATCHGPT_CPU_BF16"
+CPU_BF16_KINDS = ("amx", "avx512_bf16")
+
+
 def native_bf16(flags=None):
-    """How this CPU multiplies bf16 natively: "amx", "avx512_bf16", or None (it converts to float32)."""
-    flags = cpu_flags() if flags is None else flags
+    """How this CPU multiplies bf16 natively: "amx", "avx512_bf16", or None (it converts to float32
+    and back, far slower than float32). From `flags`, else $SCRATCHGPT_CPU_BF16, else the CPU's own."""
+    if flags is None:
+        forced = os.environ.get(CPU_BF16_ENV)
+        if forced:
+            if forced not in ("none", *CPU_BF16_KINDS):
+                raise ConfigError(f"{CPU_BF16_ENV}={forced!r}: use none, {' or '.join(CPU_BF16_KINDS)} "
+                                  f"(or unset it: read from the CPU)")
+            return None if forced == "none" else forced
+        flags = cpu_flags()
     if "amx_bf16" in flags:
         return "amx"
     return "avx512_bf16" if "avx512_bf16" in flags else None
