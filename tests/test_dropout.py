@@ -48,6 +48,19 @@ def test_dropout_keeps_the_mean_and_zeroes_the_rest():
     assert torch.equal(dropout(x, 0.2, training=False), x) and torch.equal(dropout(x, 0.0), x)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_in_low_precision_the_kept_are_scaled_by_the_exact_inverse_then_rounded_once(dtype):
+    """Under bf16 autocast x is bf16: a scale built in bf16 is 1.109375 for p = 0.1, not 1/0.9, and
+    shrinks every kept element's mean by 0.16%."""
+    torch.manual_seed(2)
+    x = torch.randn(100_000).to(dtype)
+    with recording_masks() as masks:
+        y = dropout(x, 0.1)
+    exact = (x.float() * masks[0] * (1 / kept_fraction(0.1))).to(dtype)  # rounded once, from float32
+    assert y.dtype == dtype and torch.equal(y, exact)
+    kept = masks[0]
+    assert abs((y[kept].float() / x[kept].float()).mean().item() * 0.9 - 1) < 1e-4
+
 def test_masks_come_from_the_default_generator_so_a_seed_repeats_them():
     torch.manual_seed(5)
     a = keep_mask((1000,), 0.3, torch.device("cpu"))

@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, convert, load_model, preset, train
+from scratchgpt import config as cfg
 from scratchgpt.checkpoint import load_weights, save_weights
 from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
 from scratchgpt.inference.generate import generate
+from scratchgpt.models.registry import build_model
+from scratchgpt.nn.blocks import Block, DecoderBlock
 from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 from scratchgpt.nn.positional import apply_rotary, rotary_angles
 
@@ -166,6 +169,25 @@ def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     assert muon_ids | adamw_ids == {id(p) for p in model.parameters()}
     assert {id(p) for p in model.blocks.parameters() if p.dim() == 2} == muon_ids
     assert id(model.token_embedding_table.weight) in adamw_ids and id(model.lm_head.weight) in adamw_ids
+
+
+@pytest.mark.parametrize("kind", ["encoder", "seq2seq"])
+def test_muon_takes_the_block_matrices_of_every_family(kind):
+    """The encoder's and the encoder-decoder's blocks are not named `blocks.`: chosen by name, Muon
+    got none of the encoder-decoder's matrices and it trained with AdamW alone."""
+    model = build_model(cfg.preset({"encoder": "tiny-encoder", "seq2seq": "tiny-seq2seq"}[kind])[0])
+    muon, adamw = make_optimizer(model, TrainConfig(optimizer="muon")).optimizers
+    muon_ids = {id(p) for g in muon.param_groups for p in g["params"]}
+    in_blocks = {id(p) for m in model.modules() if isinstance(m, (Block, DecoderBlock))
+                 for p in m.parameters() if p.dim() == 2}
+    assert muon_ids == in_blocks and len(in_blocks) >= 4 * model.config.n_layer  # qkv, proj, 2 feed-forward
+    assert muon_ids.isdisjoint(id(p) for g in adamw.param_groups for p in g["params"])
+
+
+def test_muon_is_refused_in_one_line_for_a_model_without_blocks(tmp_path):
+    with pytest.raises(ConfigError, match="--optimizer muon .* bigram model has none"):
+        train(*cfg.apply_overrides(*cfg.preset("bigram"), {"optimizer": "muon", "max_iters": 1}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 def test_muon_lowers_the_loss_of_one_batch():

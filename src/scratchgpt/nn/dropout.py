@@ -50,8 +50,13 @@ def dropout(x, p, training=True):
     """x with each element zeroed with probability p and the rest scaled to keep the mean."""
     if not training or p == 0:
         return x
-    scale = torch.full((), 1 / kept_fraction(p), dtype=x.dtype, device=x.device)
-    return x * (keep_mask(x.shape, p, x.device) * scale)  # the mask scaled first: one pass, x's dtype
+    scale = 1 / kept_fraction(p)
+    mask = keep_mask(x.shape, p, x.device)
+    if x.dtype in (torch.float32, torch.float64):  # the mask scaled first: one pass over x
+        return x * (mask * torch.full((), scale, dtype=x.dtype, device=x.device))
+    # bf16 or float16 (under autocast): 1/0.9 in bf16 is 1.109375, so scaling by a bf16 number would
+    # shrink the mean; a Python float multiplies in float32 and rounds once, to x's dtype
+    return x * mask * scale
 
 
 class Dropout(nn.Module):

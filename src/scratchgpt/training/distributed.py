@@ -13,8 +13,9 @@ batch from the run's one batch generator (seeded, saved in checkpoints) and trai
 share of the batch's targets, so the average is the whole batch's mean loss even where slices hold
 different numbers of targets (masked tokens, padded translations). N processes thus train the very
 run one process would, to float rounding, and a run may resume with another number of processes.
-With grad_accum, the micro-batches are the one-process run's, each sliced the same way; gradients
-are averaged once, on the last micro-step's backward (`no_sync` on the others).
+With grad_accum, each step's batch is drawn whole, as without it, and cut into micro-batches
+weighted the same way (`World.parts`); gradients are averaged once, on the last micro-step's
+backward (`no_sync` on the others).
 
 Who does what: every rank trains, computes the loss estimates on its slices (`mean` joins them) and
 loads a checkpoint on resume; rank 0 alone writes (the run directory, checkpoints, metrics.jsonl,
@@ -94,6 +95,21 @@ class World:
         """`task` whose batches are this rank's slices of the global batches (itself when alone)."""
         return task if self.alone else Shard(task, self)
 
+    def parts(self, batch, pieces=1):
+        """This rank's rows of `batch` (tensors (B, ...)) in `pieces` micro-batches, each with its
+        weight: size x its targets / the batch's targets. Summed over the pieces and averaged over
+        the ranks (as DDP averages gradients), the weighted mean losses are the whole batch's mean
+        loss, so N processes and any grad_accum train what one process with one batch would, to
+        float rounding, whatever each piece's share of the targets (masked tokens, padding)."""
+        b = len(batch[0]) // (pieces * self.size)
+        total = targets(batch)
+        cut = []
+        for piece in range(pieces):
+            start = (piece * self.size + self.rank) * b
+            part = tuple(t[start:start + b] for t in batch)  # (b, ...)
+            cut.append((part, self.size * targets(part) / total))
+        return cut
+
     def agree(self, signum, seconds):
         """(the signal any rank has received, or None; rank 0's `seconds`): all ranks stop at the
         same step and keep the same clock. One all-reduce on the CPU, after every step."""
@@ -155,11 +171,10 @@ def no_sync(replica):
 
 
 class Shard:
-    """A task's batches sliced for one rank. Every rank draws the whole batch with the shared
-    generator (so all of them draw the same one, and the generator moves as it would in one
-    process), keeps rows rank*b .. (rank+1)*b - 1, and weights its mean loss by
-    size * (its targets) / (the batch's targets): the mean over the ranks of the weighted losses is
-    the whole batch's mean loss, which DDP's averaging of gradients then follows."""
+    """A task's batches sliced for one rank (for the loss estimates; training steps cut their
+    batches with World.parts themselves). Every rank draws the whole batch with the shared
+    generator, so all of them draw the same one and the generator moves as in one process, then
+    keeps its rows and weights its mean loss as World.parts says."""
 
     def __init__(self, task, world):
         self.task, self.world = task, world
@@ -168,24 +183,22 @@ class Shard:
         return getattr(self.task, name)
 
     def batch(self, split, batch_size, generator, device):
-        whole = self.task.batch(split, batch_size, generator, torch.device("cpu"))  # tensors (B, ...)
-        b = batch_size // self.world.size
-        part = tuple(t[self.world.rank * b:(self.world.rank + 1) * b].to(device) for t in whole)  # (b, ...)
-        return part, self.world.size * targets(part) / targets(whole)
+        [(part, weight)] = self.world.parts(self.task.batch(split, batch_size, generator, device))
+        return part, weight
 
     def loss(self, forward, batch):
         part, weight = batch
-        loss = self.task.loss(forward, part)
-        return loss if weight == 1 else loss * weight
+        return self.task.loss(forward, part) * weight
 
 
 def targets(batch):
     """What a batch's mean loss is a mean over: its targets (the last tensor of every task's batch)
-    that carry a loss, i.e. are not IGNORE; for one target per example (labels, scores), the rows."""
+    that carry a loss, i.e. are not IGNORE (a tensor: counting them on a GPU need not wait for it);
+    for one target per example (labels, scores), the rows."""
     last = batch[-1]
     if last.dtype.is_floating_point or last.dim() == 1:
         return len(last)
-    return int((last != IGNORE).sum())
+    return (last != IGNORE).sum()
 
 
 def device_for(setting, local_rank, size):

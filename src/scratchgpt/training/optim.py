@@ -3,7 +3,8 @@
 `make_optimizer` builds what `TrainConfig.optimizer` names:
 
     adamw  AdamW for every parameter; weight decay on matrices and embeddings, none on biases/norms
-    muon   Muon for the weight matrices inside the blocks, AdamW for embeddings, lm_head, biases, norms
+    muon   Muon for the weight matrices inside the transformer blocks (every family's: the GPT's, the
+           encoder's, the encoder-decoder's), AdamW for embeddings, heads, biases and norms
 
 Muon (MomentUm Orthogonalized by Newton-Schulz, from the modded-nanogpt speedruns) takes SGD's
 Nesterov momentum of a weight matrix's gradient and replaces it by the nearest semi-orthogonal
@@ -17,6 +18,9 @@ Every parameter group keeps its peak rate in `peak_lr` and follows the same curv
 import math
 
 import torch
+
+from ..errors import ConfigError
+from ..nn.blocks import Block, DecoderBlock
 
 # Coefficients of the quintic Newton-Schulz iteration tuned in the modded-nanogpt speedrun: they
 # push every singular value into roughly [0.7, 1.2] in five steps instead of converging exactly.
@@ -99,11 +103,25 @@ class Optimizers:
             o.load_state_dict(s)
 
 
+def block_matrices(model):
+    """The 2-D weights inside the model's transformer blocks (attention and feed-forward matrices),
+    whatever the family calls its stacks of blocks: the parameters Muon updates."""
+    return {p for module in model.modules() if isinstance(module, (Block, DecoderBlock))
+            for p in module.parameters() if p.dim() == 2}
+
+
+def check_optimizer(model_config, c):
+    """Refuse Muon for a model without transformer blocks (the bigram, or no layers): it would
+    silently be AdamW."""
+    if c.optimizer == "muon" and getattr(model_config, "n_layer", 0) == 0:
+        raise ConfigError(f"--optimizer muon updates the weight matrices inside transformer blocks, and this "
+                          f"{model_config.kind} model has none; use --optimizer adamw")
+
+
 def make_optimizer(model, c):
     """The optimiser(s) TrainConfig `c` asks for, every group tagged with its `peak_lr`."""
-    muon_params = set()
-    if c.optimizer == "muon":  # the weight matrices inside the transformer blocks
-        muon_params = {p for name, p in model.named_parameters() if name.startswith("blocks.") and p.dim() == 2}
+    check_optimizer(model.config, c)
+    muon_params = block_matrices(model) if c.optimizer == "muon" else set()
     params = [p for p in model.parameters() if p.requires_grad and p not in muon_params]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": c.weight_decay, "peak_lr": c.lr},
