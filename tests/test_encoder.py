@@ -292,6 +292,14 @@ def pretrained(tmp_path_factory):
     return out
 
 
+def test_a_pretrained_run_loads_in_its_readable_face_with_the_same_outputs(pretrained):
+    fast, tokenizer, _, _ = load_model(pretrained)
+    readable, _, config, _ = load_model(pretrained, attention="readable")
+    assert config.attention == "readable"
+    idx = torch.tensor([tokenizer.encode("to be or not to be")])
+    assert torch.allclose(readable(idx)[0], fast(idx)[0], atol=1e-5)
+
+
 def finetune_config(task, **changes):
     _, train_config = preset("finetune-tiny")
     return dataclasses.replace(train_config, task=task, **changes)

@@ -225,7 +225,8 @@ def test_a_tsv_of_pairs(tmp_path):
     pairs, skipped = read_pairs([path])
     assert pairs == [("Go.", "Va !"), ("Run!", "Cours !")]  # the licence column is ignored
     assert skipped.counts == {"lines without a tab": 1, "lines with an empty side": 2}
-    assert f"{path}, line 2" in str(skipped)
+    assert str(skipped) == (f"1 line without a tab (first: {path}, line 2); "
+                            f"2 lines with an empty side (first: {path}, line 4)")
     with pytest.raises(DataError, match=f"{path}, line 2: lines without a tab"):
         read_pairs([path], strict=True)
     with pytest.raises(DataError, match="data path is not a file"):
@@ -286,6 +287,15 @@ def test_a_small_model_learns_to_copy(copy_run):
     assert result.scores["test_exact"] == 1.0
     assert result.scores["test_chrf"] == pytest.approx(100.0)
     assert result.scores["copy_chrf"] == pytest.approx(100.0)  # copying is the task itself here
+
+
+def test_a_saved_model_loads_in_its_readable_face_and_translates_the_same(copy_run):
+    out, _ = copy_run
+    fast, tokenizer, _, _ = load_model(out)
+    readable, _, config, _ = load_model(out, attention="readable")
+    assert config.attention == "readable"
+    texts = ["hello", "abcxyz", "q"]
+    assert translate(readable, tokenizer, texts) == translate(fast, tokenizer, texts) == texts
 
 
 def test_a_saved_model_translates_as_the_trained_one(copy_run):

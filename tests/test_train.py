@@ -1,9 +1,13 @@
+import dataclasses
+import importlib
+import itertools
 import json
 import math
+import re
 
 import pytest
 import torch
-from helpers import quiet
+from helpers import fails, quiet
 
 from scratchgpt import (BigramConfig, BigramLanguageModel, GPTLanguageModel, ModelConfig, TrainConfig,
                         load_model, preset, train)
@@ -92,6 +96,16 @@ def test_checkpoint_round_trip_reproduces_logits_exactly(trained_run):
     readable, _, readable_config, _ = load_model(run_dir, attention="readable")
     assert readable_config.attention == "readable"
     assert (readable(idx)[0] - best(idx)[0]).abs().max() <= 1e-5
+
+
+def test_resume_refuses_another_bpe_size_like_any_changed_setting(tmp_path, small_corpus, capsys):
+    """The model's vocab_size comes from the data; the training one (--vocab-size, the BPE's size)
+    is the user's, and was dropped silently on --resume."""
+    run_dir = tmp_path / "run"
+    train(TINY_MODEL, dataclasses.replace(TINY_TRAIN, tokenizer="bpe", vocab_size=300, max_iters=1, sample_tokens=0),
+          run_dir, data=small_corpus, progress=False, log=quiet)
+    line = fails(capsys, "train", "--resume", "--out", run_dir, "--vocab-size", "400")
+    assert "cannot resume" in line and "vocab_size: 300 -> 400" in line
 
 
 def test_full_validation_loss_is_deterministic_and_independent_of_batch_size(trained_run, shakespeare):
@@ -186,3 +200,21 @@ def test_training_into_an_existing_run_is_refused(trained_run, shakespeare):
     with pytest.raises(ScratchGPTError, match="already holds a run"):
         train(TINY_MODEL, TINY_TRAIN, run_dir, data=shakespeare, progress=False, log=quiet)
     assert (run_dir / "model.safetensors").read_bytes() == before
+
+
+def test_without_a_terminal_progress_is_a_line_at_a_steady_interval(tmp_path, small_corpus, monkeypatch):
+    """Output to a log file or a pipe has no progress bar: once a line per eval_interval only (one
+    line in 16 minutes on a busy machine). Here every call of the loop's clock is 10 s later."""
+    loop = importlib.import_module("scratchgpt.training.loop")
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "clock", lambda: next(ticks) * 10.0)
+    config = dataclasses.replace(TINY_TRAIN, max_iters=12, eval_interval=12, log_interval=4, sample_tokens=0)
+    lines = []
+    train(TINY_MODEL, config, tmp_path / "run", data=small_corpus, progress=True, log=lines.append)
+    progress = [line for line in lines if re.fullmatch(r"step \d+ of 12(, loss [\d.]+)?, [\d,]+ tokens/s", line)]
+    steps = [int(line.split()[1]) for line in progress]
+    assert len(steps) >= 4 and steps == sorted(set(steps))  # a step 10 s long: a line every 3 or so
+    assert "loss" not in progress[0] and "loss" in progress[-1]  # the loss once the first is logged
+    quiet_lines = []
+    train(TINY_MODEL, config, tmp_path / "quiet", data=small_corpus, progress=False, log=quiet_lines.append)
+    assert not any(line.startswith("step ") and " of 12" in line for line in quiet_lines)

@@ -9,7 +9,7 @@ estimates, checkpoints and exact resume, the run lock, Ctrl-C (signals.py), metr
 
 Speed: the loop reads the losses back from the device only once per log interval (and before
 every save, which checks them), batches come from memory-mapped token files (pinned, copied
-without blocking on CUDA), `grad_accum` splits a batch into micro-batches with the same result,
+without blocking on CUDA), `grad_accum` cuts a batch into micro-batches with the same result,
 and `compile` runs the model through torch.compile.
 """
 
@@ -34,12 +34,13 @@ from ..models.registry import build_model
 from . import distributed, metrics
 from .board import Board
 from .evaluate import estimate_loss
-from .optim import lr_at, make_optimizer
+from .optim import check_optimizer, lr_at, make_optimizer
 from .signals import StopAtOnce, StopSignals
 from .signals import name as signal_name
 from .tasks import Task, make_task
 
 clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
+PROGRESS_SECONDS = 30.0  # without a progress bar (output not a terminal), a progress line this often
 
 # Settings that may differ between a run and its --resume; any other difference is refused.
 RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interval", "device",
@@ -101,6 +102,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
     elif (run_dir / "config.json").exists():
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
                               f"or train into another directory with --out")
+    check_optimizer(model_config, train_config)
     world.check_batch(train_config.batch_size, train_config.grad_accum)
     device = configure(device)
     tokenizer, data_info = None, {}
@@ -231,20 +233,24 @@ class _Run:
             self.board.record(record)
 
 
-def training_step(forward, model, optimizer, task, c, generator, device, amp, replica=None):
-    """One optimiser step on a batch of c.batch_size training examples of `task`, taken as
-    c.grad_accum micro-batches (the mean of their mean losses is the whole batch's mean loss).
-    Under torchrun, `replica` is the DDP wrapper: the gradients are averaged over the processes in
-    the last micro-batch's backward only.
-    Returns (the last micro-batch's loss, the total norm of the gradient before clipping, or None
-    without clipping: clipping computes it anyway) as tensors: reading them would wait for the device."""
+def training_step(forward, model, optimizer, task, c, generator, device, amp, replica=None, world=distributed.ALONE):
+    """One optimiser step on a batch of c.batch_size training examples of `task`, drawn whole and
+    cut into c.grad_accum micro-batches (and, under torchrun, into this process's rows of each:
+    `world`, with `replica` the DDP wrapper, which averages the gradients over the processes in the
+    last micro-batch's backward only). Each micro-batch's mean loss is weighted by its share of the
+    batch's targets (World.parts): any grad_accum gives the one-batch step, to float rounding.
+    Returns (the batch's mean loss on this process's rows, the total norm of the gradient before
+    clipping, or None without clipping: clipping computes it anyway) as tensors: reading them would
+    wait for the device."""
     optimizer.zero_grad(set_to_none=True)
-    for micro in range(c.grad_accum):
-        batch = task.batch("train", c.batch_size // c.grad_accum, generator, device)
-        with distributed.no_sync(replica) if micro < c.grad_accum - 1 else contextlib.nullcontext():
+    parts = world.parts(task.batch("train", c.batch_size, generator, device), c.grad_accum)
+    loss = 0.0
+    for micro, (part, weight) in enumerate(parts):
+        with distributed.no_sync(replica) if micro < len(parts) - 1 else contextlib.nullcontext():
             with amp:
-                loss = task.loss(forward, batch)
-            (loss / c.grad_accum).backward()
+                part_loss = task.loss(forward, part) * weight
+            part_loss.backward()
+        loss = loss + part_loss.detach()
     grad_norm = None
     if c.grad_clip > 0:
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)  # () the norm of all of them
@@ -259,7 +265,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     batch_tokens = run.task.batch_tokens(c.batch_size)
     schedule = dataclasses.replace(c, **run.horizon)
     replica = world.wrap(model, run.device)  # DDP's wrapper under torchrun, else the model
-    task = world.shard(run.task)  # this rank's slices of the batches
+    estimated = world.shard(run.task)  # this rank's slices of the estimates' batches
     forward = torch.compile(replica) if c.compile else replica
     timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
     bar = tqdm(total=c.max_time if timed else c.max_iters, initial=run.train_seconds if timed else start,
@@ -267,14 +273,16 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]" if timed else None,
                disable=None if progress else True)  # None: only on a terminal
     steps_done, interval_steps, interval_seconds, step_seconds = 0, 0, 0.0, 0.0
+    lines = progress and bar.disable  # no bar to watch (a log file, a pipe): a line now and then instead
+    last_line, loss_value = clock() if lines else 0.0, None
     model.train()
     try:
         for step in range(start, c.max_iters):
             step_start = clock()
             for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
                 group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
-            loss, run.grad_norm = training_step(forward, model, optimizer, task, c, batch_rng, run.device,
-                                                run.amp, replica)
+            loss, run.grad_norm = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device,
+                                                run.amp, replica, world)
             run.pending_losses.append(loss.detach())
             # every rank: the same clock (rank 0's) and the same decision to stop
             signum, step_seconds = world.agree(stop.signum, clock() - step_start)
@@ -297,9 +305,16 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                             **grad_norm, "tokens_per_s": tokens_per_s, "train_seconds": run.train_seconds})
                 interval_steps, interval_seconds = 0, 0.0
 
+            if lines and clock() - last_line >= PROGRESS_SECONDS:
+                last_line = clock()
+                run.log(f"step {done:,}" + (f", {run.train_seconds:.0f} s of {c.max_time:g}" if timed
+                                            else f" of {c.max_iters:,}")
+                        + (f", loss {loss_value:.4f}" if loss_value is not None else "")
+                        + f", {steps_done * batch_tokens / run.train_seconds:,.0f} tokens/s")
+
             if done % c.eval_interval == 0 or last:
                 synchronize(run.device)  # the steps' queued work belongs to training time
-                losses = world.mean_values(estimate_loss(model, task, c.batch_size, c.eval_iters, c.seed + 1,
+                losses = world.mean_values(estimate_loss(model, estimated, c.batch_size, c.eval_iters, c.seed + 1,
                                                          run.device, run.amp))  # over each rank's slices
                 tracked = run.task.track(model, run.device) if world.is_main else {}
                 run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
@@ -413,9 +428,9 @@ def _resume_settings(run_dir, model_config, train_config, data):
     the saved settings planned the schedule over)."""
     saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
     changed = [f"{name}: {a!r} -> {b!r}"
-               for old, new in ((saved_model, model_config), (saved_train, train_config))
+               for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
                for name, a, b in _differences(old, new)
-               if name not in RESUMABLE and name != "vocab_size"]
+               if name not in RESUMABLE | fitted]  # the model's vocab_size is the data's, set by make_task
     if changed:
         raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
     train_config = dataclasses.replace(
