@@ -5,6 +5,7 @@ import itertools
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,30 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_c
         train(model_config, more, tmp_path / "run", resume=True, progress=False, log=lambda m: None)
     assert (tmp_path / "run" / "checkpoint.json").read_text() == saved  # still step 10
     assert load_checkpoint(tmp_path / "run", GPTLanguageModel(read_config(tmp_path / "run")[0]))["step"] == 10
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_run_files_have_the_permissions_open_and_mkdir_give(tmp_path, small_corpus, umask):
+    """Every run file is written through a mkstemp file (0600): each ends with what open() gives
+    under the process umask, each folder with what mkdir gives."""
+    model_config = ModelConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
+    train_config = TrainConfig(batch_size=4, max_iters=4, eval_interval=2, eval_iters=1, sample_tokens=5)
+    run = tmp_path / "run"
+    train(model_config, train_config, run, data=small_corpus, progress=False, log=lambda m: None)
+    (tmp_path / "opened").write_text("")
+    (tmp_path / "made").mkdir()
+    file_mode, dir_mode = (stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("opened", "made"))
+    assert (file_mode, dir_mode) == (0o666 & ~umask, 0o777 & ~umask)
+    paths = [run, *run.rglob("*")]
+    assert {"model.safetensors", "checkpoint.json", "metrics.jsonl", "samples.txt"} <= {p.name for p in paths}
+    assert {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode) for p in paths} == {
+        p.relative_to(tmp_path): dir_mode if p.is_dir() else file_mode for p in paths}
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

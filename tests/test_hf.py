@@ -7,8 +7,10 @@ a byte-level BPE trained on a few KB of text) saved with transformers' save_pret
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -101,6 +103,65 @@ def test_an_export_is_the_same_model_in_transformers(runs, tmp_path, name, capsy
     assert recorded in card and f"{final['val_loss']:.4f}" in card and "n_embd" in card
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
                                                      "tokenizer.json", "tokenizer_config.json"]
+
+
+def run_card_code(out, cwd):
+    """The model card's Python blocks, as written, one after the other in a fresh interpreter (offline,
+    as a user would paste them); then the length of `ids` and n_positions. Returns what each printed."""
+    blocks = re.findall(r"```python\n(.*?)```", (out / "README.md").read_text(encoding="utf-8"), re.S)
+    rule = "----- next block -----"
+    script = f"\nprint({rule!r})\n".join([*blocks, "print(ids.shape[1], model.config.n_positions)"])
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                               "OMP_NUM_THREADS": "1"})  # tiny models: threads only contend
+    assert done.returncode == 0, done.stderr  # the old card: IndexError, past the position table
+    assert len(blocks) == 2  # within the block, and past it
+    return done.stdout.split(rule + "\n")
+
+
+def test_the_model_cards_code_runs_as_written_within_and_past_the_block(runs, tmp_path):
+    out = tmp_path / "hf"
+    assert main(["export", "--run", str(runs / "gpt2-compatible"), str(out)]) == 0
+    within, past, sizes = run_card_code(out, cwd=tmp_path)
+    assert within.startswith("ROMEO:") and len(within) == 64 + 1  # the whole block, one token a character
+    assert past.startswith("ROMEO:") and len(past) == len("ROMEO:") + 500 + 1
+    assert sizes.split() == ["506", "64"]  # more tokens than the 64 positions
+
+
+def test_the_model_card_prompts_with_characters_the_run_knows(tmp_path):
+    """A character run whose text lacks "ROMEO:" cannot encode it: the card prompts with its own."""
+    run = tmp_path / "run"
+    run.mkdir()
+    tokenizer = CharTokenizer.from_text("hello world")
+    config = dataclasses.replace(GPT, vocab_size=tokenizer.vocab_size, lm_head_bias=False)
+    ckpt.save_run_info(run, config, TrainConfig(), tokenizer, {"source": "text", "sha256": "0" * 64})
+    ckpt.save_weights(run / ckpt.MODEL_FILE, build_model(config))
+    assert main(["export", "--run", str(run), str(tmp_path / "hf")]) == 0
+    within, past, sizes = run_card_code(tmp_path / "hf", cwd=tmp_path)
+    assert len(within) == 16 + 1 and set(within[:-1]) <= set("helo wrd")
+    assert sizes.split() == [str(1 + 500), "16"]
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_an_export_has_the_permissions_open_and_mkdir_give(runs, tmp_path, umask):
+    """Files built through mkdtemp (0700) kept 0600: every file gets what open() gives, the
+    directory what mkdir gives, under the process umask."""
+    (tmp_path / "opened").write_text("")
+    (tmp_path / "made").mkdir()
+    file_mode, dir_mode = (stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("opened", "made"))
+    assert (file_mode, dir_mode) == (0o666 & ~umask, 0o777 & ~umask)
+    for force in ([], ["--force"]):  # a new directory, and one replacing an old one
+        out = tmp_path / "hf"
+        assert main(["export", "--run", str(runs / "gelu-tied"), str(out), *force]) == 0
+        assert stat.S_IMODE(out.stat().st_mode) == dir_mode
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(
+            ["README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"], file_mode)
 
 
 def fake_run(path, model_config, lm_head_bias=None):

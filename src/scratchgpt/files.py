@@ -21,14 +21,20 @@ def atomic_write(path, write):
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        usual_mode(tmp)  # mkstemp makes 0600
         os.replace(tmp, path)
         _fsync_dir(path.parent)  # make the rename itself durable
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def usual_mode(path):
+    """Give `path` the permissions open() (a file) or mkdir() (a directory) would under the
+    process umask: what mkstemp (0600) and mkdtemp (0700) make is private."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~umask)
 
 
 def _fsync_dir(folder):

@@ -17,7 +17,8 @@ Which weights: the run's kept model, model.safetensors (the lowest estimated val
 exports a complete model; a run with no kept model yet exports its latest complete checkpoint,
 named by checkpoint.json and checked against its sha256. Nothing is written until everything is
 checked: OUT is built in a temporary directory beside it and renamed into place; an existing OUT
-is refused unless force=True, and replaced only once the new one is complete.
+is refused unless force=True, and replaced only once the new one is complete. OUT and its files
+get the permissions mkdir and open give (not the temporary directory's private 0700).
 """
 
 import dataclasses
@@ -34,6 +35,7 @@ from .. import checkpoint as ckpt
 from .. import config as cfg
 from ..data.tokenizer import load_tokenizer
 from ..errors import CheckpointError, ConfigError, MissingExtra
+from ..files import usual_mode
 from ..models.convert import convert
 from ..models.gpt2 import gpt2_config, gpt2_obstacle, to_gpt2_state
 from ..models.registry import build_model
@@ -95,6 +97,8 @@ def export_hf(run_dir, out, force=False):
             "model_max_length": model_config.block_size})
         card = model_card(run_dir, out, model_config, train_config, data_info, records, source)
         (tmp / "README.md").write_text(card, encoding="utf-8")
+        for path in [tmp, *tmp.iterdir()]:
+            usual_mode(path)  # not mkdtemp's 0700, nor 0600 for the files written inside it
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -189,9 +193,12 @@ def model_card(run_dir, out, model_config, train_config, data_info, records, sou
                  f"so far: {best['val_loss']:.4f} nats per token, at step {best['step']}.")
     else:
         score = "Training had not finished when this was exported, and had no estimate yet."
-    chars = load_tokenizer(run_dir / "tokenizer.json").kind == "char"
+    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+    chars = tokenizer.kind == "char"
     token = "one token per character" if chars else "sub-word tokens"
     unknown = " A character outside the vocabulary cannot be encoded." if chars else ""
+    # a prompt the tokenizer encodes: a character run's text may lack some of "ROMEO:"
+    prompt = "ROMEO:" if not chars or set("ROMEO:") <= set(tokenizer.chars) else tokenizer.chars[0]
     model_rows = "\n".join(f"| {k} | {v} |" for k, v in cfg.model_to_dict(model_config).items())
     train_rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(train_config).items())
     data = "\n".join(f"- {k}: `{v}`" for k, v in data_info.items()) or "- (not recorded)"
@@ -212,14 +219,30 @@ vocabulary). Exported from `{run_dir}`: {source}.
 ```python
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-tokenizer = AutoTokenizer.from_pretrained("{out}")
-model = GPT2LMHeadModel.from_pretrained("{out}")
-ids = tokenizer("ROMEO:", return_tensors="pt").input_ids
-print(tokenizer.decode(model.generate(ids, max_new_tokens=200, do_sample=True)[0]))
+path = {json.dumps(str(out), ensure_ascii=False)}  # this directory
+tokenizer = AutoTokenizer.from_pretrained(path)
+model = GPT2LMHeadModel.from_pretrained(path)
+ids = tokenizer({json.dumps(prompt, ensure_ascii=False)}, return_tensors="pt").input_ids
+new = model.config.n_positions - ids.shape[1]  # up to the last position the model has
+print(tokenizer.decode(model.generate(ids, max_new_tokens=new, do_sample=True)[0]))
 ```
 
-The model reads at most {model_config.block_size} tokens (`n_positions`). It has no end-of-text
-token: `generate` stops at `max_new_tokens`.{unknown}
+The model reads at most {model_config.block_size} tokens (`n_positions`, its block size): its
+position table has no row past them, so `generate` fails (`IndexError`) on a longer text. To write
+more, crop the context to its last `n_positions` tokens at every step, as scratchgpt's `sample`
+does:
+
+```python
+import torch
+
+with torch.no_grad():
+    for _ in range(500):
+        logits = model(ids[:, -model.config.n_positions:]).logits[:, -1]  # the last token's
+        ids = torch.cat([ids, torch.multinomial(logits.softmax(-1), 1)], dim=1)
+print(tokenizer.decode(ids[0]))
+```
+
+It has no end-of-text token: generation stops after the number of tokens asked for.{unknown}
 
 ## Evaluation
 
