@@ -1,7 +1,9 @@
 """The playground's JSON API against the real app on a loopback port: every endpoint, every kind of
-refusal, streaming, cancelling, the concurrency limit, runs that are missing, damaged or retrained."""
+refusal, streaming, cancelling, the concurrency limit, runs that are missing, damaged or retrained,
+the run a request may leave out, the newest run first, and whether a run trains, stopped or finished."""
 
 import base64
+import os
 import shutil
 import socket
 import threading
@@ -13,7 +15,7 @@ import torch
 from helpers import fails
 from serving import ProcessServer, ThreadServer, events, wait_for
 
-from scratchgpt.checkpoint import load_model, save_weights
+from scratchgpt.checkpoint import load_model, run_lock, save_weights
 from scratchgpt.cli import main
 from scratchgpt.inference.generate import sample_text
 from scratchgpt.inference.predict import fill, predict
@@ -76,7 +78,7 @@ def test_health_and_the_run_list(client, runs):
     assert {n: r["abilities"] for n, r in listed.items()} == {
         "gpt": ["generate", "attention"], "mlm": ["fill", "attention"], "speakers": ["predict", "attention"],
         "swap": ["translate", "attention"]}
-    assert listed["gpt"]["finished"] and listed["gpt"]["final"]["val_loss"] > 0
+    assert listed["gpt"]["status"] == "finished" and listed["gpt"]["final"]["val_loss"] > 0
     assert listed["gpt"]["shape"]["n_layer"] == 2 and listed["swap"]["task"] == "pairs"
     details = client.get("/api/runs/gpt").json()
     assert details["config"]["model"]["kind"] == "gpt"
@@ -111,7 +113,7 @@ def test_generate_streams_the_text_sample_text_gives(client, runs):
 
 @pytest.mark.parametrize("body, status, message", [
     ({"run": "nope"}, 404, "unknown run 'nope' (this server has: gpt, mlm, speakers, swap)"),
-    ({}, 422, "run: Field required"),
+    ({}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
     (_settings(prompt="Café"), 422, "text has characters outside the vocabulary: 'é'"),
     (_settings(max_new_tokens=-1), 422, "max_new_tokens: Input should be greater than or equal to 1"),
     (_settings(max_new_tokens=100_001), 422, "max_new_tokens is 100,001; this server generates at most 100,000"),
@@ -198,6 +200,7 @@ def test_fill_predict_and_translate_answer_as_the_python_api(client, runs):
     ("/api/translate", {"run": "swap", "texts": ["one"], "beam": 0}, 422, "beam: Input should be greater"),
     ("/api/translate", {"run": "swap", "texts": ["one " * 50]}, 422, "the model reads at most block_size"),
     ("/api/translate", {"run": "gpt", "texts": ["abc"]}, 422, "run 'gpt' holds a gpt model, which cannot translate"),
+    ("/api/fill", {"text": "[MASK]"}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
 ])
 def test_other_families_refuse_bad_requests(client, path, body, status, message):
     assert message in error(client.post(path, json=body), status)
@@ -236,6 +239,67 @@ def test_a_full_server_answers_503_with_retry_after_then_recovers(client, server
 def _idle(client):
     counts = client.get("/api/health").json()
     return counts["running"] == counts["waiting"] == 0
+
+
+@pytest.mark.parametrize("name, path, body", [
+    ("gpt", "/api/generate", {"prompt": "ROMEO:", "max_new_tokens": 20, "seed": 7, "stream": False}),
+    ("gpt", "/api/attention", {"text": "ROMEO:"}),
+    ("mlm", "/api/fill", {"text": "To b[MASK] or", "top_k": 3}),
+    ("speakers", "/api/predict", {"texts": ["My lord, the king."]}),
+    ("swap", "/api/translate", {"texts": ["one two"], "beam": 2}),
+])
+def test_a_server_of_one_run_needs_no_run_name(runs, name, path, body):
+    live = ThreadServer(create_app(Runs([runs / name])))
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            named = client.post(path, json={"run": name, **body})
+            unnamed = client.post(path, json=body)
+    finally:
+        live.stop()
+    assert named.status_code == unnamed.status_code == 200, unnamed.text
+    if path == "/api/generate":
+        assert unnamed.json()["text"] == named.json()["text"]
+    else:
+        assert unnamed.json() == named.json()
+
+
+def test_the_runs_are_listed_newest_first(runs, tmp_path):
+    """Newest as the commands mean it: the run whose model was kept last; runs without one last."""
+    for name, mtime in (("older", 1_000_000), ("newest", 3_000_000), ("old", 2_000_000), ("new-run", None)):
+        shutil.copytree(runs / "gpt", tmp_path / name)
+        if mtime is None:
+            (tmp_path / name / "model.safetensors").unlink()  # started, no model kept yet
+        else:
+            os.utime(tmp_path / name / "model.safetensors", (mtime, mtime))
+    live = ThreadServer(create_app(Runs(root=tmp_path)))
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            listed = [run["name"] for run in client.get("/api/runs").json()["runs"]]
+    finally:
+        live.stop()
+    assert listed == ["newest", "old", "older", "new-run"]
+
+
+def test_a_run_is_training_while_its_lock_is_held_else_stopped_or_finished(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "gpt", run, ignore=shutil.ignore_patterns(".lock"))  # as if never trained here
+    live = ThreadServer(create_app(Runs([run])))
+    try:
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            def status():
+                return client.get("/api/runs").json()["runs"][0]["status"]
+
+            assert status() == "finished"
+            records = (run / "metrics.jsonl").read_text().splitlines()
+            (run / "metrics.jsonl").write_text("".join(r + "\n" for r in records if '"final"' not in r))
+            assert status() == "stopped"  # Ctrl-C: a checkpoint, no final record, no process
+            assert not (run / ".lock").exists()  # asking made no lock file
+            with run_lock(run):  # as the training loop holds it; the server's asking never kept it
+                assert status() == "training"
+                assert client.get("/api/runs/run").json()["status"] == "training"
+            assert status() == "stopped"
+    finally:
+        live.stop()
 
 
 def test_missing_damaged_and_retrained_runs(runs, tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from serving import ProcessServer
 
+from scratchgpt.checkpoint import run_lock
 from scratchgpt.cli import main
 
 LONG_GENERATION = 20_000  # tokens: long enough that Stop always lands in the middle of it
@@ -61,14 +62,25 @@ def run_dir(tmp_path_factory, shakespeare):
     return root / "run"
 
 
+def unfinished_copy(run_dir, name):
+    """A copy of the run as it was before its end: its metrics.jsonl without the final record."""
+    copy = run_dir.parent / name
+    shutil.copytree(run_dir, copy)
+    records = (copy / "metrics.jsonl").read_text().splitlines()
+    (copy / "metrics.jsonl").write_text("".join(line + "\n" for line in records if '"final"' not in line))
+    return copy
+
+
 @pytest.fixture(scope="module")
 def live_run(run_dir):
-    """A copy of the run as it was while training: its metrics.jsonl without the final record."""
-    live = run_dir.parent / "live"
-    shutil.copytree(run_dir, live)
-    records = (live / "metrics.jsonl").read_text().splitlines()
-    (live / "metrics.jsonl").write_text("".join(line + "\n" for line in records if '"final"' not in line))
-    return live
+    """A run still training (while a test holds its lock)."""
+    return unfinished_copy(run_dir, "live")
+
+
+@pytest.fixture(scope="module")
+def stopped_run(run_dir):
+    """A run stopped with Ctrl-C: no final record, and no process holds its lock."""
+    return unfinished_copy(run_dir, "stopped")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +96,14 @@ def family_runs(run_dir):
 
 
 @pytest.fixture(scope="module")
-def server(browser, run_dir, live_run, family_runs):
-    server = ProcessServer("--run", run_dir, "--run", live_run, "--run", family_runs["mlm"],
-                           "--run", family_runs["swap"], "--max-new-tokens", LONG_GENERATION)
+def served(run_dir, live_run, stopped_run, family_runs):
+    """The served run directories; the encoder-decoder, trained last, is the newest."""
+    return [run_dir, live_run, stopped_run, family_runs["mlm"], family_runs["swap"]]
+
+
+@pytest.fixture(scope="module")
+def server(browser, served):
+    server = ProcessServer(*[arg for run in served for arg in ("--run", run)], "--max-new-tokens", LONG_GENERATION)
     yield server
     server.stop()
 
@@ -270,25 +287,46 @@ def test_the_training_panel_draws_the_curves_and_the_settings(page, run_dir):
 
 
 def test_a_run_still_training_is_redrawn_as_its_metrics_grow(driver, server, live_run):
-    driver.get("about:blank")
-    driver.get(f"{server.url}/#run={live_run.name}")
-    wait_for(driver, lambda d: data_state(d, "training-panel") == "drawn", "the live run's curves")
-    assert text_of(driver, "training-state").startswith("Training: step")
-
-    def points(d):
-        return d.execute_script("return document.querySelector('#loss-chart path.series').getAttribute('d')"
-                                ".split('L').length")
-    before = points(driver)
     metrics = live_run / "metrics.jsonl"
     last = json.loads(metrics.read_text().splitlines()[-1])
-    with metrics.open("a") as f:  # the trainer logs another interval
-        f.write(json.dumps({"kind": "train", "step": last["step"] + 5, "loss": 2.5, "lr": 1e-4,
-                            "tokens_per_s": 1000.0, "train_seconds": 9.0}) + "\n")
-    wait_for(driver, lambda d: points(d) == before + 1, "the page to draw the new record")
-    with metrics.open("a") as f:  # and finishes
-        f.write(json.dumps({"kind": "final", "step": last["step"] + 5, "val_loss": 2.6}) + "\n")
+    with run_lock(live_run):  # held as the training loop holds it
+        driver.get("about:blank")
+        driver.get(f"{server.url}/#run={live_run.name}")
+        wait_for(driver, lambda d: data_state(d, "training-panel") == "drawn", "the live run's curves")
+        assert text_of(driver, "training-state").startswith("Training: step")
+
+        def points(d):
+            return d.execute_script("return document.querySelector('#loss-chart path.series').getAttribute('d')"
+                                    ".split('L').length")
+        before = points(driver)
+        with metrics.open("a") as f:  # the trainer logs another interval
+            f.write(json.dumps({"kind": "train", "step": last["step"] + 5, "loss": 2.5, "lr": 1e-4,
+                                "tokens_per_s": 1000.0, "train_seconds": 9.0}) + "\n")
+        wait_for(driver, lambda d: points(d) == before + 1, "the page to draw the new record")
+        with metrics.open("a") as f:  # and finishes, then exits
+            f.write(json.dumps({"kind": "final", "step": last["step"] + 5, "val_loss": 2.6}) + "\n")
     wait_for(driver, lambda d: text_of(d, "training-state") == "Training finished.", "the page to see the end")
     screenshot(driver, "live")
+
+
+def test_a_stopped_run_says_so_and_how_to_resume_it(driver, server, stopped_run):
+    open_run(driver, server, stopped_run.name)
+    records = [json.loads(line) for line in (stopped_run / "metrics.jsonl").read_text().splitlines()]
+    max_iters = json.loads((stopped_run / "config.json").read_text())["train"]["max_iters"]
+    assert text_of(driver, "training-state") == (
+        f"Stopped at step {records[-1]['step']:,} of {max_iters:,} "
+        f"(resume with: scratchgpt train --resume --out {stopped_run})")  # and no "refreshing every 3 s"
+    screenshot(driver, "stopped-run")
+
+
+def test_the_page_opens_on_the_newest_run(driver, server, served):
+    driver.get("about:blank")
+    driver.get(server.url)
+    wait_for(driver, lambda d: data_state(d, "training-panel") == "drawn", "the page to load a run")
+    newest = max(served, key=lambda run: (run / "model.safetensors").stat().st_mtime)
+    assert driver.find_element("id", "run").get_attribute("value") == newest.name
+    listed = driver.execute_script("return [...document.querySelectorAll('#run option')].map(o => o.value)")
+    assert listed[0] == newest.name  # the picker lists the newest first
 
 
 def open_run(driver, server, name):

@@ -21,6 +21,7 @@ ever unpickles arbitrary objects.
 
 import dataclasses
 import json
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,8 +76,7 @@ def read_config(run_dir):
     if not run_dir.is_dir():
         raise CheckpointError(f"run directory not found: {run_dir}")
     if not path.exists():
-        raise CheckpointError(f"{run_dir} holds no run (no config.json); train one with "
-                              f"`scratchgpt train --out {run_dir}`")
+        raise CheckpointError(_not_a_run(run_dir, "holds no run (no config.json)"))
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -95,12 +95,20 @@ def read_config(run_dir):
     return model, train, doc.get("data", {})
 
 
+def _not_a_run(folder, what):
+    """The message for a --run that is not a run: the runs in it, if it is a folder of runs (as
+    ./runs is), else `what` it lacks and how to train one there."""
+    runs = sorted(str(p.parent) for p in folder.glob("*/config.json"))
+    if runs:
+        return f"{folder} is a folder of runs, not a run; pass one of: {', '.join(runs)}"
+    return f"{folder} {what}; train one with `scratchgpt train --out {folder}`"
+
+
 def load_weights(path, model):
     try:
         state = safetensors.torch.load_file(str(path), device="cpu")
     except FileNotFoundError:
-        raise CheckpointError(f"{path.parent} has no {path.name}; train one with "
-                              f"`scratchgpt train --out {path.parent}`") from None
+        raise CheckpointError(_not_a_run(path.parent, f"has no {path.name}")) from None
     except (OSError, safetensors.SafetensorError) as e:
         raise CheckpointError(f"{path} is corrupt or truncated: {e}") from None
     for copy, original in model.tied_weights.items():
@@ -115,7 +123,8 @@ def load_weights(path, model):
 def load_model(run_dir, device="cpu", attention=None):
     """(model in eval mode, tokenizer, model config, data info) from a run directory.
 
-    `attention` ("readable" or "fast") converts a GPT to that path; None keeps the saved one.
+    `attention` ("readable" or "fast") converts the model (any family but the bigram) to that face;
+    None keeps the saved one.
     """
     run_dir = Path(run_dir)
     model_config, _, data_info = read_config(run_dir)
@@ -130,8 +139,8 @@ def load_model(run_dir, device="cpu", attention=None):
             raise CheckpointError(f"{run_dir}: tokenizer has {has} tokens but the model expects {expects}")
     model = build_model(model_config)
     load_weights(run_dir / MODEL_FILE, model)
-    if attention is not None and model_config.kind != "gpt":
-        raise ConfigError(f"the {model_config.kind} model has no attention path to convert to")
+    if attention is not None and model_config.kind == "bigram":
+        raise ConfigError("the bigram model has no attention to convert")
     if attention is not None and attention != model_config.attention:
         model = convert(model, attention)
     return model.to(device).eval(), tokenizer, model.config, data_info
@@ -270,6 +279,36 @@ def run_lock(run_dir):
         yield
     finally:
         lock.release()
+
+
+def newest_first(run_dirs):
+    """The run directories that hold a model, the most recently kept model first: "the newest run"
+    is the first."""
+    kept = {}
+    for run in map(Path, run_dirs):
+        try:
+            kept[run] = (run / MODEL_FILE).stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # no model kept yet, or not a directory
+    return sorted(kept, key=kept.get, reverse=True)
+
+
+def run_is_training(run_dir):
+    """Whether a process holds the run directory's lock (run_lock: filelock's flock), asked without
+    waiting and without creating the lock file: a shared lock, taken and dropped at once, fails only
+    while a trainer holds the exclusive one."""
+    import fcntl  # POSIX only, as filelock's flock is; imported here so that loading a run needs it not
+    try:
+        fd = os.open(Path(run_dir) / ".lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # never trained here: the lock file stays in place once made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock
+    return False
 
 
 @contextmanager

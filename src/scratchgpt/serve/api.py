@@ -2,7 +2,8 @@
 
     GET  /api/health                 {"status": "ok", "runs", "running", "waiting", "workers", "queue",
                                      "limits": {"max_new_tokens", "max_text_chars", "max_texts"}}
-    GET  /api/runs                   {"runs": [summary, ...]}: family, shape, step, scores, abilities
+    GET  /api/runs                   {"runs": [summary, ...]}, the newest first: family, shape, step,
+                                     scores, abilities, status ("training", "stopped" or "finished")
     GET  /api/runs/{name}            the summary with the run's config.json and sample text
     GET  /api/runs/{name}/metrics    {"records": [...]}: every record of metrics.jsonl so far
     POST /api/generate               a GPT's continuation of a prompt, streamed as server-sent events
@@ -13,9 +14,10 @@
     POST /api/predict                a fine-tuned encoder's label, score or labelled spans per text
     POST /api/translate              an encoder-decoder's translations, greedy or by beam search
 
-Bodies are validated twice: their types and fixed ranges by pydantic, then what depends on the run
-or the server's limits (top-k up to the vocabulary, max tokens up to the server's limit, characters
-the tokenizer knows). Every refusal is a JSON {"error": one line}: 4xx for the request, 503 with
+Every POST names its run ("run"), which may be left out where the server has only one. Bodies are
+validated twice: their types and fixed ranges by pydantic, then what depends on the run or the
+server's limits (top-k up to the vocabulary, max tokens up to the server's limit, characters the
+tokenizer knows). Every refusal is a JSON {"error": one line}: 4xx for the request, 503 with
 Retry-After when the server is full. The work itself runs through the Gate (gate.py), off the event
 loop.
 """
@@ -47,7 +49,8 @@ router = APIRouter(prefix="/api")
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
 
-    run: str = Field(min_length=1, description="the run's name, as /api/runs lists it")
+    run: str | None = Field(None, min_length=1, description="the run's name, as /api/runs lists it "
+                                                            "(default: the server's only run)")
 
 
 class GenerateBody(_Body):
@@ -100,8 +103,10 @@ def _check_texts(request, texts):
 
 
 async def _model(request, name, ability, readable=False):
-    """The run's Loaded model (read from disk in a thread the first time), if it can do `ability`."""
+    """The run's Loaded model (read from disk in a thread the first time), if it can do `ability`;
+    no name: the server's only run's."""
     runs = _state(request).runs
+    name = runs.only() if name is None else name
     loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)  # unknown: 404
     can = abilities(loaded.config)
     if ability not in can:
@@ -124,7 +129,7 @@ async def health(request: Request):
 @router.get("/runs")
 async def runs(request: Request):
     runs = _state(request).runs
-    return {"runs": [runs.summary(name) for name in runs.paths()]}
+    return {"runs": [runs.summary(name) for name in runs.newest_first()]}
 
 
 @router.get("/runs/{name}")

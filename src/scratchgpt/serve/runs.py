@@ -9,6 +9,9 @@ Training writes that file to a temporary name and renames it into place, so a lo
 old file or the new one, never half of each. With `compile`, each GPT with a key/value cache gets
 its compiled decode step (inference/compiled.py) when it is loaded: one per model version, compiled
 at its first generation and shared by every request after, each with a cache of its own.
+
+A run is "training" while a process holds its run lock, "finished" once metrics.jsonl has its final
+record, and "stopped" otherwise (Ctrl-C, a kill, a crash: `scratchgpt train --resume` continues it).
 """
 
 import json
@@ -16,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import MODEL_FILE, load_model, read_config, read_manifest
+from ..checkpoint import MODEL_FILE, load_model, newest_first, read_config, read_manifest, run_is_training
 from ..errors import CheckpointError, InputError
 from ..inference.compiled import Decoder, compilable
 from ..models.convert import convert
@@ -67,6 +70,23 @@ class Runs:
             return self._fixed
         found = sorted(p.parent for p in self.root.glob("*/config.json"))
         return _named(found)
+
+    def newest_first(self):
+        """The runs' names: those with a model newest first, as the commands pick "the newest run",
+        then those without one."""
+        paths = self.paths()
+        names = {path: name for name, path in paths.items()}
+        newest = [names[path] for path in newest_first(paths.values())]
+        return newest + [name for name in paths if name not in newest]
+
+    def only(self):
+        """The name of the server's one run, for a request that names none; with several (or none),
+        a one-line error that lists them."""
+        paths = self.paths()
+        if len(paths) == 1:
+            return next(iter(paths))
+        raise InputError(f"run: name one of this server's runs ({', '.join(paths)})" if paths else
+                         "run: this server has no runs yet")
 
     def path(self, name):
         paths = self.paths()
@@ -119,8 +139,8 @@ class Runs:
             "shape": {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
                       if hasattr(config, k)},
             "step": last["step"] if last else 0, "checkpoint_step": manifest["step"] if manifest else None,
-            "max_iters": train.max_iters, "max_time": train.max_time, "finished": final is not None,
-            "final": final, "data": data.get("source"),
+            "max_iters": train.max_iters, "max_time": train.max_time, "final": final, "data": data.get("source"),
+            "status": "training" if run_is_training(path) else "finished" if final else "stopped",
         }
 
     def details(self, name):

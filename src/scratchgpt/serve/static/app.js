@@ -150,13 +150,12 @@ async function loadRuns() {
   $("#max-new-tokens").title = `at most ${whole(limits.max_new_tokens)} on this server`;
   const runs = await listRuns();
   if (!runs.length) throw new Error("this server has no runs yet: train one (scratchgpt train), then reload");
-  const usable = runs.filter((run) => !run.error);
   const wanted = runs.find((run) => run.name === hashRun() && !run.error);
-  const first = usable.find((run) => run.abilities.includes("generate")) ?? usable[0];
-  await selectRun((wanted ?? first ?? runs[0]).name);
+  const newest = runs.find((run) => !run.error);  // the server lists the newest first
+  await selectRun((wanted ?? newest ?? runs[0]).name);
 }
 
-/** Fill the picker from GET /api/runs, keeping the selected run; the runs, newest list. */
+/** Fill the picker from GET /api/runs (the newest first), keeping the selected run; returns the runs. */
 async function listRuns() {
   const {runs} = await api("/api/runs");
   state.runs = runs;
@@ -743,11 +742,16 @@ function benchmarkLine(config, final) {
   return parts.filter(Boolean).join(" · ");
 }
 
+/** Where the run's training is: finished, stopped (with how to resume it) or going on. */
 function progressLine(run, records) {
-  if (run.finished) return "Training finished.";
+  if (run.status === "finished") return "Training finished.";
   const last = records.at(-1);
-  const limit = run.max_time ? `${run.max_time} s` : `${whole(run.max_iters)} steps`;
   const at = last?.train_seconds != null ? ` after ${last.train_seconds.toFixed(0)} s` : "";
+  if (run.status === "stopped") {
+    const of = run.max_time ? `${at} of ${run.max_time} s` : ` of ${whole(run.max_iters)}`;
+    return `Stopped at step ${whole(run.step)}${of} (resume with: scratchgpt train --resume --out ${run.path})`;
+  }
+  const limit = run.max_time ? `${run.max_time} s` : `${whole(run.max_iters)} steps`;
   return `Training: step ${whole(run.step)} of up to ${limit}${at} · refreshing every ${REFRESH_MS / 1000} s`;
 }
 
@@ -776,7 +780,7 @@ async function refreshTraining() {
     $("#benchmark").textContent = benchmarkLine(details.config, details.final);
     $("#training-state").textContent = progressLine(details, records);
     $("#training-panel").dataset.state = "drawn";
-    if (!details.finished) state.pollTimer = setTimeout(refreshTraining, REFRESH_MS);
+    if (details.status === "training") state.pollTimer = setTimeout(refreshTraining, REFRESH_MS);
   } catch (e) {
     if (name !== state.run.name) return;
     $("#training-state").textContent = `Cannot refresh: ${e.message}; trying again in ${REFRESH_MS / 1000} s`;
