@@ -11,7 +11,9 @@ import pytest
 import torch
 from helpers import fails
 
-from scratchgpt.cli import main
+from scratchgpt.cli import build_parser, main
+from scratchgpt.cli.options import settings
+from scratchgpt.training.bench import matmul_peak
 
 
 def scratchgpt(*args, env=None, cwd=None):
@@ -122,17 +124,20 @@ def test_bad_data_files(capsys, tmp_path, content, message):
 def test_unknown_preset_and_setting(capsys, tmp_path):
     assert "invalid choice: 'huge'" in fails_argparse(capsys, "train", "--preset", "huge")
     assert "unrecognized arguments: --n-layers" in fails_argparse(capsys, "train", "--n-layers", "3")
+    assert fails_argparse(capsys, "train", "--bogus") == (  # the command's own help, not scratchgpt's
+        "scratchgpt train: error: unrecognized arguments: --bogus (see scratchgpt train --help)")
+    assert fails_argparse(capsys, "--bogus", "train").endswith("(see scratchgpt --help)")
     toml = tmp_path / "c.toml"
     toml.write_text("[model]\nn_layers = 3\n")
     assert "unknown setting 'model.n_layers'" in fails(capsys, "train", "--config", toml)
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--n-embd", "30", "--n-head", "4"], "n_embd (30) must be divisible by n_head (4)"),
-    (["--lr", "0"], "lr must be positive"),
-    (["--lr=-1e-3"], "lr must be positive"),
-    (["--block-size", "0"], "block_size must be at least 1"),
-    (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["--n-embd", "30", "--n-head", "4"], "--n-embd (30) must be divisible by --n-head (4)"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--lr=-1e-3"], "--lr must be positive"),
+    (["--block-size", "0"], "--block-size must be at least 1"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
 ])
 def test_invalid_values(capsys, tmp_path, shakespeare, flags, message):
     out = tmp_path / "r"
@@ -146,15 +151,72 @@ def test_a_value_of_the_wrong_type(capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--grad-accum", "3"], "batch_size (8) must be divisible by grad_accum (3)"),
-    (["--max-time=-1"], "max_time must be at least 0"),
+    (["--grad-accum", "3"], "batch_size (8) must be divisible by --grad-accum (3)"),
+    (["--max-time=-1"], "--max-time must be at least 0"),
     (["--position", "rotary", "--n-embd", "6", "--n-head", "2"], "rotary positions need an even head size"),
-    (["--muon-momentum", "1"], "muon_momentum must be in [0, 1)"),
+    (["--muon-momentum", "1"], "--muon-momentum must be in [0, 1)"),
 ])
 def test_invalid_speedrun_settings(capsys, tmp_path, shakespeare, flags, message):
     out = tmp_path / "r"
     assert message in fails(capsys, "train", "--preset", "tiny", "--data", shakespeare, "--out", out, *flags)
     assert not out.exists()
+
+
+def test_a_bad_setting_is_named_as_the_user_gave_it(capsys, tmp_path):
+    """A flag's value is refused naming the flag; a TOML file's, naming the setting and the file."""
+    out = tmp_path / "r"
+    assert fails(capsys, "train", "--preset", "tiny", "--max-time=-1", "--out", out) == (
+        "scratchgpt: error: --max-time must be at least 0, got -1.0")
+    toml = tmp_path / "s.toml"
+    toml.write_text("[train]\nmax_time = -1\n")
+    assert fails(capsys, "train", "--preset", "tiny", "--config", toml, "--out", out) == (
+        f"scratchgpt: error: max_time must be at least 0, got -1.0 (in {toml})")
+    assert not out.exists()
+
+
+def test_the_model_kind_of_a_toml_file(capsys, tmp_path):
+    """`kind` leaves the TOML file's settings whether or not --model says the same (issue 23)."""
+    gpt, encoder = tmp_path / "gpt.toml", tmp_path / "encoder.toml"
+    gpt.write_text('[model]\nkind = "gpt"\nn_layer = 1\n')
+    encoder.write_text('[model]\nkind = "encoder"\n')
+    for argv in (["--config", gpt], ["--model", "gpt", "--config", gpt]):
+        model, _ = settings(build_parser().parse_args(["train", "--preset", "tiny", *map(str, argv)]))
+        assert (model.kind, model.n_layer) == ("gpt", 1)
+    assert fails(capsys, "train", "--model", "encoder", "--config", gpt) == (
+        f'scratchgpt: error: --model encoder and kind = "gpt" in {gpt} disagree')
+    nowhere = tmp_path / "nowhere"  # past the settings, the first thing refused is the missing directory
+    assert "no such directory" in fails(capsys, "train", "--init-from", nowhere, "--model", "gpt", "--config", gpt)
+    assert "disagree" in fails(capsys, "train", "--init-from", nowhere, "--model", "gpt", "--config", encoder)
+    assert "run directory not found" in fails(capsys, "finetune", "--from", nowhere, "--task", "names",
+                                              "--config", encoder)
+    assert fails(capsys, "finetune", "--from", "scratch", "--task", "names", "--config", gpt) == (
+        f'scratchgpt: error: finetune trains an encoder, not the gpt model (kind = "gpt" in {gpt})')
+
+
+def help_text(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--help"])
+    assert e.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse's line breaks as spaces
+
+
+def test_the_help_names_every_model_choice_and_command(capsys):
+    top = help_text(capsys)
+    assert "train a GPT, an encoder or an encoder-decoder (seq2seq)," in top
+    assert "train train a model from scratch: a GPT (default), the bigram, an encoder or an encoder-decoder " \
+           "(seq2seq) finetune" in top
+    assert "the last 10% of the text" in help_text(capsys, "eval")
+    position = help_text(capsys, "train").split("--position {learned,rotary,sinusoidal} ")[1].split(" --")[0]
+    assert position == ("positions: a learned embedding table, or rotary (RoPE) on q and k; sinusoidal: "
+                        "encoder, seq2seq only [gpt, encoder, seq2seq]")
+
+
+def test_finetune_offers_only_its_presets_and_tasks(capsys):
+    text = help_text(capsys, "finetune")
+    assert "--preset {finetune-cpu,speakers-cpu,finetune-tiny}" in text
+    assert "--task {speakers,names,classify,regress} the task to fine-tune for" in text
+    assert "invalid choice: 'mlm'" in fails_argparse(capsys, "finetune", "--from", "scratch", "--task", "mlm")
+    assert "invalid choice: 'tiny'" in fails_argparse(capsys, "finetune", "--from", "scratch", "--preset", "tiny")
 
 
 def test_boolean_settings_from_the_command_line(tmp_path, shakespeare, capsys):
@@ -219,6 +281,29 @@ def test_bench_compare_dtype_times_each_path_in_float32_and_bf16_autocast(shakes
     assert report["dtype"] == "float32"  # what --dtype auto picks for the tiny preset, on any CPU
 
 
+@pytest.mark.parametrize("cpu_bf16", ["none", "avx512_bf16"])
+def test_bench_compare_dtype_prints_both_rows_and_says_where_bf16_is_emulated(shakespeare, capsys, monkeypatch,
+                                                                             cpu_bf16):
+    """On an AVX2-only CPU the bf16 matmul peak was 0 (its warm-up outlasted the timing budget) and
+    MFU divided by it: a traceback instead of the table."""
+    monkeypatch.setenv("SCRATCHGPT_CPU_BF16", cpu_bf16)
+    bench = importlib.import_module("scratchgpt.training.bench")
+    monkeypatch.setattr(bench, "training_step", lambda *args: (torch.zeros(()), None))
+    assert main(["bench", "--preset", "tiny", "--data", str(shakespeare), "--steps", "1", "--warmup", "1",
+                 "--paths", "fast", "--compare-dtype"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines() if "ms/step" in line] == [
+        ["fast", "float32"], ["fast", "bfloat16"]]
+    assert "bfloat16: " in out and "x float32's tokens/s" in out
+    assert ("this CPU has no native bf16 and emulates it" in out) == (cpu_bf16 == "none")
+
+
+def test_the_matmul_peak_is_measured_at_least_once_however_short_the_budget():
+    for dtype in (torch.float32, torch.bfloat16):
+        peak = matmul_peak(torch.device("cpu"), dtype, size=128, seconds=0.0)
+        assert 0 < peak < float("inf")  # the old loop never timed once: 0, and MFU divided by it
+
+
 def test_bench_bad_input(capsys, shakespeare):
     assert "--steps and --warmup must be at least 1" in fails(
         capsys, "bench", "--preset", "tiny", "--data", shakespeare, "--steps", "0")
@@ -251,6 +336,12 @@ def test_sample_and_eval_without_a_model(capsys, tmp_path):
     empty.mkdir()
     assert "holds no run" in fails(capsys, "sample", "--run", empty)
     assert "holds no run" in fails(capsys, "eval", "--run", empty)
+    for name in ("encoder-cpu-1", "cpu-1"):
+        (empty / name).mkdir()
+        (empty / name / "config.json").write_text("{}")
+    assert fails(capsys, "sample", "--run", empty) == (
+        f"scratchgpt: error: {empty} is a folder of runs, not a run; pass one of: {empty / 'cpu-1'}, "
+        f"{empty / 'encoder-cpu-1'}")
     assert "run directory not found" in fails(capsys, "sample", "--run", tmp_path / "missing")
 
 
@@ -323,7 +414,7 @@ def test_the_bigram_model_through_the_command(tmp_path, shakespeare, capsys, mon
     assert json.loads(capsys.readouterr().out)["val_loss"] < 4.0
     assert "holds a bigram model; this command needs a gpt, encoder or seq2seq run" in fails(
         capsys, "attention", "--run", out, "--text", "a")
-    assert "n_layer is not a setting of the bigram model" in fails(capsys, "train", "--model", "bigram",
+    assert "--n-layer is not a setting of the bigram model" in fails(capsys, "train", "--model", "bigram",
                                                                   "--n-layer", "2")
     assert "preset 'cpu' is for the gpt model, not bigram" in fails(capsys, "train", "--model", "bigram",
                                                                     "--preset", "cpu")

@@ -118,6 +118,8 @@ def test_wrong_runs_and_texts(capsys, runs, tmp_path, shakespeare):
     assert "predict needs a fine-tuned encoder" in fails(capsys, "predict", "--run", runs / "mlm", "a text")
     assert "holds an encoder model; this command needs a gpt or bigram run" in fails(
         capsys, "sample", "--run", runs / "mlm")
+    assert "holds a gpt model; this command needs an encoder run" in fails(capsys, "predict", "--run", gpt, "a text")
+    assert "holds an encoder model" in fails(capsys, "eval", "--run", runs / "mlm", "--beam", "2")
     assert "finetune needs --task, one of speakers, names, classify, regress" in fails(
         capsys, "finetune", "--from", runs / "mlm")
     assert "--n-layer applies to --from scratch only" in fails(

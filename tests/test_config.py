@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from scratchgpt.config import (MODEL_KINDS, PRESET_NAMES, PRESETS, BigramConfig, ModelConfig, TrainConfig,
                                apply_overrides, from_dict, model_from_dict, model_to_dict, preset, read_toml,
-                               to_dict)
+                               setting_fields, to_dict)
 from scratchgpt.errors import ConfigError
 
 FAST = settings(max_examples=60, deadline=None, database=None)
@@ -122,6 +122,36 @@ def test_apply_overrides_unknown_setting_raises_naming_it():
         apply_overrides(model, train, {"learning_rate": 1e-3})
     with pytest.raises(ConfigError, match="my.toml"):
         apply_overrides(model, train, {"bogus": 1}, source="my.toml")
+
+
+def test_a_refused_setting_is_named_as_its_source_gives_it():
+    """On the command line a setting is its flag; from a file, its name, and the file is said."""
+    model, train = preset("tiny")
+    for source, message in [("command line", "--max-time must be at least 0, got -1.0"),
+                            ("s.toml", "max_time must be at least 0, got -1.0 (in s.toml)"),
+                            (None, "max_time must be at least 0, got -1.0")]:
+        with pytest.raises(ConfigError) as e:
+            apply_overrides(model, train, {"max_time": -1}, source)
+        assert str(e.value) == message
+    for overrides, message in [  # only the settings given are renamed, only where they are words
+        ({"grad_accum": 3}, "batch_size (8) must be divisible by --grad-accum (3)"),
+        ({"n_layer": -1}, "--n-layer must be at least 0, got -1"),
+        ({"tokenizer": "char", "vocab_size": 512}, "--vocab-size is for --tokenizer bpe (a character vocabulary "
+                                                   "is the text's characters; a tokenizer.json has its own size)"),
+        ({"device": "foo"}, "unknown device 'foo'; use auto"),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            apply_overrides(model, train, overrides, "command line")
+        assert str(e.value).startswith(message)
+
+
+def test_a_setting_of_several_families_lists_every_choice_and_whose_it_is():
+    fields = {s.name: s for s in setting_fields()}
+    assert fields["position"].choices == ("learned", "rotary", "sinusoidal")
+    assert fields["position"].help.endswith("; sinusoidal: encoder, seq2seq only")
+    assert fields["position"].section == "gpt, encoder, seq2seq"
+    assert fields["activation"].help.endswith("; gelu_tanh: gpt only")
+    assert fields["n_layer"].help == "number of transformer blocks"  # every family's choices alike: no note
 
 
 def test_the_models_vocab_size_is_not_user_settable():

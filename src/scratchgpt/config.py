@@ -11,6 +11,7 @@ Precedence, lowest first: preset < TOML file < command-line flags.
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -459,36 +460,61 @@ class Setting:
 
 
 def setting_fields():
-    """Every setting a user may set, in declaration order (models first, then training)."""
-    merged = {}
+    """Every setting a user may set, in declaration order (models first, then training). The help
+    of a model setting names the families of each choice that only some of them take
+    ("sinusoidal: encoder, seq2seq only")."""
+    merged = {}  # name: (the first family's field, {family: its choices})
     for kind, cls in MODEL_KINDS.items():
         for f in _user_fields(cls):
-            first, kinds, choices = merged.setdefault(f.name, (f, [], []))
-            kinds.append(kind)
-            choices += [c for c in f.metadata["choices"] or () if c not in choices]
-    model = [Setting(f.name, f.type, f.metadata["help"], tuple(choices) or None, ", ".join(kinds))
-             for f, kinds, choices in merged.values()]
+            merged.setdefault(f.name, (f, {}))[1][kind] = f.metadata["choices"] or ()
+    model = []
+    for f, by_kind in merged.values():
+        choices = tuple(dict.fromkeys(c for kind_choices in by_kind.values() for c in kind_choices))
+        some = [f"{c}: {', '.join(k for k, kind_choices in by_kind.items() if c in kind_choices)} only"
+                for c in choices if not all(c in kind_choices for kind_choices in by_kind.values())]
+        model.append(Setting(f.name, f.type, "; ".join([f.metadata["help"], *some]), choices or None,
+                             ", ".join(by_kind)))
     return model + [Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train")
                     for f in _user_fields(TrainConfig)]
 
 
-def apply_overrides(model, train, overrides, source="command line"):
-    """Return new configs with `overrides` ({field name: value}) applied; validates the result."""
+def apply_overrides(model, train, overrides, source=None):
+    """Return new configs with `overrides` ({field name: value}) applied; validates the result.
+    `source` is where they come from, for the messages: "command line" (they name the settings
+    as its flags), a TOML file's path, or None (from Python)."""
     model_names = {f.name for f in _user_fields(type(model))}
     train_names = {f.name for f in _user_fields(TrainConfig)}
     other_models = {f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls)}
     by_section = {"model": {}, "train": {}}
-    for name, value in overrides.items():
-        if name in model_names:
-            by_section["model"][name] = value
-        elif name in train_names:
-            by_section["train"][name] = value
-        elif name in other_models:
-            raise ConfigError(f"{name} is not a setting of the {model.kind} model ({source})")
-        else:
-            raise ConfigError(f"unknown setting {name!r} ({source})")
-    return (dataclasses.replace(model, **by_section["model"]),
-            dataclasses.replace(train, **by_section["train"]))
+    try:
+        for name, value in overrides.items():
+            if name in model_names:
+                by_section["model"][name] = value
+            elif name in train_names:
+                by_section["train"][name] = value
+            elif name in other_models:
+                raise ConfigError(f"{name} is not a setting of the {model.kind} model")
+            else:
+                raise ConfigError(f"unknown setting {name!r}")
+        return (dataclasses.replace(model, **by_section["model"]),
+                dataclasses.replace(train, **by_section["train"]))
+    except ConfigError as e:
+        raise ConfigError(_as_given(str(e), overrides, source)) from None
+
+
+def _as_given(message, names, source):
+    """`message`, about settings of `names` from `source`, in the user's words: on the command line
+    a setting is its flag (`max_time` -> `--max-time`); a TOML file's settings keep their names, and
+    the message says which file."""
+    if source is None:
+        return message
+    if source != "command line":
+        return f"{message} (in {source})"
+    # each name as a word of its own: not inside `--vocab-size` or `tokenizer.json`, nor naming a
+    # value rather than the setting (`unknown device 'foo'`)
+    for name in names:
+        message = re.sub(rf"(?<![\w-]){name}(?![\w.-]| ')", "--" + name.replace("_", "-"), message)
+    return message
 
 
 def read_toml(path):

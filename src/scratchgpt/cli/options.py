@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .. import config as cfg
-from ..checkpoint import read_config
+from ..checkpoint import newest_first, read_config
 from ..device import has_gpu
 from ..errors import CheckpointError, ConfigError
 
@@ -14,10 +14,18 @@ RUNS = Path("runs")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line."""
+    """argparse, with its errors on one line, each pointing to the help of the command it is about."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        # Each parser refuses the arguments it does not know itself: argparse hands a command's
+        # leftovers to the top-level parser, whose error would point to `scratchgpt --help`.
+        namespace, unknown = super().parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return namespace, unknown
 
 
 def parse_bool(text):
@@ -28,19 +36,21 @@ def parse_bool(text):
     return value
 
 
-def add_settings(parser):
+def add_settings(parser, only=None):
     """One --flag per setting of config.py (`n_layer` -> `--n-layer`), default: the preset's; and
     --config, a TOML file of them. A yes/no setting's flag alone means true (`--tensorboard`), and
-    takes a value too (`--tensorboard false`)."""
+    takes a value too (`--tensorboard false`). `only` narrows a setting to the choices this
+    command takes, with their help: {name: (choices, help)}."""
     parser.add_argument("--config", type=Path, metavar="TOML", help="TOML file of settings ([model], [train])")
     group = parser.add_argument_group("settings (default: the preset's value)")
     for s in cfg.setting_fields():
+        choices, help = (only or {}).get(s.name, (s.choices, s.help))
         if s.type is bool:  # alone, the flag means true: `--compile` is `--compile true`
             value = {"type": parse_bool, "nargs": "?", "const": True, "metavar": "{true,false}"}
         else:
-            value = {"type": s.type, "choices": s.choices, "metavar": None if s.choices else s.type.__name__.upper()}
+            value = {"type": s.type, "choices": choices, "metavar": None if choices else s.type.__name__.upper()}
         group.add_argument("--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None,
-                           help=f"{s.help} [{s.section}]", **value)
+                           help=f"{help} [{s.section}]", **value)
 
 
 def overrides(args):
@@ -50,12 +60,21 @@ def overrides(args):
     return toml, flags
 
 
+def model_kind(args, toml):
+    """The model family asked for: --model, else the `kind` of the --config TOML file, else None.
+    `kind` is taken out of the TOML file's settings (`toml`), and refused if --model says otherwise."""
+    flag, in_toml = getattr(args, "model", None), toml.pop("kind", None)
+    if flag is not None and in_toml is not None and flag != in_toml:
+        raise ConfigError(f'--model {flag} and kind = "{in_toml}" in {args.config} disagree')
+    return flag or in_toml
+
+
 def settings(args, resume_from=None):
     """(model config, train config): the preset's (or those of the run in `resume_from`), then the
     --config TOML file's, then the setting flags'. The model family comes from --model, else the
     TOML file's `kind`, else the preset."""
     toml, flags = overrides(args)
-    kind = getattr(args, "model", None) or toml.pop("kind", None)
+    kind = model_kind(args, toml)
     if resume_from is not None:
         model_config, train_config, _ = read_config(resume_from)
         if kind is not None and kind != model_config.kind:
@@ -64,19 +83,23 @@ def settings(args, resume_from=None):
     else:
         model_config, train_config = cfg.preset(args.preset, has_gpu(), kind)
     model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
-    return cfg.apply_overrides(model_config, train_config, flags)
+    return cfg.apply_overrides(model_config, train_config, flags, "command line")
+
+
+def a_or_an(word):
+    """`word` with its article: "a gpt", "an encoder"."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def run_dir(run):
     """The run directory given, else the newest run in ./runs (said on stderr)."""
     if run is not None:
         return run
-    runs = sorted((p for p in RUNS.glob("*") if (p / "model.safetensors").exists()),
-                  key=lambda p: (p / "model.safetensors").stat().st_mtime)
+    runs = newest_first(RUNS.glob("*"))
     if not runs:
         raise CheckpointError("no trained run in ./runs; pass --run RUN_DIR")
-    print(f"scratchgpt: using {runs[-1]}", file=sys.stderr)
-    return runs[-1]
+    print(f"scratchgpt: using {runs[0]}", file=sys.stderr)
+    return runs[0]
 
 
 def new_run_dir(name):

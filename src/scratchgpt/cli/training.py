@@ -17,11 +17,13 @@ from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train
 from ..training.tasks import FINE_TUNING, make_task
-from .options import add_settings, new_run_dir, overrides, settings
+from .options import a_or_an, add_settings, model_kind, new_run_dir, overrides, settings
 
 MODEL_HELP = ("model family: gpt (default), bigram (the lecture's first model, the baseline), "
               "encoder (BERT-like, pretrained by masked tokens) or seq2seq (encoder-decoder, for translation: "
               "--task dates|numbers|copy|reverse|pairs)")
+# finetune's presets: those that train a fine-tuning task
+FINETUNE_PRESETS = tuple(name for name, (_, train) in cfg.PRESETS.items() if train.task in FINE_TUNING)
 PRESET_HELP = ("named settings: lecture (the lecture's GPT), cpu (minutes on a laptop CPU), "
                "speedrun-cpu / speedrun-gpu (best GPT in 99 s / 30 s of training), gpt2-compatible (cpu's "
                "budget with GPT-2's pieces: exports to Hugging Face), tiny (seconds, for "
@@ -31,10 +33,12 @@ PRESET_HELP = ("named settings: lecture (the lecture's GPT), cpu (minutes on a l
 
 
 def add_commands(sub):
-    t = sub.add_parser("train", help="train a model from scratch: a GPT (default), the bigram or an encoder",
+    t = sub.add_parser("train", help="train a model from scratch: a GPT (default), the bigram, an encoder "
+                                     "or an encoder-decoder (seq2seq)",
                        description="Train a model from scratch on Tiny Shakespeare or your own text: a "
-                                   "character-level GPT, the bigram baseline, or a BERT-like encoder "
-                                   "by masked characters. Settings come from the preset, then the "
+                                   "character-level GPT, the bigram baseline, a BERT-like encoder "
+                                   "by masked characters, or an encoder-decoder (seq2seq) on a "
+                                   "translation task. Settings come from the preset, then the "
                                    "--config TOML file, then the flags below.")
     t.add_argument("--model", choices=tuple(cfg.MODEL_KINDS), default=None, help=MODEL_HELP)
     t.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None, help=PRESET_HELP)
@@ -69,13 +73,15 @@ def add_commands(sub):
                                    "restaurant reviews.")
     f.add_argument("--from", dest="source", required=True, metavar="RUN|scratch",
                    help="the pretrained encoder's run directory, or scratch for random weights")
-    f.add_argument("--preset", choices=cfg.PRESET_NAMES, default=None,
+    f.add_argument("--preset", choices=FINETUNE_PRESETS, default=None,
                    help="training budget (and, with --from scratch, model shape): finetune-cpu (the "
                         "default; speakers-cpu for --task speakers) or finetune-tiny (seconds, for tests)")
     f.add_argument("--data", type=Path, help="the task's data (default: its built-in data)")
     f.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<n>)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_settings(f)
+    add_settings(f, only={"task": (FINE_TUNING, "the task to fine-tune for: speakers (who speaks?), names "
+                                                "(which characters name a speaker), classify or regress "
+                                                "(text<TAB>label or text<TAB>score lines of --data)")})
     f.set_defaults(command=cmd_finetune)
 
     b = sub.add_parser("bench", help="time training steps: ms/step, tokens/s, MFU, peak memory",
@@ -136,12 +142,12 @@ def _init_from_settings(args):
     if args.resume:
         raise ConfigError("--init-from starts a new run; --resume continues one (drop --init-from)")
     toml, flags = overrides(args)
-    kind = args.model or toml.pop("kind", None)
+    kind = model_kind(args, toml)
     if kind not in (None, "gpt"):
         raise ConfigError(f"--init-from loads a GPT-2 into the GPT, not the {kind} model")
     preset_model, preset_train = cfg.preset(args.preset or "gpt2-finetune", kind="gpt")
     chosen, train_config = cfg.apply_overrides(preset_model, preset_train, toml, str(args.config))
-    chosen, train_config = cfg.apply_overrides(chosen, train_config, flags)
+    chosen, train_config = cfg.apply_overrides(chosen, train_config, flags, "command line")
     gpt2 = gpt2_settings(args.init_from)  # a directory that is not GPT-2 shaped: one line, here
     try:
         import tokenizers  # noqa: F401  (GPT-2's tokenizer.json is read with it)
@@ -185,6 +191,9 @@ def _next_step(model_config):
 
 def cmd_finetune(args):
     toml, flags = overrides(args)
+    kind = model_kind(args, toml)
+    if kind not in (None, "encoder"):
+        raise ConfigError(f'finetune trains an encoder, not the {kind} model (kind = "{kind}" in {args.config})')
     task = flags.get("task") or toml.get("task")
     if task not in FINE_TUNING:
         raise ConfigError(f"finetune needs --task, one of {', '.join(FINE_TUNING)}")
@@ -192,13 +201,13 @@ def cmd_finetune(args):
                                             kind="encoder")
     shape = model_config
     model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags)
+    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags, "command line")
     pretrained = None
     if args.source != "scratch":
         pretrained = Path(args.source)
         saved, saved_train, _ = read_config(pretrained)
         if saved.kind != "encoder":
-            raise CheckpointError(f"{pretrained} holds a {saved.kind} model; finetune needs an encoder run "
+            raise CheckpointError(f"{pretrained} holds {a_or_an(saved.kind)} model; finetune needs an encoder run "
                                   f"(train one with: scratchgpt train --model encoder)")
         if (train_config.tokenizer, train_config.vocab_size) != ("char", 0):
             raise ConfigError(f"the tokenizer comes from {pretrained}; --tokenizer and --vocab-size apply to "
@@ -265,4 +274,7 @@ def cmd_bench(args):
             print(f"fast path: {by_path['fast'] / by_path['readable']:.2f}x the readable path's tokens/s")
         by_dtype = {r["dtype"]: r["tokens_per_s"] for r in last if r["attention"] == args.paths[-1]}
         if len(by_dtype) == 2:
-            print(f"bfloat16: {by_dtype['bfloat16'] / by_dtype['float32']:.2f}x float32's tokens/s")
+            ratio = by_dtype["bfloat16"] / by_dtype["float32"]
+            emulated = device.type == "cpu" and not summary["cpu_bf16"]
+            print(f"bfloat16: {ratio:.2f}x float32's tokens/s" + (
+                f" ({'slower: ' if ratio < 1 else ''}this CPU has no native bf16 and emulates it)" if emulated else ""))

@@ -24,7 +24,7 @@ from ..lessons.curves import plot_curves
 from ..training import metrics
 from ..training.evaluate import evaluate_split
 from ..training.tasks import make_task
-from .options import add_device, add_json, add_run, run_dir
+from .options import a_or_an, add_device, add_json, add_run, run_dir
 
 
 def add_commands(sub):
@@ -54,9 +54,10 @@ def add_commands(sub):
     add_device(s)
     s.set_defaults(command=cmd_sample)
 
-    e = sub.add_parser("eval", help="a run's scores: a GPT's full validation loss, an encoder's task metrics",
+    e = sub.add_parser("eval", help="a run's scores: a GPT's full validation loss, an encoder's task metrics, "
+                                    "an encoder-decoder's exact match, chrF and BLEU",
                        description="Score a run deterministically: a GPT on every non-overlapping "
-                                   "window of the validation split (the last 10%% of the text); a "
+                                   "window of the validation split (the last 10% of the text); a "
                                    "pretrained encoder by masked characters of the validation text; a "
                                    "fine-tuned one on its val and test splits; an encoder-decoder by "
                                    "exact match, chrF and BLEU (sacrebleu) on its test split.")
@@ -135,9 +136,8 @@ def _load(args, families):
     run = run_dir(args.run)
     kind = read_config(run)[0].kind
     if kind not in families:
-        article = "an" if kind[0] in "aeiou" else "a"
         wanted = " or ".join([", ".join(families[:-1]), families[-1]] if len(families) > 2 else families)
-        raise ConfigError(f"{run} holds {article} {kind} model; this command needs a {wanted} run")
+        raise ConfigError(f"{run} holds {a_or_an(kind)} model; this command needs {a_or_an(wanted)} run")
     model, tokenizer, config, _ = load_model(run, device)
     return model, tokenizer, config
 
@@ -170,7 +170,7 @@ def cmd_eval(args):
     model, tokenizer, model_config, data_info = load_model(run, device)
     data = args.data[0] if args.data and len(args.data) == 1 else args.data
     if args.beam != 1 and model_config.kind != "seq2seq":
-        raise ConfigError(f"--beam is for encoder-decoder runs; {run} holds a {model_config.kind} model")
+        raise ConfigError(f"--beam is for encoder-decoder runs; {run} holds {a_or_an(model_config.kind)} model")
     if model_config.kind in ("encoder", "seq2seq"):
         _, train_config, _ = read_config(run)
         task, _ = make_task(model_config, train_config, data or data_info.get("source"), tokenizer)

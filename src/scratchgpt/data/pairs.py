@@ -83,8 +83,9 @@ class Skipped:
         self.counts[reason] = self.counts.get(reason, 0) + 1
         self.first.setdefault(reason, where)
 
-    def __str__(self):
-        return "; ".join(f"{n:,} {reason} (first: {self.first[reason]})" for reason, n in self.counts.items())
+    def __str__(self):  # a reason counts "lines ...": one is "1 line ..."
+        return "; ".join(f"{n:,} {reason.replace('lines', 'line', 1) if n == 1 else reason} "
+                         f"(first: {self.first[reason]})" for reason, n in self.counts.items())
 
 
 def read_pairs(paths, strict=False):
