@@ -1,8 +1,9 @@
 """Settings: the one source of truth for every knob, and the named presets.
 
 Frozen dataclasses hold every setting: one per model family for the shape of the network, saved
-with the weights (`ModelConfig` for the GPT, `BigramConfig` for the lecture's bigram model; the
-family is the config's `kind`), and `TrainConfig` for how to train it. The CLI derives one
+with the weights (`ModelConfig` for the GPT, `BigramConfig` for the lecture's bigram model,
+`EncoderConfig` for the BERT-like encoder and `Seq2SeqConfig` for the encoder-decoder; the family
+is the config's `kind`), and `TrainConfig` for how to train any of them. The CLI derives one
 `--flag` per field from them, a TOML file may set any of them, and `config.json` in every run
 directory records them, with the model's kind.
 
