@@ -24,13 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-from scratchgpt import preset, train
-from scratchgpt.checkpoint import read_config
-from scratchgpt.config import FINETUNE_PRESET, fine_tuning_model
-from scratchgpt.data.corpus import read_text, tiny_shakespeare
-from scratchgpt.data.speeches import SPEAKERS, speaker_examples, speeches
-from scratchgpt.training import baselines, scores
-
 
 def log_to(path):
     def log(record):
@@ -45,6 +38,10 @@ def quiet(*_):
 
 
 def finetune(task, out, seed, pretrained=None, preset_name=None):
+    from scratchgpt import preset, train  # in the functions that train, not above: --table needs no torch
+    from scratchgpt.checkpoint import read_config
+    from scratchgpt.config import FINETUNE_PRESET, fine_tuning_model
+
     shape, train_config = preset(preset_name or FINETUNE_PRESET.get(task, "finetune-cpu"))
     train_config = dataclasses.replace(train_config, task=task, seed=seed)
     model_config = shape if pretrained is None else fine_tuning_model(read_config(pretrained)[0], shape)
@@ -75,6 +72,8 @@ def run(args):
 
 
 def pretrain(args, record, pretrained):
+    from scratchgpt import preset, train
+
     model_config, train_config = preset(args.pretrain_preset)
     if args.pretrain_max_time is not None:
         train_config = dataclasses.replace(train_config, max_time=args.pretrain_max_time)
@@ -90,6 +89,10 @@ def pretrain(args, record, pretrained):
 
 def speakers(args, record, work, pretrained):
     """The two baselines, then the encoder pretrained and from scratch, one run per seed."""
+    from scratchgpt.data.corpus import read_text, tiny_shakespeare
+    from scratchgpt.data.speeches import SPEAKERS, speaker_examples, speeches
+    from scratchgpt.training import baselines, scores
+
     play, _ = read_text(tiny_shakespeare())
     found = speeches(play)
     train_pairs, test_pairs = speaker_examples(found, "train"), speaker_examples(found, "test")

@@ -2,20 +2,21 @@
 budget, one option changed at a time from a plain start, one run each, in the order given.
 
     python benchmarks/encoder_sweep.py --budget 120 --out sweep.jsonl A muon qk_norm muon_qk
+    python benchmarks/encoder_sweep.py --preset tiny-encoder --budget 1 --out sweep.jsonl base muon_qk  # smoke
     python benchmarks/encoder_sweep.py --table sweep.jsonl
 
 The start (`base`) is BERT's recipe at the encoder-cpu width: learned positions, block 128, AdamW
 3e-3, no QK-norm. The other variants change what their name says (`A` is rotary positions at block
 64, the base of the later rows). Each result is one JSON line: the variant, its settings, the steps
-it ran and the deterministic masked-character accuracy on the validation text.
+it ran and the deterministic masked-character accuracy on the validation text. `--preset` starts
+from another preset's width and training settings (`tiny-encoder`: a smoke run in seconds, its
+60 steps or the budget, whichever ends first).
 """
 
 import argparse
 import dataclasses
 import json
 import sys
-
-from scratchgpt import preset, train
 
 BASE_MODEL = {"position": "learned", "block_size": 128, "qk_norm": False}
 BASE_TRAIN = {"optimizer": "adamw"}
@@ -35,18 +36,21 @@ VARIANTS = {  # name: (model changes, training changes)
 }
 
 
-def run(budget, names, out, workdir):
+def run(budget, names, out, workdir, preset_name="encoder-cpu"):
+    from scratchgpt import preset, train  # here, not above: --table needs no torch
+
     for name in names:
-        model_config, train_config = preset("encoder-cpu")
+        model_config, train_config = preset(preset_name)
         model_changes, train_changes = VARIANTS[name]
         model_config = dataclasses.replace(model_config, **{**BASE_MODEL, **model_changes})
         train_config = dataclasses.replace(train_config, max_time=budget, eval_interval=10**6, eval_iters=5,
                                            sample_tokens=0, **{**BASE_TRAIN, **train_changes})
         result = train(model_config, train_config, f"{workdir}/{name}-{int(budget)}", progress=False,
                        log=lambda _: None)
-        record = {"variant": name, "budget": budget, "model": model_changes, "train": train_changes,
-                  "steps": result.steps, "val_accuracy": round(result.scores["val_accuracy"], 4),
-                  "val_loss": round(result.scores["val_loss"], 4)}
+        scores = result.scores
+        record = {"variant": name, "preset": preset_name, "budget": budget, "model": model_changes,
+                  "train": train_changes, "steps": result.steps, "val_accuracy": round(scores["val_accuracy"], 4),
+                  "val_loss": round(scores["val_loss"], 4)}
         with open(out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
@@ -64,6 +68,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="*", metavar="VARIANT", help=f"any of: {', '.join(VARIANTS)}")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of training per run")
+    parser.add_argument("--preset", default="encoder-cpu",
+                        help="the width and training settings to start from (default encoder-cpu)")
     parser.add_argument("--out", help="JSON lines file to append the results to")
     parser.add_argument("--workdir", default="/tmp/scratchgpt-encoder-sweep")
     parser.add_argument("--table", help="print the table of a results file instead")
@@ -75,7 +81,7 @@ def main():
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
-    run(args.budget, args.variants, args.out, args.workdir)
+    run(args.budget, args.variants, args.out, args.workdir, args.preset)
 
 
 if __name__ == "__main__":

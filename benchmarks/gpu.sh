@@ -26,9 +26,9 @@ mkdir -p "$out"
 rm -rf "$out/speedrun"
 
 if [[ $mode == --cpu-smoke ]]; then
-  bench=(--preset tiny --device cpu --steps 2 --warmup 1)
+  bench=(--preset tiny --n-layer 1 --device cpu --steps 2 --warmup 1)  # 1 layer: less to compile
   generation=(--shapes tiny --device cpu --tokens 40 --none-tokens 20)
-  speedrun=(--preset tiny --device cpu --max-time 3 --max-iters 1000000 --eval-interval 20 --log-interval 1)
+  speedrun=(--preset tiny --device cpu --max-time 1 --max-iters 1000000 --eval-interval 20 --log-interval 1)
   target=3.0
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true

@@ -17,9 +17,6 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from scratchgpt import preset, train
-from scratchgpt.config import apply_overrides
-
 # Each variant changes the preset's settings in one way (leave-one-out for the options it has on).
 VARIANTS = {
     "base": {},
@@ -43,6 +40,9 @@ VARIANTS = {
 
 
 def run(preset_name, variant, seed, budget, data):
+    from scratchgpt import preset, train  # here, not above: --table needs no torch
+    from scratchgpt.config import apply_overrides
+
     model_config, train_config = preset(preset_name)
     overrides = {**VARIANTS[variant], "seed": seed, "sample_tokens": 0, **budget}
     model_config, train_config = apply_overrides(model_config, train_config, overrides)

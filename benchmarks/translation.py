@@ -6,11 +6,15 @@ translation task at a fixed training-time budget and record the deterministic te
     python benchmarks/translation.py --task numbers --budget 180 --seeds 3 --out r.jsonl
     python benchmarks/translation.py --table r.jsonl
     python benchmarks/translation.py --decoding RUN     # decoding speed: cache or not, greedy or beam
+    python benchmarks/translation.py --task copy --budget 0.5 --test-pairs 40 --out r.jsonl   # a smoke run
 
 Each variant changes what its name says from the `seq2seq-cpu` preset (`preset` changes nothing;
 `width96+muon` makes both changes);
 each run is one JSON line: task, variant, seed, budget, steps, test exact match over 2,000
 generated test pairs (never seen in training), chrF, and the copy-the-source chrF beside it.
+`--test-pairs N` scores on N test pairs and N/2 val pairs instead of the task's 2,000 and 1,000
+(for smoke runs, whose barely trained models decode every pair to the full block; the record's
+test_pairs says how many).
 """
 
 import argparse
@@ -18,13 +22,6 @@ import dataclasses
 import json
 import sys
 import time
-
-import torch
-
-from scratchgpt import load_model, preset, train
-from scratchgpt.data.pairs import generate_distinct
-from scratchgpt.inference.beam import beam_search, greedy
-from scratchgpt.inference.translate import encode_sources
 
 VARIANTS = {  # name: (model changes, training changes), from seq2seq-cpu
     "preset": ({}, {}),
@@ -58,7 +55,12 @@ def changes(name):
     return model_changes, train_changes
 
 
-def run(task, budget, names, seeds, out, workdir):
+def run(task, budget, names, seeds, out, workdir, test_pairs=None):
+    from scratchgpt import preset, train  # here, not above: --table needs no torch
+    from scratchgpt.training import translation
+
+    if test_pairs is not None:  # the generated task's fixed val and test sets, smaller
+        translation.EVAL_PAIRS = {"val": max(1, test_pairs // 2), "test": test_pairs}
     for name in names:
         for seed in range(1, seeds + 1):
             model_config, train_config = preset("seq2seq-cpu")
@@ -91,6 +93,13 @@ def table(path):
 def decoding(run, pairs=500, repeats=3):
     """Seconds to decode `pairs` test sources of a generated-task run, each way, the ways interleaved
     `repeats` times (best of each kept), and whether the ways agree."""
+    import torch
+
+    from scratchgpt import load_model
+    from scratchgpt.data.pairs import generate_distinct
+    from scratchgpt.inference.beam import beam_search, greedy
+    from scratchgpt.inference.translate import encode_sources
+
     model, tokenizer, config, info = load_model(run)
     sources = [s for s, _ in generate_distinct(info["generated"], "test", pairs, seed=2)]
     src, mask = encode_sources(tokenizer, sources, config.block_size)
@@ -119,6 +128,8 @@ def main(argv=None):
     parser.add_argument("--task", choices=("dates", "numbers", "copy", "reverse"), default="dates")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of training per run")
     parser.add_argument("--seeds", type=int, default=1, help="runs per variant, seeds 1..N")
+    parser.add_argument("--test-pairs", type=int, metavar="N",
+                        help="score on N test pairs and N/2 val pairs (default: the task's 2,000 and 1,000)")
     parser.add_argument("--out", default="translation.jsonl", help="results file (appended to)")
     parser.add_argument("--workdir", default="runs/bench-translation", help="where the runs go")
     parser.add_argument("--table", metavar="JSONL", help="print the results of a file as a Markdown table")
@@ -129,7 +140,9 @@ def main(argv=None):
         return table(args.table)
     if args.decoding:
         return decoding(args.decoding, args.pairs)
-    run(args.task, args.budget, args.variants, args.seeds, args.out, args.workdir)
+    if args.test_pairs is not None and args.test_pairs < 1:
+        parser.error("--test-pairs must be at least 1")
+    run(args.task, args.budget, args.variants, args.seeds, args.out, args.workdir, args.test_pairs)
 
 
 if __name__ == "__main__":
