@@ -41,8 +41,9 @@ def attention_rows(B):
     scale = 1 / kept_fraction(P)
 
     def eager_torch_dropout():
-        wei = (q @ k.transpose(-2, -1) * HS ** -0.5).masked_fill(
-            torch.ones(T, T, dtype=torch.bool).tril().logical_not(), float("-inf"))
+        wei = (q @ k.transpose(-2, -1) * HS**-0.5).masked_fill(
+            torch.ones(T, T, dtype=torch.bool).tril().logical_not(), float("-inf")
+        )
         return F.dropout(F.softmax(wei, dim=-1), P) @ v
 
     def full_keep():
@@ -63,8 +64,10 @@ def attention_rows(B):
 
 def residual_rows(B):
     x = torch.randn(B, T, 384, requires_grad=True)
-    return {"torch's dropout": lambda: F.dropout(x, P), "dropout.py's dropout": lambda: dropout.dropout(x, P)}, \
-        torch.randn(B, T, 384)
+    return {
+        "torch's dropout": lambda: F.dropout(x, P),
+        "dropout.py's dropout": lambda: dropout.dropout(x, P),
+    }, torch.randn(B, T, 384)
 
 
 def timed(fn, grad):
@@ -88,7 +91,8 @@ def torchs_dropout():
     """The fast face as it was: SDPA's own dropout on the weights, F.dropout on the residuals."""
     saved = attention.attention_with_dropout, dropout.dropout
     attention.attention_with_dropout = lambda q, k, v, mask, causal, p: F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=causal, dropout_p=p)
+        q, k, v, attn_mask=mask, is_causal=causal, dropout_p=p
+    )
     dropout.dropout = lambda x, p, training=True: F.dropout(x, p, training)
     try:
         yield
@@ -112,8 +116,11 @@ def step_rows(B, rounds):
             optimizer.step()
             return 1000 * (time.perf_counter() - start)
 
-    cases = {f"{dtype}, {'torch' if before else 'this project'}'s dropout": (dtype, before)
-             for dtype in ("float32", "bfloat16") for before in (True, False)}
+    cases = {
+        f"{dtype}, {'torch' if before else 'this project'}'s dropout": (dtype, before)
+        for dtype in ("float32", "bfloat16")
+        for before in (True, False)
+    }
     for case in cases.values():
         step(*case)  # warm-up
     times = {name: [] for name in cases}
@@ -130,11 +137,16 @@ def main():
     parser.add_argument("--batch", type=int, default=64, help="sequences per batch (default: the lecture's 64)")
     parser.add_argument("--no-step", dest="step", action="store_false", help="skip the whole training step")
     args = parser.parse_args()
-    report = {"cpu": device_name(torch.device("cpu")), "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "python": platform.python_version(),
-              "flags": sorted(f for f in cpu_flags() if f in {"avx2", "avx512_f", "avx512_bf16", "amx_bf16"}),
-              "batch": args.batch, "attention_ms": interleaved(*attention_rows(args.batch), args.rounds),
-              "residual_ms": interleaved(*residual_rows(args.batch), args.rounds)}
+    report = {
+        "cpu": device_name(torch.device("cpu")),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "flags": sorted(f for f in cpu_flags() if f in {"avx2", "avx512_f", "avx512_bf16", "amx_bf16"}),
+        "batch": args.batch,
+        "attention_ms": interleaved(*attention_rows(args.batch), args.rounds),
+        "residual_ms": interleaved(*residual_rows(args.batch), args.rounds),
+    }
     if args.step:
         report["lecture_step_ms"] = step_rows(args.batch, args.step_rounds)
     print(json.dumps(report, indent=2))

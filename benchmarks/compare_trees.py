@@ -21,8 +21,13 @@ from pathlib import Path
 
 def bench(src, args):
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
-    result = subprocess.run([sys.executable, "-m", "scratchgpt", "bench", *args, "--json"], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "scratchgpt", "bench", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
@@ -40,23 +45,37 @@ def main():
         for tree in order:
             report = bench(trees[tree], args.bench_args)
             for row in report["results"]:
-                rounds.append({"round": i, "tree": tree, "attention": row["attention"],
-                               "ms_per_step": row["ms_per_step"]})
-            print(f"round {i} {tree}: " + ", ".join(f"{r['attention']} {r['ms_per_step']:.1f} ms"
-                                                    for r in report["results"]), file=sys.stderr)
+                rounds.append(
+                    {"round": i, "tree": tree, "attention": row["attention"], "ms_per_step": row["ms_per_step"]}
+                )
+            print(
+                f"round {i} {tree}: "
+                + ", ".join(f"{r['attention']} {r['ms_per_step']:.1f} ms" for r in report["results"]),
+                file=sys.stderr,
+            )
     summary = {}
     for path in sorted({r["attention"] for r in rounds}):
-        median = {tree: statistics.median(r["ms_per_step"] for r in rounds
-                                          if r["tree"] == tree and r["attention"] == path) for tree in trees}
-        per_round = [next(r["ms_per_step"] for r in rounds if r["round"] == i and r["tree"] == "head"
-                          and r["attention"] == path) /
-                     next(r["ms_per_step"] for r in rounds if r["round"] == i and r["tree"] == "base"
-                          and r["attention"] == path) for i in range(args.rounds)]
-        summary[path] = {**{f"{tree}_ms": ms for tree, ms in median.items()},
-                         "head_over_base": median["head"] / median["base"],
-                         "median_round_ratio": statistics.median(per_round)}
-    print(json.dumps({"device": report["device"], "bench_args": args.bench_args, "rounds": rounds,
-                      "summary": summary}, indent=2))
+        median = {
+            tree: statistics.median(r["ms_per_step"] for r in rounds if r["tree"] == tree and r["attention"] == path)
+            for tree in trees
+        }
+        per_round = [
+            next(r["ms_per_step"] for r in rounds if r["round"] == i and r["tree"] == "head" and r["attention"] == path)
+            / next(
+                r["ms_per_step"] for r in rounds if r["round"] == i and r["tree"] == "base" and r["attention"] == path
+            )
+            for i in range(args.rounds)
+        ]
+        summary[path] = {
+            **{f"{tree}_ms": ms for tree, ms in median.items()},
+            "head_over_base": median["head"] / median["base"],
+            "median_round_ratio": statistics.median(per_round),
+        }
+    print(
+        json.dumps(
+            {"device": report["device"], "bench_args": args.bench_args, "rounds": rounds, "summary": summary}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,13 +26,22 @@ CPU = torch.device("cpu")
 
 
 def shapes(widths, lecture):
-    rows = {f"width {w} (block 64, batch 32)": (ModelConfig(vocab_size=65, block_size=64, n_embd=w, n_head=w // 64,
-                                                           n_layer=4, dropout=0.0), 32) for w in widths}
+    rows = {
+        f"width {w} (block 64, batch 32)": (
+            ModelConfig(vocab_size=65, block_size=64, n_embd=w, n_head=w // 64, n_layer=4, dropout=0.0),
+            32,
+        )
+        for w in widths
+    }
     rows["nanoGPT's CPU shape (128, 4 heads, block 64, batch 12)"] = (
-        ModelConfig(vocab_size=65, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0), 12)
+        ModelConfig(vocab_size=65, block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
+        12,
+    )
     if lecture:
         rows["lecture shape, dropout 0 (384, block 256, batch 64)"] = (
-            ModelConfig(vocab_size=65, block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.0), 64)
+            ModelConfig(vocab_size=65, block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.0),
+            64,
+        )
     return rows
 
 
@@ -76,9 +85,20 @@ def main():
         rows.append({"shape": name, "float32_ms": fp32, "bfloat16_ms": bf16, "bf16_speedup": fp32 / bf16})
     shown = {"avx2", "avx512f", "avx512_f", "avx512_bf16", "amx_bf16", "amx_tile"}
     flags = sorted(f for f in cpu_flags() if f in shown)
-    print(json.dumps({"cpu": device_name(CPU), "flags": flags, "native_bf16": native_bf16(),
-                      "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "python": platform.python_version(), "rows": rows}, indent=2))
+    print(
+        json.dumps(
+            {
+                "cpu": device_name(CPU),
+                "flags": flags,
+                "native_bf16": native_bf16(),
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def scratchgpt_step(**model_options):
     def build():
         model = GPTLanguageModel(dataclasses.replace(SHAPE, **model_options))
         return model, make_optimizer(model, TrainConfig(lr=1e-3))
+
     return build
 
 
@@ -71,10 +72,15 @@ def main():
         for name, (model, optimizer) in built.items():
             timings[name].append(time_steps(model, optimizer, args.steps, generator))
     base = statistics.median(next(iter(timings.values())))
-    report = {name: {"ms_per_step": statistics.median(t), "speedup": base / statistics.median(t)}
-              for name, t in timings.items()}
-    print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "batch": BATCH, "rows": report}, indent=2))
+    report = {
+        name: {"ms_per_step": statistics.median(t), "speedup": base / statistics.median(t)}
+        for name, t in timings.items()
+    }
+    print(
+        json.dumps(
+            {"threads": torch.get_num_threads(), "torch": torch.__version__, "batch": BATCH, "rows": report}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,21 +32,52 @@ def run(name, preset, steps, data):
     processes, threads = CONFIGS[name]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        command = ["-m", "scratchgpt", "train", "--preset", preset, "--out", str(out), "--max-iters", str(steps),
-                   "--eval-interval", str(steps), "--eval-iters", "2", "--sample-tokens", "0", "--quiet",
-                   "--device", "cpu"] + (["--data", data] if data else [])
+        command = [
+            "-m",
+            "scratchgpt",
+            "train",
+            "--preset",
+            preset,
+            "--out",
+            str(out),
+            "--max-iters",
+            str(steps),
+            "--eval-interval",
+            str(steps),
+            "--eval-iters",
+            "2",
+            "--sample-tokens",
+            "0",
+            "--quiet",
+            "--device",
+            "cpu",
+        ] + (["--data", data] if data else [])
         if processes > 1:
             command = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *command]
         load = os.getloadavg()[0]
-        done = subprocess.run([sys.executable, *command], env={**os.environ, "OMP_NUM_THREADS": str(threads)},
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, *command],
+            env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise SystemExit(done.stderr)
         final = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
-    return {"config": name, "processes": processes, "threads": threads, "preset": preset, "steps": final["step"],
-            "train_seconds": round(final["train_seconds"], 2), "tokens_per_s": round(final["tokens_per_s"]),
-            "val_loss": round(final["val_loss"], 4), "load_before": load, "torch": torch.__version__,
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "config": name,
+        "processes": processes,
+        "threads": threads,
+        "preset": preset,
+        "steps": final["step"],
+        "train_seconds": round(final["train_seconds"], 2),
+        "tokens_per_s": round(final["tokens_per_s"]),
+        "val_loss": round(final["val_loss"], 4),
+        "load_before": load,
+        "torch": torch.__version__,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def table(path):
@@ -55,8 +86,10 @@ def table(path):
         r = json.loads(line)
         rows[r["config"]].append(r)
     base = statistics.median(r["tokens_per_s"] for r in rows[next(iter(rows))])
-    print("| configuration | runs | tokens/s (median) | each run, in order (load average before it) "
-          "| vs first row | full val |")
+    print(
+        "| configuration | runs | tokens/s (median) | each run, in order (load average before it) "
+        "| vs first row | full val |"
+    )
     print("|---|---|---|---|---|---|")
     for name, runs in rows.items():
         median = statistics.median(r["tokens_per_s"] for r in runs)

@@ -30,6 +30,7 @@ def log_to(path):
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
+
     return log
 
 
@@ -47,8 +48,12 @@ def finetune(task, out, seed, pretrained=None, preset_name=None):
     model_config = shape if pretrained is None else fine_tuning_model(read_config(pretrained)[0], shape)
     start = time.perf_counter()
     result = train(model_config, train_config, out, pretrained=pretrained, progress=False, log=quiet)
-    return {"wall_seconds": time.perf_counter() - start, "train_seconds": result.train_seconds,
-            "steps": result.steps, **result.scores}
+    return {
+        "wall_seconds": time.perf_counter() - start,
+        "train_seconds": result.train_seconds,
+        "steps": result.steps,
+        **result.scores,
+    }
 
 
 def run(args):
@@ -56,8 +61,9 @@ def run(args):
     work = Path(args.workdir)
     if args.pretrained:
         pretrained = Path(args.pretrained)
-        final = [m for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines())
-                 if m["kind"] == "final"][-1]
+        final = [
+            m for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines()) if m["kind"] == "final"
+        ][-1]
         record({"what": "pretrain reused", "run": str(pretrained), **final})
     else:
         pretrained = work / "pretrain"
@@ -66,9 +72,20 @@ def run(args):
         speakers(args, record, work, pretrained)
     for task in (t for t in ("names", "regress", "classify") if t in args.tasks):
         for source in ("pretrained", "scratch"):
-            record({"what": task, "model": f"encoder, {source}", "seed": args.seeds[0],
-                    **finetune(task, work / f"{task}-{source}-{args.seeds[0]}", args.seeds[0],
-                               pretrained if source == "pretrained" else None, args.finetune_preset)})
+            record(
+                {
+                    "what": task,
+                    "model": f"encoder, {source}",
+                    "seed": args.seeds[0],
+                    **finetune(
+                        task,
+                        work / f"{task}-{source}-{args.seeds[0]}",
+                        args.seeds[0],
+                        pretrained if source == "pretrained" else None,
+                        args.finetune_preset,
+                    ),
+                }
+            )
 
 
 def pretrain(args, record, pretrained):
@@ -79,12 +96,23 @@ def pretrain(args, record, pretrained):
         train_config = dataclasses.replace(train_config, max_time=args.pretrain_max_time)
     start = time.perf_counter()
     result = train(model_config, train_config, pretrained, progress=False, log=quiet)
-    curve = [(m["train_seconds"], m["val_loss"], m["val_accuracy"])
-             for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines()) if m["kind"] == "eval"]
-    record({"what": "pretrain", "preset": args.pretrain_preset, "max_time": train_config.max_time,
+    curve = [
+        (m["train_seconds"], m["val_loss"], m["val_accuracy"])
+        for m in map(json.loads, (pretrained / "metrics.jsonl").read_text().splitlines())
+        if m["kind"] == "eval"
+    ]
+    record(
+        {
+            "what": "pretrain",
+            "preset": args.pretrain_preset,
+            "max_time": train_config.max_time,
             "wall_seconds": time.perf_counter() - start,
-            "train_seconds": result.train_seconds, "steps": result.steps, **result.scores,
-            "estimates": curve})
+            "train_seconds": result.train_seconds,
+            "steps": result.steps,
+            **result.scores,
+            "estimates": curve,
+        }
+    )
 
 
 def speakers(args, record, work, pretrained):
@@ -98,16 +126,34 @@ def speakers(args, record, work, pretrained):
     train_pairs, test_pairs = speaker_examples(found, "train"), speaker_examples(found, "test")
     actual = [label for _, label in test_pairs]
     for name, predicted in (
-            ("majority", baselines.majority([label for _, label in train_pairs], len(test_pairs))),
-            ("bag-of-characters", baselines.bag_of_characters([t for t, _ in train_pairs],
-                                                              [label for _, label in train_pairs],
-                                                              [t for t, _ in test_pairs], len(SPEAKERS)))):
-        record({"what": "speakers", "model": name, "test_accuracy": scores.accuracy(predicted, actual),
-                "test_macro_f1": scores.macro_f1(predicted, actual, len(SPEAKERS))})
+        ("majority", baselines.majority([label for _, label in train_pairs], len(test_pairs))),
+        (
+            "bag-of-characters",
+            baselines.bag_of_characters(
+                [t for t, _ in train_pairs],
+                [label for _, label in train_pairs],
+                [t for t, _ in test_pairs],
+                len(SPEAKERS),
+            ),
+        ),
+    ):
+        record(
+            {
+                "what": "speakers",
+                "model": name,
+                "test_accuracy": scores.accuracy(predicted, actual),
+                "test_macro_f1": scores.macro_f1(predicted, actual, len(SPEAKERS)),
+            }
+        )
     for seed in args.seeds:
         for source in ("pretrained", "scratch"):
-            scores_ = finetune("speakers", work / f"speakers-{source}-{seed}", seed,
-                               pretrained if source == "pretrained" else None, args.finetune_preset)
+            scores_ = finetune(
+                "speakers",
+                work / f"speakers-{source}-{seed}",
+                seed,
+                pretrained if source == "pretrained" else None,
+                args.finetune_preset,
+            )
             record({"what": "speakers", "model": f"encoder, {source}", "seed": seed, **scores_})
 
 
@@ -115,14 +161,15 @@ def table(path):
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     for r in (r for r in rows if r["what"] == "pretrain"):
-        print(f"pretraining {r['preset']}: {r['steps']} steps, {r['train_seconds']:.0f} s of training, "
-              f"{r['wall_seconds']:.0f} s in all; masked-character accuracy {r['val_accuracy']:.1%}, "
-              f"loss {r['val_loss']:.4f}")
+        print(
+            f"pretraining {r['preset']}: {r['steps']} steps, {r['train_seconds']:.0f} s of training, "
+            f"{r['wall_seconds']:.0f} s in all; masked-character accuracy {r['val_accuracy']:.1%}, "
+            f"loss {r['val_loss']:.4f}"
+        )
         print("| training seconds | " + " | ".join(f"{e[0]:.0f}" for e in r["estimates"]) + " |")
         print("|---|" + "---|" * len(r["estimates"]))
         print("| estimated val loss | " + " | ".join(f"{e[1]:.3f}" for e in r["estimates"]) + " |")
-        print("| masked accuracy, first 64 val windows | " + " | ".join(f"{e[2]:.1%}" for e in r["estimates"])
-              + " |")
+        print("| masked accuracy, first 64 val windows | " + " | ".join(f"{e[2]:.1%}" for e in r["estimates"]) + " |")
     print("\n| speakers, test split | seeds | accuracy | macro-F1 |\n|---|---|---|---|")
     models = dict.fromkeys(r["model"] for r in rows if r["what"] == "speakers")
     for model in models:
@@ -130,15 +177,19 @@ def table(path):
         acc = [r["test_accuracy"] for r in group]
         f1 = [r["test_macro_f1"] for r in group]
         spread = lambda xs: f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else ""  # noqa: E731
-        print(f"| {model} | {', '.join(str(r['seed']) for r in group if 'seed' in r) or '-'} | "
-              f"{statistics.mean(acc):.3f}{spread(acc)} | {statistics.mean(f1):.3f}{spread(f1)} |")
+        print(
+            f"| {model} | {', '.join(str(r['seed']) for r in group if 'seed' in r) or '-'} | "
+            f"{statistics.mean(acc):.3f}{spread(acc)} | {statistics.mean(f1):.3f}{spread(f1)} |"
+        )
     print("\n| task, test split | model | seed | scores | fine-tuning |\n|---|---|---|---|---|")
-    shown = {"names": ("precision", "recall", "f1"), "regress": ("rmse", "spearman"),
-             "classify": ("accuracy", "macro_f1")}
+    shown = {
+        "names": ("precision", "recall", "f1"),
+        "regress": ("rmse", "spearman"),
+        "classify": ("accuracy", "macro_f1"),
+    }
     for r in (r for r in rows if r["what"] in shown):
         said = ", ".join(f"{k.replace('_', '-')} {r['test_' + k]:.3f}" for k in shown[r["what"]])
-        print(f"| {r['what']} | {r['model']} | {r['seed']} | {said} | {r['steps']} steps, "
-              f"{r['train_seconds']:.0f} s |")
+        print(f"| {r['what']} | {r['model']} | {r['seed']} | {said} | {r['steps']} steps, {r['train_seconds']:.0f} s |")
 
 
 def main():
@@ -149,10 +200,17 @@ def main():
     parser.add_argument("--pretrain-preset", default="encoder-cpu")
     parser.add_argument("--pretrained", help="fine-tune from this pretrained run instead of pretraining one")
     parser.add_argument("--pretrain-max-time", type=float, help="seconds of pretraining (default: the preset's)")
-    parser.add_argument("--tasks", nargs="+", choices=("speakers", "names", "regress", "classify"),
-                        default=("speakers", "names", "regress", "classify"), help="the fine-tuning tasks to run")
-    parser.add_argument("--finetune-preset", help="one budget for every task (default: the CLI's, "
-                                                  "speakers-cpu for speakers, finetune-cpu for the rest)")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("speakers", "names", "regress", "classify"),
+        default=("speakers", "names", "regress", "classify"),
+        help="the fine-tuning tasks to run",
+    )
+    parser.add_argument(
+        "--finetune-preset",
+        help="one budget for every task (default: the CLI's, speakers-cpu for speakers, finetune-cpu for the rest)",
+    )
     parser.add_argument("--table", help="print the tables of a results file instead")
     args = parser.parse_args()
     if args.table:

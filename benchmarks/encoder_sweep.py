@@ -43,14 +43,28 @@ def run(budget, names, out, workdir, preset_name="encoder-cpu"):
         model_config, train_config = preset(preset_name)
         model_changes, train_changes = VARIANTS[name]
         model_config = dataclasses.replace(model_config, **{**BASE_MODEL, **model_changes})
-        train_config = dataclasses.replace(train_config, max_time=budget, eval_interval=10**6, eval_iters=5,
-                                           sample_tokens=0, **{**BASE_TRAIN, **train_changes})
-        result = train(model_config, train_config, f"{workdir}/{name}-{int(budget)}", progress=False,
-                       log=lambda _: None)
+        train_config = dataclasses.replace(
+            train_config,
+            max_time=budget,
+            eval_interval=10**6,
+            eval_iters=5,
+            sample_tokens=0,
+            **{**BASE_TRAIN, **train_changes},
+        )
+        result = train(
+            model_config, train_config, f"{workdir}/{name}-{int(budget)}", progress=False, log=lambda _: None
+        )
         scores = result.scores
-        record = {"variant": name, "preset": preset_name, "budget": budget, "model": model_changes,
-                  "train": train_changes, "steps": result.steps, "val_accuracy": round(scores["val_accuracy"], 4),
-                  "val_loss": round(scores["val_loss"], 4)}
+        record = {
+            "variant": name,
+            "preset": preset_name,
+            "budget": budget,
+            "model": model_changes,
+            "train": train_changes,
+            "steps": result.steps,
+            "val_accuracy": round(scores["val_accuracy"], 4),
+            "val_loss": round(scores["val_loss"], 4),
+        }
         with open(out, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
@@ -68,8 +82,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="*", metavar="VARIANT", help=f"any of: {', '.join(VARIANTS)}")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of training per run")
-    parser.add_argument("--preset", default="encoder-cpu",
-                        help="the width and training settings to start from (default encoder-cpu)")
+    parser.add_argument(
+        "--preset", default="encoder-cpu", help="the width and training settings to start from (default encoder-cpu)"
+    )
     parser.add_argument("--out", help="JSON lines file to append the results to")
     parser.add_argument("--workdir", default="/tmp/scratchgpt-encoder-sweep")
     parser.add_argument("--table", help="print the table of a results file instead")

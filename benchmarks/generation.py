@@ -36,8 +36,8 @@ import torch
 
 from scratchgpt import GPTLanguageModel, preset
 from scratchgpt.checkpoint import load_model
-from scratchgpt.inference.compiled import Decoder
 from scratchgpt.device import device_name, resolve_device, synchronize
+from scratchgpt.inference.compiled import Decoder
 from scratchgpt.inference.generate import generate
 
 COMPILED = {"compiled": "window", "compiled-exact": "exact"}  # compiled policy -> its eager twin
@@ -52,16 +52,28 @@ def measure(model, batch, tokens, policy, temperature, decoder=None):
     compiled = policy in COMPILED
     synchronize(device)
     start = time.perf_counter()
-    stream = generate(model, idx.to(device), tokens, temperature=temperature, generator=g,
-                      cache=COMPILED.get(policy, policy), compile=compiled, decoder=decoder)
+    stream = generate(
+        model,
+        idx.to(device),
+        tokens,
+        temperature=temperature,
+        generator=g,
+        cache=COMPILED.get(policy, policy),
+        compile=compiled,
+        decoder=decoder,
+    )
     out = [next(stream)]
     synchronize(device)
     first = time.perf_counter() - start
     out.extend(stream)  # the remaining tokens
     synchronize(device)
     total = time.perf_counter() - start
-    return {"first_token_ms": first * 1e3, "seconds": total, "ms_per_token": total / tokens * 1e3,
-            "tokens_per_s": tokens / total}, torch.cat(out, dim=1)
+    return {
+        "first_token_ms": first * 1e3,
+        "seconds": total,
+        "ms_per_token": total / tokens * 1e3,
+        "tokens_per_s": tokens / total,
+    }, torch.cat(out, dim=1)
 
 
 def bench(name, model, batch, args):
@@ -74,14 +86,22 @@ def bench(name, model, batch, args):
         measure(model, batch, 8, policy, args.temperature, decoder if policy in COMPILED else None)
     for _ in range(args.repeats):
         for policy in args.policies:
-            r, out[policy] = measure(model, batch, tokens[policy], policy, args.temperature,
-                                     decoder if policy in COMPILED else None)
+            r, out[policy] = measure(
+                model, batch, tokens[policy], policy, args.temperature, decoder if policy in COMPILED else None
+            )
             runs[policy].append(r)
     results = {}
     for policy, rs in runs.items():
         r = min(rs, key=lambda r: abs(r["seconds"] - statistics.median(x["seconds"] for x in rs)))  # the median run
-        r = {"model": name, "batch": batch, "policy": policy, "tokens": tokens[policy], **r,
-             "repeats": args.repeats, "temperature": args.temperature}
+        r = {
+            "model": name,
+            "batch": batch,
+            "policy": policy,
+            "tokens": tokens[policy],
+            **r,
+            "repeats": args.repeats,
+            "temperature": args.temperature,
+        }
         if policy in COMPILED:
             r["compile_s"] = compile_s
             twin = COMPILED[policy]
@@ -101,8 +121,9 @@ def main():
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--none-tokens", type=int, default=None, help="tokens for the uncached method")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--policies", nargs="+", default=["window", "exact", "none"],
-                        choices=["window", "exact", "none", *COMPILED])
+    parser.add_argument(
+        "--policies", nargs="+", default=["window", "exact", "none"], choices=["window", "exact", "none", *COMPILED]
+    )
     parser.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch's CPU threads (default: torch's)")
@@ -114,12 +135,19 @@ def main():
         torch.set_num_threads(args.threads)  # before any compile: the compiled kernels keep the count
     torch.manual_seed(0)
     device = resolve_device(args.device)
-    models = [(shape, lambda shape=shape: GPTLanguageModel(preset(shape)[0]).to(device).eval())
-              for shape in args.shapes]
+    models = [
+        (shape, lambda shape=shape: GPTLanguageModel(preset(shape)[0]).to(device).eval()) for shape in args.shapes
+    ]
     models += [(str(run), lambda run=run: load_model(run)[0].to(device)) for run in args.runs]
-    machine = {"device": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "machine": platform.machine(), "processor": device_name(torch.device("cpu")),
-               "date": time.strftime("%Y-%m-%d"), "load_average_start": os.getloadavg()}
+    machine = {
+        "device": device_name(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": device_name(torch.device("cpu")),
+        "date": time.strftime("%Y-%m-%d"),
+        "load_average_start": os.getloadavg(),
+    }
     records = []
     for name, make in models:
         model = make()
@@ -129,12 +157,14 @@ def main():
                 if args.json:
                     print(json.dumps({**r, **machine}), flush=True)
                 else:
-                    print(f"{name:10s} B={batch} {r['policy']:14s} {r['tokens']:5d} tok {r['seconds']:8.2f} s "
-                          f"{r['ms_per_token']:7.2f} ms/tok  first {r['first_token_ms']:7.1f} ms"
-                          + (f"  x{r['speedup_vs_none']:.1f} vs none" if "speedup_vs_none" in r else "")
-                          + (f"  compile {r['compile_s']:.1f} s" if "compile_s" in r else "")
-                          + (f"  same tokens: {r['same_tokens_as_eager']}" if "same_tokens_as_eager" in r else ""),
-                          flush=True)
+                    print(
+                        f"{name:10s} B={batch} {r['policy']:14s} {r['tokens']:5d} tok {r['seconds']:8.2f} s "
+                        f"{r['ms_per_token']:7.2f} ms/tok  first {r['first_token_ms']:7.1f} ms"
+                        + (f"  x{r['speedup_vs_none']:.1f} vs none" if "speedup_vs_none" in r else "")
+                        + (f"  compile {r['compile_s']:.1f} s" if "compile_s" in r else "")
+                        + (f"  same tokens: {r['same_tokens_as_eager']}" if "same_tokens_as_eager" in r else ""),
+                        flush=True,
+                    )
     machine["load_average_end"] = os.getloadavg()
     if args.out:  # {"runs": [...]}: every invocation with this --out, in order
         args.out.parent.mkdir(parents=True, exist_ok=True)

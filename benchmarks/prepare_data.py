@@ -51,23 +51,36 @@ def peak_rss_growth(fn, interval=0.001):
 def child(path, vocab_size=None):
     """Run in a fresh process: encode `path` cold and print the measurements as JSON."""
     from scratchgpt.data.corpus import prepare
+
     start = time.perf_counter()
     corpus, growth = peak_rss_growth(lambda: prepare(path, vocab_size=vocab_size))
-    print(json.dumps({"seconds": time.perf_counter() - start, "num_tokens": int(corpus.tokens.size),
-                      "vocab_size": corpus.tokenizer.vocab_size, "peak_growth_mb": growth / 2**20}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - start,
+                "num_tokens": int(corpus.tokens.size),
+                "vocab_size": corpus.tokenizer.vocab_size,
+                "peak_growth_mb": growth / 2**20,
+            }
+        )
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=100.0, help="corpus size in MB (default 100)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "scratchgpt-prep")
-    parser.add_argument("--vocab-size", type=int, help="train a byte-level BPE of this size on the training "
-                                                        "split and encode with it (default: characters)")
+    parser.add_argument(
+        "--vocab-size",
+        type=int,
+        help="train a byte-level BPE of this size on the training split and encode with it (default: characters)",
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.vocab_size)
     from scratchgpt.data.corpus import corpus_path
+
     args.workdir.mkdir(parents=True, exist_ok=True)
     piece = corpus_path().read_text(encoding="utf-8") + "Ünïcödé — “quoted” ✓ 😀\n"
     path = args.workdir / f"corpus-{args.mb:g}mb.txt"
@@ -77,8 +90,9 @@ def main():
     env = {**os.environ, "SCRATCHGPT_CACHE": str(args.workdir / "cache")}
     subprocess.run(["rm", "-rf", env["SCRATCHGPT_CACHE"]], check=True)  # time a cold encode
     bpe = ["--vocab-size", str(args.vocab_size)] if args.vocab_size else []
-    result = subprocess.run([sys.executable, __file__, "--child", str(path), *bpe], env=env, check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(path), *bpe], env=env, check=True, capture_output=True, text=True
+    )
     report = {"file_mb": path.stat().st_size / 1e6, **json.loads(result.stdout)}
     report["growth_over_file_size"] = report["peak_growth_mb"] * 2**20 / path.stat().st_size
     print(json.dumps(report, indent=2))

@@ -11,6 +11,7 @@ both alike. Prints the median ms/step of each and their ratio, for the fast and 
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import json
 import shutil
@@ -28,8 +29,9 @@ def load_base(src):
     folder = Path(tempfile.mkdtemp())
     shutil.copytree(Path(src) / "scratchgpt", folder / "scratchgpt_base")
     sys.path.insert(0, str(folder))
-    return {name: importlib.import_module(f"scratchgpt_base.{name}")
-            for name in ("config", "data", "gpt", "optim", "train")}
+    return {
+        name: importlib.import_module(f"scratchgpt_base.{name}") for name in ("config", "data", "gpt", "optim", "train")
+    }
 
 
 def main():
@@ -59,22 +61,31 @@ def main():
         head_model = GPTLanguageModel(config).train()
         head_optimizer = make_optimizer(head_model, train_config)
         steps = {
-            "base": lambda g: base["train"].training_step(base_model, base_model, base_optimizer, base_data,
-                                                          config.block_size, base_train_config, g, "cpu", amp),
-            "head": lambda g: training_step(head_model, head_model, head_optimizer, task, train_config,
-                                            g, "cpu", amp),
+            "base": functools.partial(
+                base["train"].training_step,
+                base_model,
+                base_model,
+                base_optimizer,
+                base_data,
+                config.block_size,
+                base_train_config,
+            ),
+            "head": functools.partial(training_step, head_model, head_model, head_optimizer, task, train_config),
         }
         generators = {name: torch.Generator().manual_seed(1) for name in steps}
         times = {name: [] for name in steps}
         for i in range(10 + args.steps):
-            for name in (("base", "head") if i % 2 == 0 else ("head", "base")):
+            for name in ("base", "head") if i % 2 == 0 else ("head", "base"):
                 start = time.perf_counter()
-                steps[name](generators[name]).item()
+                steps[name](generators[name], "cpu", amp).item()
                 if i >= 10:
                     times[name].append(time.perf_counter() - start)
         median = {name: 1000 * statistics.median(t) for name, t in times.items()}
-        report["paths"][path] = {"base_ms": median["base"], "head_ms": median["head"],
-                                 "head_over_base": median["head"] / median["base"]}
+        report["paths"][path] = {
+            "base_ms": median["base"],
+            "head_ms": median["head"],
+            "head_over_base": median["head"] / median["base"],
+        }
     print(json.dumps(report, indent=2))
 
 

@@ -35,8 +35,12 @@ from scratchgpt.inference.generate import sample_text
 
 
 def start_server(run):
-    process = subprocess.Popen([sys.executable, "-m", "scratchgpt", "serve", "--run", str(run), "--port", "0"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scratchgpt", "serve", "--run", str(run), "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = process.stderr.readline()
     match = re.search(r"at (http://\S+?)/ ", line)
     if not match:
@@ -60,8 +64,9 @@ def load_test(run, requests=50, max_new_tokens=200):
     try:
         with httpx.Client(base_url=url, timeout=120) as client:
             for seed in range(3):  # warm-up: the model loads, the allocator settles
-                client.post("/api/generate", json={"run": name, "max_new_tokens": max_new_tokens, "seed": seed,
-                                                   "stream": False}).raise_for_status()
+                client.post(
+                    "/api/generate", json={"run": name, "max_new_tokens": max_new_tokens, "seed": seed, "stream": False}
+                ).raise_for_status()
         rss_start = settle(process)
         latencies, health_failures, stop = [], [], threading.Event()
 
@@ -77,16 +82,25 @@ def load_test(run, requests=50, max_new_tokens=200):
                     time.sleep(0.05)
 
         def generate(seed):
-            body = {"run": name, "prompt": "ROMEO:", "max_new_tokens": max_new_tokens, "temperature": 0.9,
-                    "seed": seed, "stream": seed % 2 == 0}
+            body = {
+                "run": name,
+                "prompt": "ROMEO:",
+                "max_new_tokens": max_new_tokens,
+                "temperature": 0.9,
+                "seed": seed,
+                "stream": seed % 2 == 0,
+            }
             with httpx.Client(base_url=url, timeout=120) as client:
                 if not body["stream"]:
                     response = client.post("/api/generate", json=body)
                     text = response.json().get("text") if response.status_code == 200 else None
                     return seed, response.status_code, response.headers.get("retry-after"), text
                 with client.stream("POST", "/api/generate", json=body) as response:
-                    pieces = [json.loads(line[6:])["text"] for line in response.iter_lines()
-                              if line.startswith("data: ") and '"text"' in line]
+                    pieces = [
+                        json.loads(line[6:])["text"]
+                        for line in response.iter_lines()
+                        if line.startswith("data: ") and '"text"' in line
+                    ]
                     return seed, response.status_code, response.headers.get("retry-after"), "".join(pieces)
 
         poller = threading.Thread(target=poll_health)
@@ -102,20 +116,30 @@ def load_test(run, requests=50, max_new_tokens=200):
         process.terminate()
         process.wait(timeout=60)
     answered = [o for o in outcomes if o[1] == 200]
-    wrong = [seed for seed, _, _, text in answered
-             if "ROMEO:" + text != sample_text(model, tokenizer, "ROMEO:", max_new_tokens=max_new_tokens,
-                                               temperature=0.9, seed=seed)]
+    wrong = [
+        seed
+        for seed, _, _, text in answered
+        if "ROMEO:" + text
+        != sample_text(model, tokenizer, "ROMEO:", max_new_tokens=max_new_tokens, temperature=0.9, seed=seed)
+    ]
     latencies.sort()
     return {
-        "requests": requests, "max_new_tokens": max_new_tokens, "answered": len(answered),
+        "requests": requests,
+        "max_new_tokens": max_new_tokens,
+        "answered": len(answered),
         "refused_503": sum(o[1] == 503 for o in outcomes),
         "refused_without_retry_after": sum(o[1] == 503 and o[2] is None for o in outcomes),
-        "other": sorted({o[1] for o in outcomes} - {200, 503}), "wrong_texts": wrong, "seconds": seconds,
+        "other": sorted({o[1] for o in outcomes} - {200, 503}),
+        "wrong_texts": wrong,
+        "seconds": seconds,
         "tokens_per_second": len(answered) * max_new_tokens / seconds,
-        "health_polls": len(latencies), "health_failures": health_failures,
+        "health_polls": len(latencies),
+        "health_failures": health_failures,
         "health_median_s": latencies[len(latencies) // 2] if latencies else None,
         "health_max_s": latencies[-1] if latencies else None,
-        "rss_start_mb": rss_start, "rss_end_mb": rss_end, "rss_ratio": rss_end / rss_start,
+        "rss_start_mb": rss_start,
+        "rss_end_mb": rss_end,
+        "rss_ratio": rss_end / rss_start,
     }
 
 
@@ -141,8 +165,12 @@ def single_stream(run, max_new_tokens=500, repeats=3):
     finally:
         process.terminate()
         process.wait(timeout=60)
-    return {"max_new_tokens": max_new_tokens, "in_process_tokens_per_s": direct, "served_tokens_per_s": served,
-            "median_ratio": sorted(s / d for s, d in zip(served, direct))[repeats // 2]}
+    return {
+        "max_new_tokens": max_new_tokens,
+        "in_process_tokens_per_s": direct,
+        "served_tokens_per_s": served,
+        "median_ratio": sorted(s / d for s, d in zip(served, direct))[repeats // 2],
+    }
 
 
 def main():
@@ -157,10 +185,16 @@ def main():
         run = args.run
         if run is None:
             run = Path(tmp) / "tiny"
-            subprocess.run([sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--out", str(run),
-                            "--quiet"], check=True, env=os.environ.copy())
-        report = (single_stream(run, args.max_new_tokens) if args.single
-                  else load_test(run, args.requests, args.max_new_tokens))
+            subprocess.run(
+                [sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--out", str(run), "--quiet"],
+                check=True,
+                env=os.environ.copy(),
+            )
+        report = (
+            single_stream(run, args.max_new_tokens)
+            if args.single
+            else load_test(run, args.requests, args.max_new_tokens)
+        )
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -14,7 +14,7 @@ import json
 import statistics
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Each variant changes the preset's settings in one way (leave-one-out for the options it has on).
@@ -32,10 +32,21 @@ VARIANTS = {
     "batch-48": {"batch_size": 48},
     "cosine": {"schedule": "cosine"},
     "dropout-0.1": {"dropout": 0.1},
-    "nanogpt-cpu": {"n_head": 4, "batch_size": 12, "lr": 1e-3, "position": "learned", "qk_norm": False,
-                    "activation": "gelu", "zero_init": False, "tie_embeddings": True,
-                    "optimizer": "adamw", "schedule": "cosine", "warmup_iters": 100, "beta2": 0.99,
-                    "weight_decay": 0.1},
+    "nanogpt-cpu": {
+        "n_head": 4,
+        "batch_size": 12,
+        "lr": 1e-3,
+        "position": "learned",
+        "qk_norm": False,
+        "activation": "gelu",
+        "zero_init": False,
+        "tie_embeddings": True,
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "warmup_iters": 100,
+        "beta2": 0.99,
+        "weight_decay": 0.1,
+    },
 }
 
 
@@ -47,12 +58,18 @@ def run(preset_name, variant, seed, budget, data):
     overrides = {**VARIANTS[variant], "seed": seed, "sample_tokens": 0, **budget}
     model_config, train_config = apply_overrides(model_config, train_config, overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(model_config, train_config, Path(tmp) / "run", data=data, progress=False,
-                       log=lambda *_: None)
-    return {"preset": preset_name, "variant": variant, "seed": seed, **budget,
-            "steps": result.steps, "train_seconds": round(result.train_seconds, 2),
-            "val_loss": round(result.val_loss, 4), "tokens_per_s": round(result.tokens_per_second),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+        result = train(model_config, train_config, Path(tmp) / "run", data=data, progress=False, log=lambda *_: None)
+    return {
+        "preset": preset_name,
+        "variant": variant,
+        "seed": seed,
+        **budget,
+        "steps": result.steps,
+        "train_seconds": round(result.train_seconds, 2),
+        "val_loss": round(result.val_loss, 4),
+        "tokens_per_s": round(result.tokens_per_second),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
 
 
 def table(path):
@@ -65,10 +82,12 @@ def table(path):
     for variant, records in by_variant.items():
         losses = [r["val_loss"] for r in records]
         std = statistics.stdev(losses) if len(losses) > 1 else 0.0
-        print(f"| {variant} | {len(records)} | {statistics.mean(r['steps'] for r in records):.0f} "
-              f"| {statistics.mean(r['train_seconds'] for r in records):.1f} "
-              f"| {statistics.mean(r['tokens_per_s'] for r in records):,.0f} "
-              f"| {statistics.mean(losses):.4f} ± {std:.4f} |")
+        print(
+            f"| {variant} | {len(records)} | {statistics.mean(r['steps'] for r in records):.0f} "
+            f"| {statistics.mean(r['train_seconds'] for r in records):.1f} "
+            f"| {statistics.mean(r['tokens_per_s'] for r in records):,.0f} "
+            f"| {statistics.mean(losses):.4f} ± {std:.4f} |"
+        )
 
 
 def main():

@@ -66,15 +66,31 @@ def run(task, budget, names, seeds, out, workdir, test_pairs=None):
             model_config, train_config = preset("seq2seq-cpu")
             model_changes, train_changes = changes(name)
             model_config = dataclasses.replace(model_config, **model_changes)
-            train_config = dataclasses.replace(train_config, task=task, max_time=budget, seed=seed,
-                                               sample_tokens=0, **train_changes)
-            result = train(model_config, train_config, f"{workdir}/{task}-{name}-{seed}-{int(budget)}",
-                           progress=False, log=lambda _: None)
+            train_config = dataclasses.replace(
+                train_config, task=task, max_time=budget, seed=seed, sample_tokens=0, **train_changes
+            )
+            result = train(
+                model_config,
+                train_config,
+                f"{workdir}/{task}-{name}-{seed}-{int(budget)}",
+                progress=False,
+                log=lambda _: None,
+            )
             s = result.scores
-            record = {"task": task, "variant": name, "seed": seed, "budget": budget, "model": model_changes,
-                      "train": train_changes, "steps": result.steps, "test_exact": round(s["test_exact"], 4),
-                      "val_exact": round(s["val_exact"], 4), "test_chrf": round(s["test_chrf"], 2),
-                      "copy_chrf": round(s["copy_chrf"], 2), "test_pairs": s["test_pairs"]}
+            record = {
+                "task": task,
+                "variant": name,
+                "seed": seed,
+                "budget": budget,
+                "model": model_changes,
+                "train": train_changes,
+                "steps": result.steps,
+                "test_exact": round(s["test_exact"], 4),
+                "val_exact": round(s["val_exact"], 4),
+                "test_chrf": round(s["test_chrf"], 2),
+                "copy_chrf": round(s["copy_chrf"], 2),
+                "test_pairs": s["test_pairs"],
+            }
             with open(out, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
@@ -83,11 +99,15 @@ def run(task, budget, names, seeds, out, workdir, test_pairs=None):
 def table(path):
     with open(path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    print("| task | variant | seed | budget (s) | steps | test exact match | chrF | copy-the-source chrF |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print(
+        "| task | variant | seed | budget (s) | steps | test exact match | chrF | copy-the-source chrF |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['task']} | {r['variant']} | {r['seed']} | {r['budget']:.0f} | {r['steps']} | "
-              f"{r['test_exact']:.2%} | {r['test_chrf']:.1f} | {r['copy_chrf']:.1f} |")
+        print(
+            f"| {r['task']} | {r['variant']} | {r['seed']} | {r['budget']:.0f} | {r['steps']} | "
+            f"{r['test_exact']:.2%} | {r['test_chrf']:.1f} | {r['copy_chrf']:.1f} |"
+        )
 
 
 def decoding(run, pairs=500, repeats=3):
@@ -104,9 +124,11 @@ def decoding(run, pairs=500, repeats=3):
     sources = [s for s, _ in generate_distinct(info["generated"], "test", pairs, seed=2)]
     src, mask = encode_sources(tokenizer, sources, config.block_size)
     bos, eos = tokenizer.target.special_id("[BOS]"), tokenizer.target.special_id("[EOS]")
-    ways = {"greedy, KV cache": lambda: greedy(model, src, mask, bos, eos, config.block_size - 1),
-            "greedy, no cache": lambda: greedy(model, src, mask, bos, eos, config.block_size - 1, cache=False),
-            "beam 4, KV cache": lambda: beam_search(model, src, mask, bos, eos, config.block_size - 1, 4)[0]}
+    ways = {
+        "greedy, KV cache": lambda: greedy(model, src, mask, bos, eos, config.block_size - 1),
+        "greedy, no cache": lambda: greedy(model, src, mask, bos, eos, config.block_size - 1, cache=False),
+        "beam 4, KV cache": lambda: beam_search(model, src, mask, bos, eos, config.block_size - 1, 4)[0],
+    }
     best, outputs = {}, {}
     for _ in range(repeats):
         for name, way in ways.items():
@@ -116,20 +138,31 @@ def decoding(run, pairs=500, repeats=3):
     base = best["greedy, no cache"]
     for name, seconds in best.items():
         same = sum(a == b for a, b in zip(outputs[name], outputs["greedy, KV cache"]))
-        print(f"{name:18} {seconds:6.2f} s  {pairs / seconds:7.0f} sources/s  {base / seconds:4.1f}x the uncached "
-              f"greedy  ({same}/{pairs} as cached greedy)")
+        print(
+            f"{name:18} {seconds:6.2f} s  {pairs / seconds:7.0f} sources/s  {base / seconds:4.1f}x the uncached "
+            f"greedy  ({same}/{pairs} as cached greedy)"
+        )
     print(f"{torch.get_num_threads()} threads, batch {pairs}, torch {torch.__version__}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=["preset"], metavar="VARIANT",
-                        help=f"one or more of: {', '.join(VARIANTS)}, or several joined by + (default: preset)")
+    parser.add_argument(
+        "variants",
+        nargs="*",
+        default=["preset"],
+        metavar="VARIANT",
+        help=f"one or more of: {', '.join(VARIANTS)}, or several joined by + (default: preset)",
+    )
     parser.add_argument("--task", choices=("dates", "numbers", "copy", "reverse"), default="dates")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of training per run")
     parser.add_argument("--seeds", type=int, default=1, help="runs per variant, seeds 1..N")
-    parser.add_argument("--test-pairs", type=int, metavar="N",
-                        help="score on N test pairs and N/2 val pairs (default: the task's 2,000 and 1,000)")
+    parser.add_argument(
+        "--test-pairs",
+        type=int,
+        metavar="N",
+        help="score on N test pairs and N/2 val pairs (default: the task's 2,000 and 1,000)",
+    )
     parser.add_argument("--out", default="translation.jsonl", help="results file (appended to)")
     parser.add_argument("--workdir", default="runs/bench-translation", help="where the runs go")
     parser.add_argument("--table", metavar="JSONL", help="print the results of a file as a Markdown table")

@@ -48,9 +48,17 @@ def shakespeare(tmp_path_factory):
 @pytest.fixture
 def small_corpus(tmp_path):
     """A small text file in a few thousand characters of verse, quick to train on."""
-    lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "",
-             "All:", "Speak, speak.", "", "First Citizen:",
-             "You are all resolved rather to die than to famish?", ""]
+    lines = [
+        "First Citizen:",
+        "Before we proceed any further, hear me speak.",
+        "",
+        "All:",
+        "Speak, speak.",
+        "",
+        "First Citizen:",
+        "You are all resolved rather to die than to famish?",
+        "",
+    ]
     path = tmp_path / "corpus" / "small.txt"
     path.parent.mkdir()
     path.write_text("\n".join(lines * 60), encoding="utf-8")

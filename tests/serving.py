@@ -40,7 +40,11 @@ class ProcessServer:
     def __init__(self, *args):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scratchgpt", "serve", "--port", "0", *map(str, args)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
         line = self.process.stderr.readline()
         match = re.search(r"at (http://\S+?)/ \(Ctrl-C to stop", line)
         if not match:

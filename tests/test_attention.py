@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from scratchgpt.nn.attention import (FusedMultiHeadAttention, KVCache, MultiHeadAttention, fuse_heads,
-                                     split_heads)
+from scratchgpt.nn.attention import FusedMultiHeadAttention, KVCache, MultiHeadAttention, fuse_heads, split_heads
 from scratchgpt.nn.modes import evaluating
 
 C, NH, BLOCK = 32, 4, 12
@@ -114,7 +113,7 @@ def test_cached_cross_attention_equals_uncached_and_reads_the_source_once():
         kv = KVCache(Config, 3, "cpu")
         steps = [fast(x[:, :1], context, mask, cache=kv)]
         garbage = torch.full_like(context, float("nan"))  # never read again: the cache holds its keys
-        steps += [fast(x[:, t:t + 1], garbage, mask, cache=kv) for t in range(1, 10)]
+        steps += [fast(x[:, t : t + 1], garbage, mask, cache=kv) for t in range(1, 10)]
     assert torch.allclose(torch.cat(steps, dim=1), whole, atol=1e-5)
 
 
@@ -128,7 +127,7 @@ def test_cached_causal_self_attention_equals_uncached():
         kv.advance(4)
         rest = []
         for t in range(4, 10):  # ... then one token at a time
-            rest.append(fast(x[:, t:t + 1], cache=kv))
+            rest.append(fast(x[:, t : t + 1], cache=kv))
             kv.advance(1)
     assert torch.allclose(torch.cat([first, *rest], dim=1), whole, atol=1e-5)
 

@@ -126,8 +126,8 @@ def test_the_bpe_is_trained_on_the_training_split_only(tmp_path):
     assert not any("quix" in token or "otly" in token for token in vocab)
     train, val = corpus.split()
     n = len(train_part + val_part)
-    assert corpus.tokenizer.decode(train) == (train_part + val_part)[:int(0.9 * n)]  # split in characters
-    assert corpus.tokenizer.decode(val) == (train_part + val_part)[int(0.9 * n):]
+    assert corpus.tokenizer.decode(train) == (train_part + val_part)[: int(0.9 * n)]  # split in characters
+    assert corpus.tokenizer.decode(val) == (train_part + val_part)[int(0.9 * n) :]
 
 
 def test_streamed_chunks_encode_exactly_as_the_whole_text(tmp_path, shakespeare, monkeypatch):
@@ -181,7 +181,7 @@ def test_bits_per_character_count_the_characters_of_the_tokens(shakespeare_bpe, 
     T = 16
     loss, bpc = evaluate_split(Uniform(400), data, T, char_counts=shakespeare_bpe.char_counts())
     n = (len(data) - 1) // T
-    scored = shakespeare_bpe.decode(data[1:n * T + 1])  # the texts of the predicted tokens
+    scored = shakespeare_bpe.decode(data[1 : n * T + 1])  # the texts of the predicted tokens
     assert loss == pytest.approx(math.log(400))
     assert bpc == pytest.approx(n * T * math.log2(400) / len(scored), rel=1e-4)  # not loss / ln 2
     assert bpc < loss / math.log(2) / 1.5  # more than one character per token
@@ -220,13 +220,23 @@ def test_stream_text_never_splits_a_character(shakespeare_bpe):
     pieces = list(stream_text(model, shakespeare_bpe, prompt, max_new_tokens=len(script), temperature=0))
     assert "".join(pieces) == ACCENTED * 2
     assert not any("\ufffd" in piece for piece in pieces)
-    stopped = "".join(stream_text(model, shakespeare_bpe, prompt, max_new_tokens=len(script), temperature=0,
-                                  stop=["😀"]))
-    assert stopped == ACCENTED[:ACCENTED.index("😀")]
-    assert sample_texts(model, shakespeare_bpe, prompt, max_new_tokens=len(script), temperature=0,
-                        num_samples=2) == [ACCENTED * 2] * 2
-    cut = list(stream_text(model, shakespeare_bpe, prompt, max_new_tokens=len(shakespeare_bpe.encode(
-        ACCENTED[:ACCENTED.index("😀")])) + 1, temperature=0))  # ends inside the emoji: shown at the end
+    stopped = "".join(
+        stream_text(model, shakespeare_bpe, prompt, max_new_tokens=len(script), temperature=0, stop=["😀"])
+    )
+    assert stopped == ACCENTED[: ACCENTED.index("😀")]
+    assert (
+        sample_texts(model, shakespeare_bpe, prompt, max_new_tokens=len(script), temperature=0, num_samples=2)
+        == [ACCENTED * 2] * 2
+    )
+    cut = list(
+        stream_text(
+            model,
+            shakespeare_bpe,
+            prompt,
+            max_new_tokens=len(shakespeare_bpe.encode(ACCENTED[: ACCENTED.index("😀")])) + 1,
+            temperature=0,
+        )
+    )  # ends inside the emoji: shown at the end
     assert "".join(cut).endswith("\ufffd") and not any("\ufffd" in p for p in cut[:-1])
 
 
@@ -236,8 +246,27 @@ def test_stream_text_never_splits_a_character(shakespeare_bpe):
 
 def test_gpt_train_sample_and_eval_with_bpe(tmp_path, shakespeare, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--preset", "tiny", "--tokenizer", "bpe", "--vocab-size", "320", "--data",
-                 str(shakespeare), "--out", str(out), "--quiet", "--max-iters", "20"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--tokenizer",
+                "bpe",
+                "--vocab-size",
+                "320",
+                "--data",
+                str(shakespeare),
+                "--out",
+                str(out),
+                "--quiet",
+                "--max-iters",
+                "20",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "bits/char" in captured.err
     config = json.loads((out / "config.json").read_text())
@@ -247,21 +276,38 @@ def test_gpt_train_sample_and_eval_with_bpe(tmp_path, shakespeare, capsys):
     final = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
     assert final["kind"] == "final" and final["val_bpc"] < final["val_loss"] / math.log(2) / 1.3
 
-    assert main(["sample", "--run", str(out), "--prompt", "ROMEO: é😀", "--max-new-tokens", "40",
-                 "--seed", "1"]) == 0
+    assert main(["sample", "--run", str(out), "--prompt", "ROMEO: é😀", "--max-new-tokens", "40", "--seed", "1"]) == 0
     assert capsys.readouterr().out.startswith("ROMEO: é😀")
     assert main(["eval", "--run", str(out), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["val_bpc"] == pytest.approx(final["val_bpc"]) and scores["val_loss"] == pytest.approx(
-        final["val_loss"])
+        final["val_loss"]
+    )
     assert main(["attention", "--run", str(out), "--text", "To be, or not", "--out", str(tmp_path / "a.png")]) == 0
 
     assert main(["train", "--resume", "--out", str(out), "--max-iters", "25", "--quiet"]) == 0
     assert len(list((tmp_path / "cache" / "tokens").iterdir())) == 1  # the run's tokenizer: the same token file
 
     again = tmp_path / "from-file"  # --tokenizer FILE: that tokenizer, as it is, no training
-    assert main(["train", "--preset", "tiny", "--tokenizer", str(out / "tokenizer.json"), "--data",
-                 str(shakespeare), "--out", str(again), "--quiet", "--max-iters", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--tokenizer",
+                str(out / "tokenizer.json"),
+                "--data",
+                str(shakespeare),
+                "--out",
+                str(again),
+                "--quiet",
+                "--max-iters",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (again / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
 
 
@@ -278,8 +324,27 @@ def test_the_playground_streams_and_labels_sub_words(tmp_path, shakespeare):
     from scratchgpt.serve.runs import Runs
 
     run = tmp_path / "gpt"
-    assert main(["train", "--preset", "tiny", "--tokenizer", "bpe", "--vocab-size", "300", "--data", str(shakespeare),
-                 "--out", str(run), "--quiet", "--max-iters", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--tokenizer",
+                "bpe",
+                "--vocab-size",
+                "300",
+                "--data",
+                str(shakespeare),
+                "--out",
+                str(run),
+                "--quiet",
+                "--max-iters",
+                "2",
+            ]
+        )
+        == 0
+    )
     model, tokenizer, _, _ = load_model(run)
     prompt = "ROMEO: é😀"
     expected = sample_texts(model, tokenizer, prompt, max_new_tokens=30, temperature=1.0, seed=3)[0]
@@ -299,8 +364,27 @@ def test_the_playground_streams_and_labels_sub_words(tmp_path, shakespeare):
 
 def test_encoder_pretrains_and_fills_with_bpe(tmp_path, capsys):
     out = tmp_path / "mlm"
-    assert main(["train", "--model", "encoder", "--preset", "tiny-encoder", "--tokenizer", "bpe",
-                 "--vocab-size", "300", "--out", str(out), "--quiet", "--max-iters", "10"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "encoder",
+                "--preset",
+                "tiny-encoder",
+                "--tokenizer",
+                "bpe",
+                "--vocab-size",
+                "300",
+                "--out",
+                str(out),
+                "--quiet",
+                "--max-iters",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert "masked tokens" in capsys.readouterr().err
     tok = load_tokenizer(out / "tokenizer.json")
     assert tok.vocab_size == 300 and tok.specials == list(SPECIALS) and tok.text_vocab_size == 295
@@ -308,21 +392,59 @@ def test_encoder_pretrains_and_fills_with_bpe(tmp_path, capsys):
     guesses = json.loads(capsys.readouterr().out)["fills"][0]
     assert len(guesses) == 5 and not any(g["token"] in SPECIALS for g in guesses)
     tuned = tmp_path / "speakers"
-    assert main(["finetune", "--from", str(out), "--task", "speakers", "--preset", "finetune-tiny",
-                 "--out", str(tuned), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--from",
+                str(out),
+                "--task",
+                "speakers",
+                "--preset",
+                "finetune-tiny",
+                "--out",
+                str(tuned),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert load_tokenizer(tuned / "tokenizer.json").identity == tok.identity
     assert json.loads((tuned / "config.json").read_text())["train"]["tokenizer"] == "bpe"  # recorded as it is
     capsys.readouterr()
-    assert "needs --tokenizer char" in fails(capsys, "finetune", "--from", out, "--task", "names", "--preset",
-                                             "finetune-tiny", "--out", tmp_path / "names")
+    assert "needs --tokenizer char" in fails(
+        capsys, "finetune", "--from", out, "--task", "names", "--preset", "finetune-tiny", "--out", tmp_path / "names"
+    )
     assert "--tokenizer and --vocab-size apply to --from scratch only" in fails(
-        capsys, "finetune", "--from", out, "--task", "speakers", "--tokenizer", "bpe", "--out", tmp_path / "x")
+        capsys, "finetune", "--from", out, "--task", "speakers", "--tokenizer", "bpe", "--out", tmp_path / "x"
+    )
 
 
 def test_translation_trains_with_bpe(tmp_path, capsys):
     out = tmp_path / "dates"
-    assert main(["train", "--model", "seq2seq", "--preset", "tiny-seq2seq", "--task", "dates", "--tokenizer",
-                 "bpe", "--vocab-size", "300", "--out", str(out), "--quiet", "--max-iters", "5"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "seq2seq",
+                "--preset",
+                "tiny-seq2seq",
+                "--task",
+                "dates",
+                "--tokenizer",
+                "bpe",
+                "--vocab-size",
+                "300",
+                "--out",
+                str(out),
+                "--quiet",
+                "--max-iters",
+                "5",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()  # the run's sample
     pair = load_tokenizer(out / "tokenizer.json")
     assert pair.source.kind == "bpe" and pair.target.special_id("[EOS]") == pair.target.vocab_size - 1
@@ -334,13 +456,18 @@ def test_translation_trains_with_bpe(tmp_path, capsys):
 # Bad input: one line, exit 2, nothing written
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--tokenizer", "bpe", "--vocab-size", "100"], "--vocab-size 100 is smaller than the byte alphabet"),
-    (["--model", "encoder", "--preset", "tiny-encoder", "--tokenizer", "bpe", "--vocab-size", "258"],
-     "at least 261 tokens (256 bytes + 5 special tokens)"),
-    (["--vocab-size", "512"], "--vocab-size is for --tokenizer bpe"),
-    (["--tokenizer", "gtp2.json"], "--tokenizer gtp2.json: no such file"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tokenizer", "bpe", "--vocab-size", "100"], "--vocab-size 100 is smaller than the byte alphabet"),
+        (
+            ["--model", "encoder", "--preset", "tiny-encoder", "--tokenizer", "bpe", "--vocab-size", "258"],
+            "at least 261 tokens (256 bytes + 5 special tokens)",
+        ),
+        (["--vocab-size", "512"], "--vocab-size is for --tokenizer bpe"),
+        (["--tokenizer", "gtp2.json"], "--tokenizer gtp2.json: no such file"),
+    ],
+)
 def test_bad_tokenizer_settings(capsys, tmp_path, shakespeare, flags, message):
     out = tmp_path / "run"
     args = ["train", "--preset", "tiny", "--out", out, *flags]
@@ -354,18 +481,31 @@ def test_a_tokenizer_file_that_is_not_one(capsys, tmp_path, shakespeare):
     bad = tmp_path / "tokenizer.json"
     bad.write_text('{"model": {"type": "BPE", "vocab": 3}}')
     assert "cannot read the Hugging Face tokenizer" in fails(
-        capsys, "train", "--preset", "tiny", "--data", shakespeare, "--tokenizer", bad, "--out", tmp_path / "run")
+        capsys, "train", "--preset", "tiny", "--data", shakespeare, "--tokenizer", bad, "--out", tmp_path / "run"
+    )
 
 
 def test_the_names_task_needs_characters(capsys, tmp_path):
-    assert "needs --tokenizer char" in fails(capsys, "finetune", "--from", "scratch", "--task", "names",
-                                              "--preset", "finetune-tiny", "--tokenizer", "bpe",
-                                              "--out", tmp_path / "run")
+    assert "needs --tokenizer char" in fails(
+        capsys,
+        "finetune",
+        "--from",
+        "scratch",
+        "--task",
+        "names",
+        "--preset",
+        "finetune-tiny",
+        "--tokenizer",
+        "bpe",
+        "--out",
+        tmp_path / "run",
+    )
 
 
 def test_without_tokenizers_the_error_names_the_extra(capsys, tmp_path, shakespeare, monkeypatch):
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # as if not installed
-    line = fails(capsys, "train", "--preset", "tiny", "--data", shakespeare, "--tokenizer", "bpe",
-                 "--out", tmp_path / "run")
+    line = fails(
+        capsys, "train", "--preset", "tiny", "--data", shakespeare, "--tokenizer", "bpe", "--out", tmp_path / "run"
+    )
     assert "pip install 'scratchgpt[hf]'" in line
     assert not (tmp_path / "run").exists()

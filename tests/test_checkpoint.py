@@ -13,9 +13,9 @@ import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
 from scratchgpt.checkpoint import load_checkpoint, load_state, read_config, save_run_info, save_weights
-from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingDiverged
 from scratchgpt.data.corpus import prepare, split
 from scratchgpt.data.tokenizer import CharTokenizer
+from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingDiverged
 from scratchgpt.inference.generate import sample_text
 from scratchgpt.training.evaluate import evaluate_split
 
@@ -44,18 +44,23 @@ def test_truncated_weights(run_dir):
 
 
 def test_weights_that_do_not_match_the_config(run_dir):
-    save_weights(run_dir / "model.safetensors",
-                 GPTLanguageModel(ModelConfig(vocab_size=5, block_size=8, n_embd=32, n_head=2, n_layer=1)))
+    save_weights(
+        run_dir / "model.safetensors",
+        GPTLanguageModel(ModelConfig(vocab_size=5, block_size=8, n_embd=32, n_head=2, n_layer=1)),
+    )
     with pytest.raises(CheckpointError, match="does not match its config.json"):
         load_model(run_dir)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: {**d, "format_version": 99}, "incompatible version"),
-    (lambda d: {**d, "model": {**d["model"], "rotary": True}}, "unknown settings rotary"),
-    (lambda d: {**d, "model": {**d["model"], "n_head": 3}}, "divisible by n_head"),
-    (lambda d: {k: v for k, v in d.items() if k != "train"}, "incomplete or malformed"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: {**d, "format_version": 99}, "incompatible version"),
+        (lambda d: {**d, "model": {**d["model"], "rotary": True}}, "unknown settings rotary"),
+        (lambda d: {**d, "model": {**d["model"], "n_head": 3}}, "divisible by n_head"),
+        (lambda d: {k: v for k, v in d.items() if k != "train"}, "incomplete or malformed"),
+    ],
+)
 def test_config_from_another_version_or_damaged(run_dir, edit, message):
     path = run_dir / "config.json"
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
@@ -87,16 +92,21 @@ def test_a_state_file_crafted_to_run_code_is_refused_without_running_it(run_dir)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("poison, message", [
-    ("loss", "loss became nan at step 11; lower lr or enable grad_clip \\(the last good checkpoint, "
-             "step 10, is kept\\)"),
-    ("weights", "the weights stopped being finite by step 15"),
-])
-def test_a_diverged_model_is_never_saved_even_between_log_lines(tmp_path, small_corpus, monkeypatch,
-                                                                poison, message):
+@pytest.mark.parametrize(
+    "poison, message",
+    [
+        (
+            "loss",
+            "loss became nan at step 11; lower lr or enable grad_clip \\(the last good checkpoint, step 10, is kept\\)",
+        ),
+        ("weights", "the weights stopped being finite by step 15"),
+    ],
+)
+def test_a_diverged_model_is_never_saved_even_between_log_lines(tmp_path, small_corpus, monkeypatch, poison, message):
     model_config = ModelConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
-    train_config = TrainConfig(batch_size=4, max_iters=10, eval_interval=5, eval_iters=1,
-                               log_interval=10, sample_tokens=0)  # checkpoints at 5 and 15, logs at 20
+    train_config = TrainConfig(
+        batch_size=4, max_iters=10, eval_interval=5, eval_iters=1, log_interval=10, sample_tokens=0
+    )  # checkpoints at 5 and 15, logs at 20
     run = tmp_path / "run"
     train(model_config, train_config, run, data=small_corpus, progress=False, log=lambda m: None)
     saved = {name: (run / name).read_bytes() for name in ("checkpoint.json", "model.safetensors")}
@@ -123,8 +133,9 @@ def test_a_diverged_model_is_never_saved_even_between_log_lines(tmp_path, small_
 
 def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, small_corpus, monkeypatch):
     model_config = ModelConfig(block_size=8, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
-    train_config = TrainConfig(batch_size=4, max_iters=10, eval_interval=5, eval_iters=1,
-                               log_interval=1, sample_tokens=0)
+    train_config = TrainConfig(
+        batch_size=4, max_iters=10, eval_interval=5, eval_iters=1, log_interval=1, sample_tokens=0
+    )
     train(model_config, train_config, tmp_path / "run", data=small_corpus, progress=False, log=lambda m: None)
     saved = (tmp_path / "run" / "checkpoint.json").read_text()
     original = GPTLanguageModel.forward
@@ -162,7 +173,8 @@ def test_run_files_have_the_permissions_open_and_mkdir_give(tmp_path, small_corp
     paths = [run, *run.rglob("*")]
     assert {"model.safetensors", "checkpoint.json", "metrics.jsonl", "samples.txt"} <= {p.name for p in paths}
     assert {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode) for p in paths} == {
-        p.relative_to(tmp_path): dir_mode if p.is_dir() else file_mode for p in paths}
+        p.relative_to(tmp_path): dir_mode if p.is_dir() else file_mode for p in paths
+    }
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -19,8 +19,9 @@ def runs(tmp_path_factory):
     words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     lines = [f"{a} {b}\t{b} {a}\tCC-BY" for a in words for b in words]  # swap two words; a licence column
     pairs.write_text("\n".join(lines + ["a line without a tab"]) + "\n", encoding="utf-8")
-    assert main([*TINY, "--task", "pairs", "--data", str(pairs), "--max-iters", "30", "--out",
-                 str(root / "pairs")]) == 0
+    assert (
+        main([*TINY, "--task", "pairs", "--data", str(pairs), "--max-iters", "30", "--out", str(root / "pairs")]) == 0
+    )
     assert main(["train", "--preset", "tiny", "--max-iters", "2", "--quiet", "--out", str(root / "gpt")]) == 0
     return {"pairs": root / "pairs", "gpt": root / "gpt", "tsv": pairs, "root": root}
 
@@ -44,8 +45,10 @@ def test_train_translate_eval_and_attention(runs, capsys, monkeypatch, tmp_path)
     assert "sacrebleu signatures" in capsys.readouterr().out
 
     out = tmp_path / "att.png"
-    assert main(["attention", "--run", str(runs["pairs"]), "--text", "one two", "--target", "two one",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["attention", "--run", str(runs["pairs"]), "--text", "one two", "--target", "two one", "--out", str(out)])
+        == 0
+    )
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -70,20 +73,24 @@ def test_unusable_pair_files(capsys, tmp_path, content, message):
 
 def test_wrong_runs_and_inputs(runs, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
-    assert "holds a gpt model; this command needs a seq2seq run" in fails(capsys, "translate", "--run", runs["gpt"],
-                                                                          "x")
+    assert "holds a gpt model; this command needs a seq2seq run" in fails(
+        capsys, "translate", "--run", runs["gpt"], "x"
+    )
     assert "reads at most block_size" in fails(capsys, "translate", "--run", runs["pairs"], "o" * 200)
     assert "no text to translate" in fails(capsys, "translate", "--run", runs["pairs"])
     assert "beam must be at least 1" in fails(capsys, "translate", "--run", runs["pairs"], "--beam", "0", "x", "y")
     assert "max_len must be in" in fails(capsys, "translate", "--run", runs["pairs"], "--max-len", "999", "x")
     assert "--beam is for encoder-decoder runs" in fails(capsys, "eval", "--run", runs["gpt"], "--beam", "3")
-    assert "generates its pairs" in fails(capsys, *TINY, "--task", "dates", "--data", runs["tsv"],
-                                          "--out", tmp_path / "r")
+    assert "generates its pairs" in fails(
+        capsys, *TINY, "--task", "dates", "--data", runs["tsv"], "--out", tmp_path / "r"
+    )
     assert "needs --data" in fails(capsys, *TINY, "--task", "pairs", "--out", tmp_path / "r")
-    assert "trains the seq2seq model" in fails(capsys, "train", "--preset", "tiny", "--task", "copy", "--out",
-                                               tmp_path / "r")
-    assert "two --data files" in fails(capsys, "train", "--preset", "tiny", "--data", runs["tsv"], runs["tsv"],
-                                       "--out", tmp_path / "r")
+    assert "trains the seq2seq model" in fails(
+        capsys, "train", "--preset", "tiny", "--task", "copy", "--out", tmp_path / "r"
+    )
+    assert "two --data files" in fails(
+        capsys, "train", "--preset", "tiny", "--data", runs["tsv"], runs["tsv"], "--out", tmp_path / "r"
+    )
     before = (runs["pairs"] / "model.safetensors").read_bytes()
     assert "already holds a run" in fails(capsys, *TINY, "--task", "copy", "--out", runs["pairs"])
     assert (runs["pairs"] / "model.safetensors").read_bytes() == before
@@ -94,8 +101,23 @@ def test_two_aligned_files(capsys, tmp_path):
     words = [f"w{i}x" for i in range(200)]
     source.write_text("\n".join(words) + "\n", encoding="utf-8")
     target.write_text("\n".join(w[::-1] for w in words) + "\n", encoding="utf-8")
-    assert main([*TINY, "--task", "pairs", "--data", str(source), str(target), "--max-iters", "5",
-                 "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--task",
+                "pairs",
+                "--data",
+                str(source),
+                str(target),
+                "--max-iters",
+                "5",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     assert main(["eval", "--run", str(tmp_path / "r"), "--json"]) == 0  # finds both files again
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["test_pairs"] > 0
     target.write_text("\n".join(words[:-1]) + "\n", encoding="utf-8")

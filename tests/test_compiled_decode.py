@@ -63,7 +63,7 @@ def test_the_static_cache_decodes_like_the_growing_one(options):
                 growing.reset()
                 static.reset()
                 continue
-            chunk = idx[:, span[0]:span[1]]
+            chunk = idx[:, span[0] : span[1]]
             expected, _ = model(chunk, cache=growing)
             got, _ = model(chunk, cache=static)
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
@@ -85,6 +85,7 @@ def test_compiled_decoding_gives_the_eager_tokens_with_one_graph():
     def run(cache, temperature, **compile):
         g = torch.Generator().manual_seed(3)
         return tokens(generate(model, idx, 300, temperature=temperature, generator=g, cache=cache, **compile))
+
     for cache in ("window", "exact"):
         for temperature in (1.0, 0):
             eager = run(cache, temperature)
@@ -112,13 +113,16 @@ def test_a_failed_compile_is_one_line(monkeypatch):
     decoder = Decoder(peaked(CONFIG))
 
     def broken(*args):
-        raise torch._dynamo.exc.InternalTorchDynamoError("InvalidCxxCompiler: No working C++ compiler found\n"
-                                                         "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace")
+        raise torch._dynamo.exc.InternalTorchDynamoError(
+            "InvalidCxxCompiler: No working C++ compiler found\nSet TORCHDYNAMO_VERBOSE=1 for the internal stack trace"
+        )
+
     monkeypatch.setattr(decoder, "step", broken)
     with pytest.raises(ConfigError) as raised:
         decoder.warm_up(1)
-    assert str(raised.value) == ("--compile: compiling the decode step failed (InvalidCxxCompiler: No "
-                                 "working C++ compiler found)")
+    assert str(raised.value) == (
+        "--compile: compiling the decode step failed (InvalidCxxCompiler: No working C++ compiler found)"
+    )
 
 
 def save_run(path, model, config):
@@ -133,14 +137,15 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compiled")
     readable = dataclasses.replace(CONFIG, attention="readable")
     bigram = BigramConfig(vocab_size=65, block_size=8)
-    return {"gpt": save_run(root / "gpt", peaked(CONFIG), CONFIG),
-            "readable": save_run(root / "readable", GPTLanguageModel(readable), readable),
-            "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram)}
+    return {
+        "gpt": save_run(root / "gpt", peaked(CONFIG), CONFIG),
+        "readable": save_run(root / "readable", GPTLanguageModel(readable), readable),
+        "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram),
+    }
 
 
 def test_sample_compile_prints_the_eager_text(runs, capsys):
-    args = ["sample", "--run", str(runs["gpt"]), "--prompt", "TO BE", "--max-new-tokens", "120",
-            "--temperature", "0"]
+    args = ["sample", "--run", str(runs["gpt"]), "--prompt", "TO BE", "--max-new-tokens", "120", "--temperature", "0"]
     assert main(args) == 0
     eager = capsys.readouterr().out
     assert main(args + ["--compile"]) == 0
@@ -155,13 +160,13 @@ def test_sample_compile_refuses_what_it_cannot_compile(runs, capsys):
     assert "cache none is the lecture's uncached method" in fails(capsys, *gpt, "--no-cache")
     assert "a bigram model has none" in fails(capsys, "sample", "--run", runs["bigram"], "--compile")
     assert "a GPT with the readable attention has none" in fails(
-        capsys, "sample", "--run", runs["readable"], "--compile")
+        capsys, "sample", "--run", runs["readable"], "--compile"
+    )
 
 
 def test_serve_compile_refuses_runs_with_nothing_to_compile(runs, capsys):
     pytest.importorskip("uvicorn")
-    assert "a bigram model has none" in fails(capsys, "serve", "--run", runs["bigram"], "--compile",
-                                                            "--port", "0")
+    assert "a bigram model has none" in fails(capsys, "serve", "--run", runs["bigram"], "--compile", "--port", "0")
 
 
 def test_serve_compile_answers_concurrent_requests_with_the_eager_text(runs):
@@ -171,11 +176,22 @@ def test_serve_compile_answers_concurrent_requests_with_the_eager_text(runs):
     try:
         prompts = ["TO BE", "OR NOT", "THAT IS", "THE QUESTION"]
         with httpx.Client(base_url=live.url, timeout=120) as client:
+
             def ask(prompt, run="gpt", cache="window"):
-                response = client.post("/api/generate", json={"run": run, "prompt": prompt, "max_new_tokens": 80,
-                                                              "temperature": 0, "cache": cache, "stream": False})
+                response = client.post(
+                    "/api/generate",
+                    json={
+                        "run": run,
+                        "prompt": prompt,
+                        "max_new_tokens": 80,
+                        "temperature": 0,
+                        "cache": cache,
+                        "stream": False,
+                    },
+                )
                 assert response.status_code == 200, response.text
                 return response.json()["text"]
+
             ask("A")  # the first generation compiles
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 texts = list(pool.map(ask, prompts))
@@ -185,7 +201,9 @@ def test_serve_compile_answers_concurrent_requests_with_the_eager_text(runs):
         assert loaded.decoder is not None and app.state.runs.model("bigram").decoder is None
         assert len(loaded.decoder._free) >= 1  # caches went back to the pool
         for prompt, text in zip(prompts, texts):
-            assert text == sample_text(loaded.model, loaded.tokenizer, prompt, max_new_tokens=80,
-                                       temperature=0)[len(prompt):]
+            assert (
+                text
+                == sample_text(loaded.model, loaded.tokenizer, prompt, max_new_tokens=80, temperature=0)[len(prompt) :]
+            )
     finally:
         live.stop()

@@ -7,9 +7,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgpt.config import (MODEL_KINDS, PRESET_NAMES, PRESETS, BigramConfig, ModelConfig, TrainConfig,
-                               apply_overrides, from_dict, model_from_dict, model_to_dict, preset, read_toml,
-                               setting_fields, to_dict)
+from scratchgpt.config import (
+    MODEL_KINDS,
+    PRESET_NAMES,
+    PRESETS,
+    BigramConfig,
+    ModelConfig,
+    TrainConfig,
+    apply_overrides,
+    from_dict,
+    model_from_dict,
+    model_to_dict,
+    preset,
+    read_toml,
+    setting_fields,
+    to_dict,
+)
 from scratchgpt.errors import ConfigError
 
 FAST = settings(max_examples=60, deadline=None, database=None)
@@ -17,6 +30,7 @@ FAST = settings(max_examples=60, deadline=None, database=None)
 
 # ---------------------------------------------------------------------------------------------
 # Presets
+
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
 @pytest.mark.parametrize("has_gpu", [False, True])
@@ -53,7 +67,12 @@ def test_bigram_preset_is_the_lectures_bigram_py():
     model, train = preset("bigram")
     assert model == BigramConfig(block_size=8)
     assert (train.batch_size, train.max_iters, train.lr, train.eval_interval, train.eval_iters) == (
-        32, 3000, 1e-2, 300, 200)
+        32,
+        3000,
+        1e-2,
+        300,
+        200,
+    )
     assert train.schedule == "constant" and train.warmup_iters == 0
 
 
@@ -97,6 +116,7 @@ def test_unknown_preset_raises_naming_it():
 # ---------------------------------------------------------------------------------------------
 # Overrides
 
+
 def test_apply_overrides_later_wins():
     model, train = preset("tiny")
     from_toml = {"n_layer": 3, "lr": 5e-4, "batch_size": 4}
@@ -127,17 +147,22 @@ def test_apply_overrides_unknown_setting_raises_naming_it():
 def test_a_refused_setting_is_named_as_its_source_gives_it():
     """On the command line a setting is its flag; from a file, its name, and the file is said."""
     model, train = preset("tiny")
-    for source, message in [("command line", "--max-time must be at least 0, got -1.0"),
-                            ("s.toml", "max_time must be at least 0, got -1.0 (in s.toml)"),
-                            (None, "max_time must be at least 0, got -1.0")]:
+    for source, message in [
+        ("command line", "--max-time must be at least 0, got -1.0"),
+        ("s.toml", "max_time must be at least 0, got -1.0 (in s.toml)"),
+        (None, "max_time must be at least 0, got -1.0"),
+    ]:
         with pytest.raises(ConfigError) as e:
             apply_overrides(model, train, {"max_time": -1}, source)
         assert str(e.value) == message
     for overrides, message in [  # only the settings given are renamed, only where they are words
         ({"grad_accum": 3}, "batch_size (8) must be divisible by --grad-accum (3)"),
         ({"n_layer": -1}, "--n-layer must be at least 0, got -1"),
-        ({"tokenizer": "char", "vocab_size": 512}, "--vocab-size is for --tokenizer bpe (a character vocabulary "
-                                                   "is the text's characters; a tokenizer.json has its own size)"),
+        (
+            {"tokenizer": "char", "vocab_size": 512},
+            "--vocab-size is for --tokenizer bpe (a character vocabulary "
+            "is the text's characters; a tokenizer.json has its own size)",
+        ),
         ({"device": "foo"}, "unknown device 'foo'; use auto"),
     ]:
         with pytest.raises(ConfigError) as e:
@@ -174,6 +199,7 @@ def test_apply_overrides_validates_result():
 # ---------------------------------------------------------------------------------------------
 # TOML files
 
+
 def test_read_toml_tables(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('[model]\nn_layer = 3\nattention = "readable"\n\n[train]\nlr = 1e-3\nschedule = "cosine"\n')
@@ -182,13 +208,13 @@ def test_read_toml_tables(tmp_path):
 
 def test_read_toml_flat_keys(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('n_layer = 3\nlr = 0.001\nbatch_size = 16\n')
+    path.write_text("n_layer = 3\nlr = 0.001\nbatch_size = 16\n")
     assert read_toml(path) == {"n_layer": 3, "lr": 0.001, "batch_size": 16}
 
 
 def test_read_toml_then_apply(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('[model]\nn_layer = 3\n\n[train]\nlr = 1\n')
+    path.write_text("[model]\nn_layer = 3\n\n[train]\nlr = 1\n")
     model, train = apply_overrides(*preset("tiny"), read_toml(path), source=str(path))
     assert model.n_layer == 3
     assert train.lr == 1.0 and isinstance(train.lr, float)
@@ -196,14 +222,14 @@ def test_read_toml_then_apply(tmp_path):
 
 def test_read_toml_unknown_key_in_table_raises(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('[model]\nfoo = 1\n')
+    path.write_text("[model]\nfoo = 1\n")
     with pytest.raises(ConfigError, match=r"model\.foo"):
         read_toml(path)
 
 
 def test_read_toml_invalid_toml_raises(tmp_path):
     path = tmp_path / "broken.toml"
-    path.write_text('[model\nn_layer = = 3\n')
+    path.write_text("[model\nn_layer = = 3\n")
     with pytest.raises(ConfigError, match="TOML"):
         read_toml(path)
 
@@ -217,25 +243,30 @@ def test_read_toml_missing_file_raises(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Validation
 
-@pytest.mark.parametrize("cls, kwargs", [
-    (ModelConfig, {"n_embd": 30, "n_head": 4}),
-    (ModelConfig, {"block_size": 0}),
-    (ModelConfig, {"dropout": 1.0}),
-    (ModelConfig, {"dropout": -0.1}),
-    (ModelConfig, {"n_layer": "4"}),
-    (ModelConfig, {"n_layer": True}),
-    (ModelConfig, {"n_embd": 384.0}),
-    (ModelConfig, {"attention": "sparse"}),
-    (TrainConfig, {"lr": 0.0}),
-    (TrainConfig, {"lr": -3e-4}),
-    (TrainConfig, {"lr": float("nan")}),
-    (TrainConfig, {"lr": float("inf")}),
-    (TrainConfig, {"lr": "3e-4"}),
-    (TrainConfig, {"schedule": "linear"}),
-    (TrainConfig, {"dtype": "float16"}),
-    (TrainConfig, {"batch_size": False}),
-    (TrainConfig, {"device": "tpu"}),
-], ids=lambda v: repr(v) if isinstance(v, dict) else v.__name__)
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (ModelConfig, {"n_embd": 30, "n_head": 4}),
+        (ModelConfig, {"block_size": 0}),
+        (ModelConfig, {"dropout": 1.0}),
+        (ModelConfig, {"dropout": -0.1}),
+        (ModelConfig, {"n_layer": "4"}),
+        (ModelConfig, {"n_layer": True}),
+        (ModelConfig, {"n_embd": 384.0}),
+        (ModelConfig, {"attention": "sparse"}),
+        (TrainConfig, {"lr": 0.0}),
+        (TrainConfig, {"lr": -3e-4}),
+        (TrainConfig, {"lr": float("nan")}),
+        (TrainConfig, {"lr": float("inf")}),
+        (TrainConfig, {"lr": "3e-4"}),
+        (TrainConfig, {"schedule": "linear"}),
+        (TrainConfig, {"dtype": "float16"}),
+        (TrainConfig, {"batch_size": False}),
+        (TrainConfig, {"device": "tpu"}),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else v.__name__,
+)
 def test_invalid_values_raise(cls, kwargs):
     with pytest.raises(ConfigError):
         cls(**kwargs)
@@ -309,8 +340,10 @@ def test_dropout_in_range_is_accepted(dropout):
 
 
 @FAST
-@given(value=st.sampled_from([math.nan, math.inf, -math.inf]),
-       name=st.sampled_from(["lr", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip"]))
+@given(
+    value=st.sampled_from([math.nan, math.inf, -math.inf]),
+    name=st.sampled_from(["lr", "min_lr_ratio", "weight_decay", "beta1", "beta2", "grad_clip"]),
+)
 def test_non_finite_floats_raise(value, name):
     with pytest.raises(ConfigError, match=name):
         TrainConfig(**{name: value})
@@ -318,6 +351,7 @@ def test_non_finite_floats_raise(value, name):
 
 # ---------------------------------------------------------------------------------------------
 # Round trip through config.json
+
 
 def test_from_dict_round_trip():
     for name in PRESETS:

@@ -18,10 +18,28 @@ def runs(tmp_path_factory, shakespeare):
     """Tiny runs made by the command: a GPT (with gradient clipping) and an encoder-decoder (with a
     tracked score, exact match, beside its loss)."""
     root = tmp_path_factory.mktemp("curves")
-    assert main(["train", "--preset", "tiny", "--data", str(shakespeare), "--max-iters", "40", "--grad-clip", "1",
-                 "--quiet", "--out", str(root / "gpt")]) == 0
-    assert main(["train", "--model", "seq2seq", "--preset", "tiny-seq2seq", "--quiet",
-                 "--out", str(root / "copy")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--data",
+                str(shakespeare),
+                "--max-iters",
+                "40",
+                "--grad-clip",
+                "1",
+                "--quiet",
+                "--out",
+                str(root / "gpt"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["train", "--model", "seq2seq", "--preset", "tiny-seq2seq", "--quiet", "--out", str(root / "copy")]) == 0
+    )
     return root
 
 
@@ -88,11 +106,15 @@ def test_the_side_panels_follow_what_the_records_hold(runs, tmp_path, monkeypatc
 
     copy = metrics.read(runs / "copy")
     fig = drawn(monkeypatch, copy, tmp_path / "copy.png")
-    assert [ax.get_title() for ax in fig.axes[1:]] == ["learning rate (AdamW's)", "tokens/s (each log interval)",
-                                                       "tracked scores (estimates)"]  # no clipping: no norm
+    assert [ax.get_title() for ax in fig.axes[1:]] == [
+        "learning rate (AdamW's)",
+        "tokens/s (each log interval)",
+        "tracked scores (estimates)",
+    ]  # no clipping: no norm
     assert lines(fig.axes[3])["val exact"] == [(r["step"], r["val_exact"]) for r in copy if r["kind"] == "eval"]
-    assert lines(fig.axes[0])["estimate: val split"] == [(r["step"], r["val_loss"]) for r in copy
-                                                         if r["kind"] == "eval"]
+    assert lines(fig.axes[0])["estimate: val split"] == [
+        (r["step"], r["val_loss"]) for r in copy if r["kind"] == "eval"
+    ]
 
 
 def test_a_run_still_training_plots_what_it_has(tmp_path, capsys):
@@ -100,11 +122,14 @@ def test_a_run_still_training_plots_what_it_has(tmp_path, capsys):
     and a re-planned schedule (--extend), are drawn without a crash."""
     run = tmp_path / "run"
     run.mkdir()
-    records = [{"kind": "train", "step": s, "loss": 4.0 - s / 100, "lr": 1e-3, "tokens_per_s": 900.0,
-                "train_seconds": s / 10} for s in (10, 20, 30)]
+    records = [
+        {"kind": "train", "step": s, "loss": 4.0 - s / 100, "lr": 1e-3, "tokens_per_s": 900.0, "train_seconds": s / 10}
+        for s in (10, 20, 30)
+    ]
     records.insert(2, {"kind": "extend", "step": 20, "max_iters": 100, "max_time": 0.0})
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"kind": "tra',
-                                       encoding="utf-8")
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records) + '{"kind": "tra', encoding="utf-8"
+    )
     assert main(["plot", "--run", str(run)]) == 0
     a_picture(run / "curves.png")
 
@@ -120,8 +145,9 @@ def test_a_run_without_metrics_is_one_line(tmp_path, capsys, content):
 
 
 def test_a_missing_run_directory_is_one_line(tmp_path, capsys):
-    assert fails(capsys, "plot", "--run", tmp_path / "nowhere").endswith(f"run directory not found: "
-                                                                         f"{tmp_path / 'nowhere'}")
+    assert fails(capsys, "plot", "--run", tmp_path / "nowhere").endswith(
+        f"run directory not found: {tmp_path / 'nowhere'}"
+    )
 
 
 def test_without_matplotlib_plot_says_how_to_get_it(runs, tmp_path, capsys, monkeypatch):

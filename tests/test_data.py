@@ -8,13 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchgpt.data import corpus as data
-from scratchgpt.data.corpus import (TINY_SHAKESPEARE_SHA256, check_long_enough, corpus_path, get_batch,
-                                    prepare, read_text, split, tiny_shakespeare)
+from scratchgpt.data.corpus import (
+    TINY_SHAKESPEARE_SHA256,
+    check_long_enough,
+    corpus_path,
+    get_batch,
+    prepare,
+    read_text,
+    split,
+    tiny_shakespeare,
+)
 from scratchgpt.errors import DataError
-
 
 # ---------------------------------------------------------------------------------------------
 # Finding the corpus: Tiny Shakespeare ships with the package
+
 
 def test_tiny_shakespeare_ships_with_the_package_and_needs_no_network(monkeypatch, shakespeare):
     import socket
@@ -37,10 +45,13 @@ def test_a_damaged_unpacked_copy_is_replaced(shakespeare):
     assert path.read_bytes() == shakespeare.read_bytes()
 
 
-@pytest.mark.parametrize("packed, message", [
-    (b"not bz2 at all", "cannot be read"),
-    (__import__("bz2").compress(b"First Citizen:\nA forgery.\n"), "is damaged"),
-])
+@pytest.mark.parametrize(
+    "packed, message",
+    [
+        (b"not bz2 at all", "cannot be read"),
+        (__import__("bz2").compress(b"First Citizen:\nA forgery.\n"), "is damaged"),
+    ],
+)
 def test_a_damaged_package_copy_is_refused(tmp_path, monkeypatch, packed, message):
     (tmp_path / "bad.bz2").write_bytes(packed)
     monkeypatch.setattr(data, "TINY_SHAKESPEARE", tmp_path / "bad.bz2")
@@ -156,13 +167,16 @@ def test_same_generator_seed_gives_same_batches():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "not found"),
-    (b"", "empty"),
-    (b"abc\x00\x01def", "binary"),
-    (b"caf\xe9 latin-1", "not UTF-8 text \\(invalid byte at offset 3\\)"),
-    (b"ok \xf0\x9f\x98", "ends inside a character at offset 3"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "not found"),
+        (b"", "empty"),
+        (b"abc\x00\x01def", "binary"),
+        (b"caf\xe9 latin-1", "not UTF-8 text \\(invalid byte at offset 3\\)"),
+        (b"ok \xf0\x9f\x98", "ends inside a character at offset 3"),
+    ],
+)
 def test_bad_data_files_are_refused(tmp_path, monkeypatch, content, message):
     path = tmp_path / "data.txt"
     if content is not None:

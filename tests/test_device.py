@@ -20,13 +20,16 @@ def flags_of(monkeypatch):
     return lambda flags: monkeypatch.setattr(dev, "cpu_flags", lambda: flags)
 
 
-@pytest.mark.parametrize("flags, kind", [
-    ({"avx2", "avx512f", "amx_bf16", "avx512_bf16", "amx_tile"}, "amx"),
-    ({"avx2", "avx512f", "avx512_bf16"}, "avx512_bf16"),
-    ({"avx2", "avx512f"}, None),
-    ({"avx2"}, None),
-    (set(), None),
-])
+@pytest.mark.parametrize(
+    "flags, kind",
+    [
+        ({"avx2", "avx512f", "amx_bf16", "avx512_bf16", "amx_tile"}, "amx"),
+        ({"avx2", "avx512f", "avx512_bf16"}, "avx512_bf16"),
+        ({"avx2", "avx512f"}, None),
+        ({"avx2"}, None),
+        (set(), None),
+    ],
+)
 def test_native_bf16_names_the_cpus_bf16_units(flags, kind):
     assert dev.native_bf16(flags) == kind
 
@@ -47,7 +50,7 @@ def test_auto_picks_bf16_on_a_native_bf16_cpu_for_large_enough_matmuls(flags_of,
 
 def test_auto_stays_float32_on_a_cpu_without_native_bf16(flags_of):
     flags_of({"avx2", "fma"})
-    assert dev.compute_dtype(CPU, "auto", 4096, 10 ** 6) == torch.float32
+    assert dev.compute_dtype(CPU, "auto", 4096, 10**6) == torch.float32
     assert dev.compute_dtype(CPU, "bfloat16", 64, 64) == torch.bfloat16  # asked for: obeyed
 
 
@@ -66,8 +69,13 @@ def test_training_multiplies_in_the_dtype_auto_picks(flags_of, monkeypatch, tmp_
     for rule, expected in (((32, 256), "bfloat16"), ((64, 256), "float32"), ((32, 512), "float32")):
         monkeypatch.setitem(dev.BF16_CPU_MIN, "avx512_bf16", rule)
         lines = []
-        train(model_config, dataclasses.replace(train_config, max_iters=2), tmp_path / "-".join(map(str, rule)),
-              progress=False, log=lines.append)
+        train(
+            model_config,
+            dataclasses.replace(train_config, max_iters=2),
+            tmp_path / "-".join(map(str, rule)),
+            progress=False,
+            log=lines.append,
+        )
         assert any(f"({expected})" in line for line in lines), (rule, lines)
 
 

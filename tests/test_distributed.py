@@ -28,8 +28,19 @@ from scratchgpt.training.tasks import make_task
 WORKER = Path(__file__).with_name("ddp_worker.py")
 STEPS = ["--max-iters", "20", "--log-interval", "1", "--sample-tokens", "0", "--quiet", "--device", "cpu"]
 # checkpoints at steps 5, 10, 15, 20; micro-batches (no_sync), Muon on the averaged gradients, clipping
-GPT = ["--preset", "tiny", "--eval-interval", "5", "--grad-accum", "2", "--optimizer", "muon", "--grad-clip", "1",
-       *STEPS]
+GPT = [
+    "--preset",
+    "tiny",
+    "--eval-interval",
+    "5",
+    "--grad-accum",
+    "2",
+    "--optimizer",
+    "muon",
+    "--grad-clip",
+    "1",
+    *STEPS,
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +58,14 @@ def run(cache, out, *args, processes=1, hook=None, writes=None, worker=False):
     command = [str(WORKER)] if worker or hook or writes else ["-m", "scratchgpt"]
     if processes > 1:
         command = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *command]
-    return subprocess.run([sys.executable, *command, "train", "--out", str(out), *map(str, args)],
-                          check=False, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *command, "train", "--out", str(out), *map(str, args)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def records(out, kind):
@@ -78,16 +95,15 @@ def one_process(cache, tmp_path_factory):
     return out
 
 
-def test_two_processes_train_the_run_one_process_trains_and_rank_0_alone_writes_it(cache, one_process,
-                                                                                  tmp_path):
+def test_two_processes_train_the_run_one_process_trains_and_rank_0_alone_writes_it(cache, one_process, tmp_path):
     out, writes = tmp_path / "two", tmp_path / "writes.txt"
     done = run(cache, out, *GPT, processes=2, writes=writes)
     assert done.returncode == 0, done.stderr
     same_curve(out, one_process)
     assert [r["val_loss"] for r in records(out, "eval")] == pytest.approx(
-        [r["val_loss"] for r in records(one_process, "eval")], abs=1e-5)  # sharded estimates
-    assert records(out, "final")[0]["val_loss"] == pytest.approx(records(one_process, "final")[0]["val_loss"],
-                                                               abs=1e-5)
+        [r["val_loss"] for r in records(one_process, "eval")], abs=1e-5
+    )  # sharded estimates
+    assert records(out, "final")[0]["val_loss"] == pytest.approx(records(one_process, "final")[0]["val_loss"], abs=1e-5)
     # every file of the run written by rank 0, each checkpoint once: were every rank writing, rank 1's
     # lines would be here, and each checkpoint twice
     lines = writes.read_text().splitlines()
@@ -121,7 +137,8 @@ def test_a_killed_process_stops_the_run_and_resume_continues_exactly(cache, one_
 
 
 def test_a_signal_to_torchrun_stops_every_process_at_one_step_and_any_number_of_processes_resumes(
-        cache, one_process, tmp_path):
+    cache, one_process, tmp_path
+):
     out = tmp_path / "stopped"
     alone = run(cache, out, *GPT, hook="0:7:int")  # Ctrl-C to one process at step 7
     assert alone.returncode == 130 and read_manifest(out)["step"] == 7, alone.stderr
@@ -144,13 +161,21 @@ def test_a_signal_to_torchrun_stops_every_process_at_one_step_and_any_number_of_
 # The pieces, in one process
 
 
-@pytest.mark.parametrize("preset, task", [("tiny", "next-token"), ("tiny-encoder", "mlm"),
-                                          ("finetune-tiny", "names"), ("finetune-tiny", "speakers"),
-                                          ("tiny-seq2seq", "copy")])
+@pytest.mark.parametrize(
+    "preset, task",
+    [
+        ("tiny", "next-token"),
+        ("tiny-encoder", "mlm"),
+        ("finetune-tiny", "names"),
+        ("finetune-tiny", "speakers"),
+        ("tiny-seq2seq", "copy"),
+    ],
+)
 def test_the_slices_are_the_batch_and_their_weighted_losses_average_to_its_loss(shakespeare, preset, task):
     model_config, train_config = cfg.preset(preset)
-    task_, model_config = make_task(model_config, dataclasses.replace(train_config, task=task),
-                                    shakespeare if task == "next-token" else None)
+    task_, model_config = make_task(
+        model_config, dataclasses.replace(train_config, task=task), shakespeare if task == "next-token" else None
+    )
     torch.manual_seed(0)
     model = build_model(model_config).eval()
     whole = task_.batch("train", 8, torch.Generator().manual_seed(3), torch.device("cpu"))
@@ -172,8 +197,11 @@ def test_one_process_is_left_alone():
 
 def test_each_process_must_get_a_whole_share_of_each_micro_batch():
     World(0, 2).check_batch(8, 2)
-    with pytest.raises(ConfigError, match=r"batch_size 6 must divide by the number of processes times "
-                                          r"grad_accum \(2 x 2\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"batch_size 6 must divide by the number of processes times "
+        r"grad_accum \(2 x 2\)",
+    ):
         World(0, 2).check_batch(6, 2)
 
 
@@ -187,5 +215,7 @@ def test_under_torchrun_the_run_directory_is_named_and_errors_say_which_rank(cap
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     line = fails(capsys, "train", "--preset", "tiny")
-    assert line == ("scratchgpt (rank 1): error: under torchrun every process must train into the same "
-                    "run directory; name it with --out")
+    assert line == (
+        "scratchgpt (rank 1): error: under torchrun every process must train into the same "
+        "run directory; name it with --out"
+    )

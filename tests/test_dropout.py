@@ -34,7 +34,7 @@ def test_keep_mask_keeps_each_element_with_probability_one_minus_p_independently
 
 def test_kept_fraction_is_one_minus_p_to_within_two_to_the_minus_31():
     for p in (0.0, 0.1, 0.2, 1 / 3, 0.5):
-        assert abs(kept_fraction(p) - (1 - p)) <= 2 ** -32
+        assert abs(kept_fraction(p) - (1 - p)) <= 2**-32
 
 
 def test_dropout_keeps_the_mean_and_zeroes_the_rest():
@@ -60,6 +60,7 @@ def test_in_low_precision_the_kept_are_scaled_by_the_exact_inverse_then_rounded_
     assert y.dtype == dtype and torch.equal(y, exact)
     kept = masks[0]
     assert abs((y[kept].float() / x[kept].float()).mean().item() * 0.9 - 1) < 1e-4
+
 
 def test_masks_come_from_the_default_generator_so_a_seed_repeats_them():
     torch.manual_seed(5)
@@ -130,16 +131,18 @@ def test_readable_and_fast_faces_agree_in_training_mode_with_shared_masks(case, 
     if case == "padded":
         kwargs = {"key_mask": torch.arange(T)[None, :] < torch.tensor([T, 6, 1])[:, None]}
     if case == "cross":
-        kwargs = {"context": torch.randn(3, 7, 32),
-                  "key_mask": torch.arange(7)[None, :] < torch.tensor([7, 3, 5])[:, None]}
+        kwargs = {
+            "context": torch.randn(3, 7, 32),
+            "key_mask": torch.arange(7)[None, :] < torch.tensor([7, 3, 5])[:, None],
+        }
     with recording_masks() as masks, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         y_fast = fast(x, **kwargs)
-    grad_fast, = torch.autograd.grad(y_fast.square().sum(), x)
+    (grad_fast,) = torch.autograd.grad(y_fast.square().sum(), x)
     assert len(masks) == (3 if case == "causal" and T % 2 == 0 else 2)
     with replaying_masks(as_readable(masks, 4, T)):
         y_readable = readable(x, **kwargs)
-    grad_readable, = torch.autograd.grad(y_readable.square().sum(), x)
+    (grad_readable,) = torch.autograd.grad(y_readable.square().sum(), x)
     assert (y_fast == 0).sum() < y_fast.numel()  # not everything dropped
     assert torch.allclose(y_fast, y_readable, atol=1e-5)
     assert torch.allclose(grad_fast, grad_readable, atol=1e-4)
@@ -151,7 +154,9 @@ def test_a_failed_compile_runs_the_same_steps_eagerly_with_a_warning(monkeypatch
     def broken(fn, **_):
         def run(*args):
             raise RuntimeError("no C++ compiler")
+
         return run
+
     monkeypatch.setattr(torch, "compile", broken)
     monkeypatch.setitem(attention._compiled, "attention", None)
     q, k, v = torch.randn(3, 2, 2, 8, 16).unbind(0)

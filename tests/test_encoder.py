@@ -7,8 +7,8 @@ import json
 import pytest
 import safetensors.torch
 import torch
-from torch.nn import functional as F
 from helpers import quiet
+from torch.nn import functional as F
 
 from scratchgpt import EncoderConfig, TrainConfig, build_model, convert, load_model, preset, train
 from scratchgpt.checkpoint import load_weights, save_weights
@@ -18,9 +18,8 @@ from scratchgpt.data.sequences import batch_texts
 from scratchgpt.data.speeches import SPEAKERS, name_labels, name_words, pretraining_text, speaker_examples, speeches
 from scratchgpt.data.tokenizer import SPECIALS, CharTokenizer, load_tokenizer, save_tokenizer
 from scratchgpt.errors import ConfigError, TrainingInterrupted
-from scratchgpt.inference.predict import fill, predict
+from scratchgpt.inference.predict import fill, predict, windows
 from scratchgpt.training import baselines, scores
-from scratchgpt.inference.predict import windows
 from scratchgpt.training.labelling import SequenceTask
 
 TOKENIZER = CharTokenizer.from_text("abcdefghij ,.").with_specials()
@@ -28,6 +27,7 @@ TOKENIZER = CharTokenizer.from_text("abcdefghij ,.").with_specials()
 
 # ---------------------------------------------------------------------------------------------
 # Special tokens and masking
+
 
 def test_special_tokens_come_after_the_characters_and_round_trip(tmp_path):
     plain = CharTokenizer.from_text("abc")
@@ -88,8 +88,16 @@ CONFIGS = {
 
 def encoder(attention="fast", seed=0, **fields):
     torch.manual_seed(seed)
-    config = EncoderConfig(vocab_size=TOKENIZER.vocab_size, block_size=24, n_embd=32, n_head=4, n_layer=2,
-                           dropout=0.0, attention=attention, **fields)
+    config = EncoderConfig(
+        vocab_size=TOKENIZER.vocab_size,
+        block_size=24,
+        n_embd=32,
+        n_head=4,
+        n_layer=2,
+        dropout=0.0,
+        attention=attention,
+        **fields,
+    )
     return build_model(config).eval()
 
 
@@ -101,7 +109,7 @@ def test_readable_and_fast_encoders_agree_with_every_head(head, position):
     ids, mask = batch_texts(TOKENIZER, ["abc def", "ghij, abc. defg hij", "a"], 24)
     with torch.no_grad():
         assert (readable(ids, key_mask=mask)[0] - fast(ids, key_mask=mask)[0]).abs().max() <= 1e-5
-    assert (convert(readable, "fast").state_dict().keys() == fast.state_dict().keys())
+    assert convert(readable, "fast").state_dict().keys() == fast.state_dict().keys()
 
 
 @pytest.mark.parametrize("head", CONFIGS)
@@ -114,7 +122,7 @@ def test_padding_changes_no_real_positions_output(head):
         out_alone = model(alone, key_mask=alone_mask)[0][0]
         out_padded = model(padded, key_mask=padded_mask)[0][0]
     if head in ("mlm", "tokens"):
-        out_padded = out_padded[:alone.shape[1]]  # the real positions
+        out_padded = out_padded[: alone.shape[1]]  # the real positions
     assert torch.allclose(out_alone, out_padded, atol=1e-5)
 
 
@@ -173,6 +181,7 @@ def test_the_sequence_head_with_mean_pooling_reads_the_mean_of_the_real_tokens()
 # ---------------------------------------------------------------------------------------------
 # Texts longer than the block
 
+
 def test_windows_are_the_fewest_that_cover_the_text_evenly_spread():
     assert windows(5, 10) == [0] and windows(10, 10) == [0]
     assert windows(11, 10) == [0, 1]
@@ -200,7 +209,7 @@ def test_a_random_batch_reads_a_seeded_random_window_of_each_long_text():
     cls, sep = TOKENIZER.special_id("[CLS]"), TOKENIZER.special_id("[SEP]")
     seen = set()
     for row, real, target in zip(*(t.tolist() for t in first)):
-        row = row[:sum(real)]
+        row = row[: sum(real)]
         assert row[0] == cls and row[-1] == sep
         window = TOKENIZER.decode(row[1:-1])
         [owner] = [i for i, t in enumerate(LONG_TEXTS) if window in t and len(window) == min(10, len(t))]
@@ -217,8 +226,10 @@ def test_the_scores_read_a_long_text_as_the_mean_of_its_windows():
     assert out.shape == (3, 2)
     for i, text in enumerate(LONG_TEXTS):
         ids = TOKENIZER.encode(text)
-        rows = [[TOKENIZER.special_id("[CLS]"), *ids[s:s + 10], TOKENIZER.special_id("[SEP]")]
-                for s in windows(len(ids), 10)]
+        rows = [
+            [TOKENIZER.special_id("[CLS]"), *ids[s : s + 10], TOKENIZER.special_id("[SEP]")]
+            for s in windows(len(ids), 10)
+        ]
         with torch.no_grad():
             expected = torch.stack([model(torch.tensor([row]))[0][0] for row in rows]).mean(0)  # (2,)
         assert torch.allclose(out[i], expected, atol=1e-5)
@@ -227,6 +238,7 @@ def test_the_scores_read_a_long_text_as_the_mean_of_its_windows():
 
 # ---------------------------------------------------------------------------------------------
 # Built-in data
+
 
 @pytest.fixture(scope="module")
 def play(shakespeare):
@@ -284,6 +296,7 @@ def test_baselines_on_a_toy_problem():
 # ---------------------------------------------------------------------------------------------
 # Pretrain, fine-tune, predict
 
+
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     model_config, train_config = preset("tiny-encoder")
@@ -310,6 +323,7 @@ def test_pretraining_scores_masked_characters_deterministically(pretrained):
     assert config.head == "mlm" and tokenizer.specials == list(SPECIALS)
     assert info["source"].endswith(".txt") and "pretraining" in info["source"]
     from scratchgpt.training.tasks import make_task
+
     task, _ = make_task(config, TrainConfig(task="mlm"), tokenizer=tokenizer)
     first, second = task.evaluate(model, "cpu"), task.evaluate(model, "cpu")
     assert first == second and first["val_masked"] > 10_000
@@ -321,8 +335,9 @@ def test_pretraining_scores_masked_characters_deterministically(pretrained):
 @pytest.mark.parametrize("task", ["speakers", "names", "classify", "regress"])
 def test_fine_tune_save_load_predict_round_trip(pretrained, tmp_path, task):
     model_config = fine_tuning_model(load_model(pretrained)[2], preset("finetune-tiny")[0])
-    result = train(model_config, finetune_config(task), tmp_path / task, pretrained=pretrained, progress=False,
-                   log=quiet)
+    result = train(
+        model_config, finetune_config(task), tmp_path / task, pretrained=pretrained, progress=False, log=quiet
+    )
     assert {"val_loss", "test_loss"} <= result.scores.keys()
     model, tokenizer, config, info = load_model(tmp_path / task)
     assert info["pretrained"] == str(pretrained.resolve())
@@ -336,8 +351,10 @@ def test_fine_tune_save_load_predict_round_trip(pretrained, tmp_path, task):
         assert config.num_labels == 1 and "score" in predict(model, tokenizer, texts)[0]
 
 
-@pytest.mark.parametrize("task, scores_", [("names", {"val_precision", "val_recall", "val_f1"}),
-                                            ("classify", {"val_accuracy", "val_macro_f1"})])
+@pytest.mark.parametrize(
+    "task, scores_",
+    [("names", {"val_precision", "val_recall", "val_f1"}), ("classify", {"val_accuracy", "val_macro_f1"})],
+)
 def test_every_estimate_logs_the_val_scores_of_the_model_at_that_step(pretrained, tmp_path, task, scores_):
     model_config = fine_tuning_model(load_model(pretrained)[2], preset("finetune-tiny")[0])
     config = finetune_config(task, max_iters=20, eval_interval=20)  # one estimate: its model is the kept one
@@ -351,8 +368,14 @@ def test_every_estimate_logs_the_val_scores_of_the_model_at_that_step(pretrained
 def test_fine_tuning_starts_from_the_pretrained_encoder_and_a_fresh_head(pretrained, tmp_path):
     source = load_model(pretrained)[0]
     model_config = fine_tuning_model(source.config, preset("finetune-tiny")[0])
-    train(model_config, finetune_config("speakers", max_iters=0), tmp_path / "zero", pretrained=pretrained,
-          progress=False, log=quiet)
+    train(
+        model_config,
+        finetune_config("speakers", max_iters=0),
+        tmp_path / "zero",
+        pretrained=pretrained,
+        progress=False,
+        log=quiet,
+    )
     tuned = load_model(tmp_path / "zero")[0]
     for name, value in source.state_dict().items():
         if not name.startswith("head."):
@@ -362,8 +385,7 @@ def test_fine_tuning_starts_from_the_pretrained_encoder_and_a_fresh_head(pretrai
 def test_a_fine_tuning_run_resumes_exactly(pretrained, tmp_path, interrupt_at):
     model_config = fine_tuning_model(load_model(pretrained)[2], preset("finetune-tiny")[0])
     config = finetune_config("speakers", max_iters=20, eval_interval=5)
-    straight = train(model_config, config, tmp_path / "straight", pretrained=pretrained, progress=False,
-                     log=quiet)
+    straight = train(model_config, config, tmp_path / "straight", pretrained=pretrained, progress=False, log=quiet)
     interrupt_at(12)
     with pytest.raises(TrainingInterrupted):
         train(model_config, config, tmp_path / "split", pretrained=pretrained, progress=False, log=quiet)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, KVCache, ModelConfig, convert
+from scratchgpt.data.tokenizer import CharTokenizer
 from scratchgpt.errors import ScratchGPTError
 from scratchgpt.inference.generate import generate, sample_next, sample_texts, stream_text
-from scratchgpt.data.tokenizer import CharTokenizer
 
 CONFIG = ModelConfig(vocab_size=20, block_size=16, n_embd=32, n_head=4, n_layer=2, dropout=0.0)
 TOKENIZER = CharTokenizer("\nabcdefghijklmnopqr ")
@@ -129,18 +129,25 @@ def test_streamed_pieces_add_up_to_the_one_shot_text(model):
 def test_stop_strings_end_the_text_before_them(model):
     full = sample_texts(model, TOKENIZER, "a", max_new_tokens=60, seed=2)[0]
     stop = full[20:22]
-    expected = full[:full.find(stop)]
+    expected = full[: full.find(stop)]
     assert "".join(stream_text(model, TOKENIZER, "a", max_new_tokens=60, seed=2, stop=[stop])) == expected
     assert sample_texts(model, TOKENIZER, "a", max_new_tokens=60, seed=2, stop=[stop, "qq"])[0] == expected
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"top_p": 0.0}, "top_p must be in"), ({"top_p": 1.5}, "top_p must be in"),
-    ({"top_k": 0}, "top_k must be at least 1"), ({"temperature": -0.1}, "temperature must be at least 0"),
-    ({"max_new_tokens": -1}, "max_new_tokens must be at least 0"),
-    ({"stop": ["Z!"]}, "stop string 'Z!' cannot be encoded"), ({"stop": [""]}, "must not be empty"),
-    ({"num_samples": 0}, "num_samples must be at least 1"), ({"cache": "lru"}, "cache must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"top_p": 0.0}, "top_p must be in"),
+        ({"top_p": 1.5}, "top_p must be in"),
+        ({"top_k": 0}, "top_k must be at least 1"),
+        ({"temperature": -0.1}, "temperature must be at least 0"),
+        ({"max_new_tokens": -1}, "max_new_tokens must be at least 0"),
+        ({"stop": ["Z!"]}, "stop string 'Z!' cannot be encoded"),
+        ({"stop": [""]}, "must not be empty"),
+        ({"num_samples": 0}, "num_samples must be at least 1"),
+        ({"cache": "lru"}, "cache must be one of"),
+    ],
+)
 def test_bad_sampling_settings_are_refused(model, kwargs, message):
     with pytest.raises(ScratchGPTError, match=message):
         sample_texts(model, TOKENIZER, "a", **{"max_new_tokens": 5, **kwargs})

@@ -32,14 +32,34 @@ tokenizers = pytest.importorskip("tokenizers")
 
 TEXT = "ROMEO:\nBut, soft! what light through yonder window breaks?"
 SHAPE = ["--block-size", "64", "--n-embd", "32", "--n-head", "2", "--n-layer", "2"]
-QUICK = ["--batch-size", "8", "--max-iters", "12", "--eval-interval", "6", "--eval-iters", "2", "--sample-tokens", "10",
-         "--quiet"]
+QUICK = [
+    "--batch-size",
+    "8",
+    "--max-iters",
+    "12",
+    "--eval-interval",
+    "6",
+    "--eval-iters",
+    "2",
+    "--sample-tokens",
+    "10",
+    "--quiet",
+]
 # A GPT of GPT-2's pieces in each of the ways it can differ from GPT-2 small: tied or untied
 # output, each activation GPT-2 has, the readable face, biases on queries, keys and values.
 EXPORTABLE = {
     "gpt2-compatible": ["--preset", "gpt2-compatible"],  # tanh GELU, tied
-    "relu-untied-readable": ["--preset", "tiny", "--activation", "relu", "--lm-head-bias", "false",
-                             "--attention", "readable", "--qkv-bias"],
+    "relu-untied-readable": [
+        "--preset",
+        "tiny",
+        "--activation",
+        "relu",
+        "--lm-head-bias",
+        "false",
+        "--attention",
+        "readable",
+        "--qkv-bias",
+    ],
     "gelu-tied": ["--preset", "tiny", "--activation", "gelu", "--lm-head-bias", "false", "--tie-embeddings"],
 }
 
@@ -69,6 +89,7 @@ def hf_tokenizer(path):
 
 # ---------------------------------------------------------------------------------------------
 # export --format hf
+
 
 @pytest.mark.parametrize("name", EXPORTABLE)
 def test_an_export_is_the_same_model_in_transformers(runs, tmp_path, name, capsys):
@@ -101,8 +122,13 @@ def test_an_export_is_the_same_model_in_transformers(runs, tmp_path, name, capsy
     recorded = json.loads((runs / name / "config.json").read_text())["data"]["sha256"]
     final = [json.loads(line) for line in (runs / name / "metrics.jsonl").read_text().splitlines()][-1]
     assert recorded in card and f"{final['val_loss']:.4f}" in card and "n_embd" in card
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
-                                                     "tokenizer.json", "tokenizer_config.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 def run_card_code(out, cwd):
@@ -111,9 +137,13 @@ def run_card_code(out, cwd):
     blocks = re.findall(r"```python\n(.*?)```", (out / "README.md").read_text(encoding="utf-8"), re.S)
     rule = "----- next block -----"
     script = f"\nprint({rule!r})\n".join([*blocks, "print(ids.shape[1], model.config.n_positions)"])
-    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                               "OMP_NUM_THREADS": "1"})  # tiny models: threads only contend
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )  # tiny models: threads only contend
     assert done.returncode == 0, done.stderr  # the old card: IndexError, past the position table
     assert len(blocks) == 2  # within the block, and past it
     return done.stdout.split(rule + "\n")
@@ -161,7 +191,8 @@ def test_an_export_has_the_permissions_open_and_mkdir_give(runs, tmp_path, umask
         assert main(["export", "--run", str(runs / "gelu-tied"), str(out), *force]) == 0
         assert stat.S_IMODE(out.stat().st_mode) == dir_mode
         assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(
-            ["README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"], file_mode)
+            ["README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"], file_mode
+        )
 
 
 def fake_run(path, model_config, lm_head_bias=None):
@@ -182,16 +213,20 @@ def fake_run(path, model_config, lm_head_bias=None):
 GPT = ModelConfig(block_size=16, n_embd=16, n_head=2, n_layer=1, dropout=0.0)
 
 
-@pytest.mark.parametrize("settings, named", [
-    ({"position": "rotary"}, "rotary positions (position = rotary)"),
-    ({"qk_norm": True}, "QK-norm (qk_norm = true)"),
-    ({"activation": "relu2"}, "the relu2 activation"),
-])
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"position": "rotary"}, "rotary positions (position = rotary)"),
+        ({"qk_norm": True}, "QK-norm (qk_norm = true)"),
+        ({"activation": "relu2"}, "the relu2 activation"),
+    ],
+)
 def test_what_gpt2_cannot_express_is_refused_by_name(tmp_path, capsys, settings, named):
     run = fake_run(tmp_path / "run", dataclasses.replace(GPT, **settings))
     assert fails(capsys, "export", "--run", run, tmp_path / "out") == (
         f"scratchgpt: error: cannot export {run}: GPT-2 cannot express {named}; train with --preset "
-        f"gpt2-compatible, or with learned positions, no QK-norm and activation relu, gelu or gelu_tanh")
+        f"gpt2-compatible, or with learned positions, no QK-norm and activation relu, gelu or gelu_tanh"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -200,7 +235,8 @@ def test_a_nonzero_lm_head_bias_is_refused_and_a_zero_one_exports(tmp_path, caps
     run = fake_run(tmp_path / "biased", GPT, lm_head_bias=0.1)
     assert fails(capsys, "export", "--run", run, tmp_path / "out") == (
         f"scratchgpt: error: cannot export {run}: GPT-2's lm_head has no bias and this model's is not zero "
-        f"(lm_head_bias = true); train with --lm-head-bias false or --preset gpt2-compatible")
+        f"(lm_head_bias = true); train with --lm-head-bias false or --preset gpt2-compatible"
+    )
     assert not (tmp_path / "out").exists()
     zero = fake_run(tmp_path / "zero", GPT, lm_head_bias=0.0)
     assert main(["export", "--run", str(zero), str(tmp_path / "out")]) == 0
@@ -214,7 +250,8 @@ def test_other_model_families_are_refused(tmp_path, capsys):
     run = fake_run(tmp_path / "mlm", EncoderConfig(block_size=16, n_embd=16, n_head=2, n_layer=1))
     assert fails(capsys, "export", "--run", run, tmp_path / "out") == (
         f"scratchgpt: error: cannot export {run}: the encoder model has no GPT-2 form; only GPT runs export "
-        f"to Hugging Face (train one with --preset gpt2-compatible)")
+        f"to Hugging Face (train one with --preset gpt2-compatible)"
+    )
 
 
 def test_an_existing_directory_is_kept_unless_forced(runs, tmp_path, capsys):
@@ -223,7 +260,8 @@ def test_an_existing_directory_is_kept_unless_forced(runs, tmp_path, capsys):
     (out / "mine.txt").write_text("keep me")
     run = runs / "gelu-tied"
     assert fails(capsys, "export", "--run", run, out) == (
-        f"scratchgpt: error: {out} already exists; pass --force to replace it, or choose another directory")
+        f"scratchgpt: error: {out} already exists; pass --force to replace it, or choose another directory"
+    )
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
     assert main(["export", "--run", str(run), str(out), "--force"]) == 0
     assert not (out / "mine.txt").exists() and (out / "model.safetensors").exists()
@@ -249,10 +287,32 @@ def test_a_run_still_training_exports_a_complete_model(root, tmp_path):
     while the weights are rewritten many times a second is a whole model transformers loads."""
     run = tmp_path / "training"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--lm-head-bias", "false",
-         "--max-iters", "100000", "--eval-interval", "2", "--eval-iters", "1", "--data", str(root / "text.txt"),
-         "--out", str(run), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SCRATCHGPT_CACHE": str(tmp_path / "cache")})
+        [
+            sys.executable,
+            "-m",
+            "scratchgpt",
+            "train",
+            "--preset",
+            "tiny",
+            "--lm-head-bias",
+            "false",
+            "--max-iters",
+            "100000",
+            "--eval-interval",
+            "2",
+            "--eval-iters",
+            "1",
+            "--data",
+            str(root / "text.txt"),
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SCRATCHGPT_CACHE": str(tmp_path / "cache")},
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run / ckpt.MODEL_FILE).exists():
@@ -275,7 +335,8 @@ def test_export_without_the_hf_extra_says_how_to_get_it(runs, tmp_path, capsys, 
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # as if not installed: importing it fails
     assert fails(capsys, "export", "--run", runs / "gelu-tied", tmp_path / "out") == (
         "scratchgpt: error: export --format hf needs Hugging Face tokenizers (not installed): "
-        "pip install 'scratchgpt[hf]'")
+        "pip install 'scratchgpt[hf]'"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -287,12 +348,14 @@ def test_queries_keys_and_values_with_biases_convert_between_faces():
     assert "blocks.0.sa.heads.1.value.bias" in readable.state_dict()
     idx = torch.randint(0, 20, (2, 16))
     torch.testing.assert_close(readable.eval()(idx)[0], fast.eval()(idx)[0], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(convert(readable, "fast").state_dict()["blocks.0.sa.qkv.bias"],
-                               fast.state_dict()["blocks.0.sa.qkv.bias"])
+    torch.testing.assert_close(
+        convert(readable, "fast").state_dict()["blocks.0.sa.qkv.bias"], fast.state_dict()["blocks.0.sa.qkv.bias"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # train --init-from a GPT-2 directory
+
 
 def random_gpt2(path, text, tied=True, bin_file=False):
     """A tiny random GPT-2 (random biases and norms too, so that none is lost unseen) with a
@@ -300,12 +363,26 @@ def random_gpt2(path, text, tied=True, bin_file=False):
     bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
     bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = tokenizers.decoders.ByteLevel()
-    bpe.train_from_iterator([text], tokenizers.trainers.BpeTrainer(
-        vocab_size=300, initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=["<|endoftext|>"], show_progress=False))
+    bpe.train_from_iterator(
+        [text],
+        tokenizers.trainers.BpeTrainer(
+            vocab_size=300,
+            initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+            special_tokens=["<|endoftext|>"],
+            show_progress=False,
+        ),
+    )
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=64, vocab_size=bpe.get_vocab_size(),
-                                     tie_word_embeddings=tied, bos_token_id=0, eos_token_id=0)
+    config = transformers.GPT2Config(
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        n_positions=64,
+        vocab_size=bpe.get_vocab_size(),
+        tie_word_embeddings=tied,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     model = transformers.GPT2LMHeadModel(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -325,12 +402,17 @@ def test_a_gpt2_loads_as_our_gpt_with_equal_logits(root, tmp_path, tied, bin_fil
     gpt2 = random_gpt2(tmp_path / "gpt2", (root / "text.txt").read_text()[:8000], tied, bin_file)
     ours, tokenizer, config = ckpt.load_gpt2(tmp_path / "gpt2")
     assert (config.tie_embeddings, config.qkv_bias, config.lm_head_bias, config.activation) == (
-        tied, True, False, "gelu_tanh")
+        tied,
+        True,
+        False,
+        "gelu_tanh",
+    )
     ids = torch.tensor([tokenizer.encode(TEXT)])
     with torch.no_grad():
         assert (gpt2(ids).logits - ours(ids)[0]).abs().max() < 1e-5
-        readable, _, _ = ckpt.load_gpt2(tmp_path / "gpt2", dataclasses.replace(config, attention="readable",
-                                                                               block_size=16))
+        readable, _, _ = ckpt.load_gpt2(
+            tmp_path / "gpt2", dataclasses.replace(config, attention="readable", block_size=16)
+        )
         assert (gpt2(ids[:, :16]).logits - readable(ids[:, :16])[0]).abs().max() < 1e-5
 
 
@@ -338,8 +420,27 @@ def test_train_init_from_a_gpt2_starts_from_its_weights_then_trains_and_samples(
     data = root / "text.txt"
     gpt2 = random_gpt2(tmp_path / "gpt2", data.read_text()[:8000])
     start = tmp_path / "start"
-    assert main(["train", "--init-from", str(tmp_path / "gpt2"), "--data", str(data), "--max-iters", "0",
-                 "--eval-iters", "1", "--sample-tokens", "0", "--out", str(start), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--init-from",
+                str(tmp_path / "gpt2"),
+                "--data",
+                str(data),
+                "--max-iters",
+                "0",
+                "--eval-iters",
+                "1",
+                "--sample-tokens",
+                "0",
+                "--out",
+                str(start),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     model, tokenizer, config, info = ckpt.load_model(start)
     assert config.block_size == 64 and info["pretrained"] == str((tmp_path / "gpt2").resolve())
     ids = torch.tensor([tokenizer.encode(TEXT)])
@@ -347,15 +448,42 @@ def test_train_init_from_a_gpt2_starts_from_its_weights_then_trains_and_samples(
         assert (gpt2(ids).logits - model(ids)[0]).abs().max() < 1e-5  # before training: GPT-2 itself
 
     tuned = tmp_path / "tuned"
-    assert main(["train", "--init-from", str(tmp_path / "gpt2"), "--data", str(data), "--max-iters", "4",
-                 "--batch-size", "4", "--grad-accum", "2", "--block-size", "32", "--eval-interval", "2",
-                 "--eval-iters", "1", "--sample-tokens", "20", "--lr", "1e-3", "--out", str(tuned), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--init-from",
+                str(tmp_path / "gpt2"),
+                "--data",
+                str(data),
+                "--max-iters",
+                "4",
+                "--batch-size",
+                "4",
+                "--grad-accum",
+                "2",
+                "--block-size",
+                "32",
+                "--eval-interval",
+                "2",
+                "--eval-iters",
+                "1",
+                "--sample-tokens",
+                "20",
+                "--lr",
+                "1e-3",
+                "--out",
+                str(tuned),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     records = [json.loads(line) for line in (tuned / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["kind"] == "final" and records[-1]["step"] == 4
     model, _, config, _ = ckpt.load_model(tuned)
-    assert config.block_size == 32 and not torch.equal(model.token_embedding_table.weight,
-                                                       gpt2.transformer.wte.weight)
+    assert config.block_size == 32 and not torch.equal(model.token_embedding_table.weight, gpt2.transformer.wte.weight)
     assert main(["sample", "--run", str(tuned), "--max-new-tokens", "10", "--prompt", "ROMEO:"]) == 0
     assert capsys.readouterr().out.startswith("ROMEO:")
 
@@ -379,41 +507,52 @@ def test_init_from_refuses_a_directory_that_is_not_a_gpt2(root, runs, tmp_path, 
         return line
 
     assert refused(tmp_path / "nowhere") == (
-        f"scratchgpt: error: {tmp_path / 'nowhere'}: no such directory (expected a Hugging Face GPT-2 directory)")
+        f"scratchgpt: error: {tmp_path / 'nowhere'}: no such directory (expected a Hugging Face GPT-2 directory)"
+    )
     assert refused(runs / "gelu-tied") == (
         f"scratchgpt: error: {runs / 'gelu-tied'} is a scratchgpt run, not a Hugging Face GPT-2 directory "
-        f"(export it with scratchgpt export, or continue it with train --resume)")
+        f"(export it with scratchgpt export, or continue it with train --resume)"
+    )
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
-    assert refused(bert) == (f"scratchgpt: error: {bert} is not a GPT-2 directory (its config.json has "
-                             f"model_type 'bert', expected 'gpt2')")
+    assert refused(bert) == (
+        f"scratchgpt: error: {bert} is not a GPT-2 directory (its config.json has model_type 'bert', expected 'gpt2')"
+    )
 
     gpt2 = tmp_path / "gpt2"
     random_gpt2(gpt2, (root / "text.txt").read_text()[:8000])
     capsys.readouterr()  # transformers' progress bars
     config = json.loads((gpt2 / "config.json").read_text())
     (gpt2 / "config.json").write_text(json.dumps({**config, "scale_attn_by_inverse_layer_idx": True}))
-    assert refused(gpt2) == (f"scratchgpt: error: {gpt2}: this GPT-2 has scale_attn_by_inverse_layer_idx, "
-                             f"which our GPT cannot express")
+    assert refused(gpt2) == (
+        f"scratchgpt: error: {gpt2}: this GPT-2 has scale_attn_by_inverse_layer_idx, which our GPT cannot express"
+    )
     (gpt2 / "config.json").write_text(json.dumps({**config, "n_embd": 64}))  # weights of another shape
-    assert refused(gpt2) == (f"scratchgpt: error: {gpt2} is not GPT-2 shaped: wte.weight is (300, 32), "
-                             f"expected (300, 64) from its config.json")
+    assert refused(gpt2) == (
+        f"scratchgpt: error: {gpt2} is not GPT-2 shaped: wte.weight is (300, 32), "
+        f"expected (300, 64) from its config.json"
+    )
     (gpt2 / "config.json").write_text(json.dumps(config))
     assert refused(gpt2, "--n-layer", "4") == (
         f"scratchgpt: error: the model's shape and tokens come from {gpt2}; --n-layer applies to training "
-        f"from scratch only")
+        f"from scratch only"
+    )
     assert refused(gpt2, "--block-size", "128") == (
-        f"scratchgpt: error: --block-size 128 is longer than the 64 positions of {gpt2}")
+        f"scratchgpt: error: --block-size 128 is longer than the 64 positions of {gpt2}"
+    )
     assert refused(gpt2, "--model", "encoder") == (
-        "scratchgpt: error: --init-from loads a GPT-2 into the GPT, not the encoder model")
+        "scratchgpt: error: --init-from loads a GPT-2 into the GPT, not the encoder model"
+    )
     assert fails(capsys, "train", "--preset", "gpt2-finetune", "--out", out) == (
-        "scratchgpt: error: preset gpt2-finetune fine-tunes a GPT-2: use it with --init-from GPT2_DIR")
+        "scratchgpt: error: preset gpt2-finetune fine-tunes a GPT-2: use it with --init-from GPT2_DIR"
+    )
     (gpt2 / "model.safetensors").write_bytes(b"not weights")
     assert refused(gpt2).startswith(f"scratchgpt: error: {gpt2 / 'model.safetensors'} is corrupt")
     (gpt2 / "model.safetensors").unlink()
-    assert refused(gpt2) == (f"scratchgpt: error: {gpt2} holds no GPT-2 weights (model.safetensors or "
-                             f"pytorch_model.bin)")
+    assert refused(gpt2) == (
+        f"scratchgpt: error: {gpt2} holds no GPT-2 weights (model.safetensors or pytorch_model.bin)"
+    )
 
 
 def test_init_from_without_the_hf_extra_says_how_to_get_it(root, tmp_path, capsys, monkeypatch):
@@ -422,4 +561,5 @@ def test_init_from_without_the_hf_extra_says_how_to_get_it(root, tmp_path, capsy
     capsys.readouterr()
     monkeypatch.setitem(sys.modules, "tokenizers", None)
     assert fails(capsys, "train", "--init-from", gpt2, "--out", tmp_path / "out") == (
-        "scratchgpt: error: --init-from needs Hugging Face tokenizers (not installed): pip install 'scratchgpt[hf]'")
+        "scratchgpt: error: --init-from needs Hugging Face tokenizers (not installed): pip install 'scratchgpt[hf]'"
+    )

@@ -13,7 +13,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "scratchgpt"
 # What each part of the package may import from scratchgpt (besides itself).
 CORE = {"errors", "files", "config", "device"}
 ALLOWED = {
-    "errors": set(), "files": set(), "device": {"errors"}, "config": {"errors", "device"},
+    "errors": set(),
+    "files": set(),
+    "device": {"errors"},
+    "config": {"errors", "device"},
     "nn": {"errors"},
     "models": {"nn", "errors"},
     "data": {"errors", "files"},
@@ -41,7 +44,7 @@ def scratchgpt_imports(path):
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             names = [*base, *(node.module.split(".") if node.module else [])]
             targets = [names + [alias.name] for alias in node.names] if len(names) == 1 else [names]
         elif isinstance(node, ast.Import):
@@ -61,25 +64,31 @@ def test_every_module_imports_only_the_layers_below_it(path):
 
 
 def test_nothing_but_the_faces_import_the_lessons():
-    importers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-                 if "lessons" in scratchgpt_imports(p) and part(p) != "lessons"}
+    importers = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if "lessons" in scratchgpt_imports(p) and part(p) != "lessons"
+    }
     assert importers == {"cli/using.py", "serve/api.py"}
 
 
 def test_the_building_blocks_load_without_training_or_the_command_line():
-    code = ("import json, sys, scratchgpt.nn, scratchgpt.models, scratchgpt.models.convert, "
-            "scratchgpt.checkpoint, scratchgpt.inference.generate; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('scratchgpt'))))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                       check=True).stdout)
+    code = (
+        "import json, sys, scratchgpt.nn, scratchgpt.models, scratchgpt.models.convert, "
+        "scratchgpt.checkpoint, scratchgpt.inference.generate; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('scratchgpt'))))"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert "scratchgpt.models.gpt" in loaded and "scratchgpt.checkpoint" in loaded
-    assert not [m for m in loaded if m.startswith(("scratchgpt.training", "scratchgpt.cli",
-                                                     "scratchgpt.lessons"))], loaded
+    assert not [m for m in loaded if m.startswith(("scratchgpt.training", "scratchgpt.cli", "scratchgpt.lessons"))], (
+        loaded
+    )
 
 
 def test_the_public_api_names_resolve():
     import scratchgpt
+
     for name in scratchgpt.__all__:
         assert getattr(scratchgpt, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Transformer'"):
-        scratchgpt.Transformer
+        _ = scratchgpt.Transformer

@@ -6,10 +6,15 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, Head, ModelConfig, convert
-from scratchgpt.lessons.attention_maps import attention_weights, check_selection, plot_attention
-from scratchgpt.lessons.by_hand import (average_loop, average_matmul, average_softmax, column_self_attention,
-                                self_attention)
 from scratchgpt.errors import ScratchGPTError
+from scratchgpt.lessons.attention_maps import attention_weights, check_selection, plot_attention
+from scratchgpt.lessons.by_hand import (
+    average_loop,
+    average_matmul,
+    average_softmax,
+    column_self_attention,
+    self_attention,
+)
 from scratchgpt.nn.positional import sinusoidal_encoding
 
 
@@ -77,8 +82,7 @@ def test_attention_maps_are_causal_distributions_that_match_the_model(model, att
     readable = convert(model, "readable").eval()
     x = readable.token_embedding_table(idx) + readable.position_embedding_table(torch.arange(12))
     head = readable.blocks[0].sa.heads[1]
-    _, wei = self_attention(readable.blocks[0].ln1(x), head.query.weight.T, head.key.weight.T,
-                            head.value.weight.T)
+    _, wei = self_attention(readable.blocks[0].ln1(x), head.query.weight.T, head.key.weight.T, head.value.weight.T)
     assert torch.allclose(weights[0, 1], wei[0], atol=1e-5)
 
 

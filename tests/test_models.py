@@ -5,8 +5,15 @@ import safetensors.torch
 import torch
 from torch.nn import functional as F
 
-from scratchgpt import (BigramConfig, BigramLanguageModel, FusedMultiHeadAttention, GPTLanguageModel, ModelConfig,
-                        MultiHeadAttention, convert)
+from scratchgpt import (
+    BigramConfig,
+    BigramLanguageModel,
+    FusedMultiHeadAttention,
+    GPTLanguageModel,
+    ModelConfig,
+    MultiHeadAttention,
+    convert,
+)
 from scratchgpt.checkpoint import save_weights
 from scratchgpt.inference.generate import generate
 from scratchgpt.models.convert import to_fast_state, to_readable_state
@@ -25,12 +32,23 @@ def tokens(B=3, T=16, V=65, seed=1):
 
 def test_state_dict_has_the_lecture_names():
     keys = set(make("readable").state_dict())
-    for key in ["token_embedding_table.weight", "position_embedding_table.weight",
-                "blocks.0.sa.heads.0.key.weight", "blocks.0.sa.heads.3.query.weight",
-                "blocks.1.sa.heads.2.value.weight", "blocks.0.sa.heads.0.tril",
-                "blocks.0.sa.proj.weight", "blocks.0.sa.proj.bias",
-                "blocks.0.ffwd.net.0.weight", "blocks.0.ffwd.net.2.weight",
-                "blocks.0.ln1.weight", "blocks.0.ln2.bias", "ln_f.weight", "lm_head.weight", "lm_head.bias"]:
+    for key in [
+        "token_embedding_table.weight",
+        "position_embedding_table.weight",
+        "blocks.0.sa.heads.0.key.weight",
+        "blocks.0.sa.heads.3.query.weight",
+        "blocks.1.sa.heads.2.value.weight",
+        "blocks.0.sa.heads.0.tril",
+        "blocks.0.sa.proj.weight",
+        "blocks.0.sa.proj.bias",
+        "blocks.0.ffwd.net.0.weight",
+        "blocks.0.ffwd.net.2.weight",
+        "blocks.0.ln1.weight",
+        "blocks.0.ln2.bias",
+        "ln_f.weight",
+        "lm_head.weight",
+        "lm_head.bias",
+    ]:
         assert key in keys
     assert not any(k.endswith("key.bias") or k.endswith("query.bias") for k in keys)  # no bias on k, q, v
 
@@ -51,11 +69,11 @@ def test_causality_later_tokens_never_change_earlier_logits(attention):
     logits, _ = model(idx)
     for t in range(0, 16, 3):
         changed = idx.clone()
-        changed[:, t + 1:] = (changed[:, t + 1:] + 7) % 65
+        changed[:, t + 1 :] = (changed[:, t + 1 :] + 7) % 65
         new_logits, _ = model(changed)
-        assert torch.allclose(new_logits[:, :t + 1], logits[:, :t + 1], atol=1e-6)
+        assert torch.allclose(new_logits[:, : t + 1], logits[:, : t + 1], atol=1e-6)
         if t + 1 < 16:
-            assert not torch.allclose(new_logits[:, t + 1:], logits[:, t + 1:], atol=1e-3)
+            assert not torch.allclose(new_logits[:, t + 1 :], logits[:, t + 1 :], atol=1e-3)
 
 
 def test_readable_and_fast_paths_compute_the_same_function_both_ways():
@@ -86,17 +104,19 @@ def test_each_head_of_the_fast_path_is_a_readable_head():
     C, hs = CONFIG.n_embd, CONFIG.n_embd // CONFIG.n_head
     qkv = fast.blocks[0].sa.qkv.weight
     head2 = readable.blocks[0].sa.heads[2]
-    assert torch.equal(qkv[2 * hs:3 * hs], head2.query.weight)
-    assert torch.equal(qkv[C + 2 * hs:C + 3 * hs], head2.key.weight)
-    assert torch.equal(qkv[2 * C + 2 * hs:2 * C + 3 * hs], head2.value.weight)
+    assert torch.equal(qkv[2 * hs : 3 * hs], head2.query.weight)
+    assert torch.equal(qkv[C + 2 * hs : C + 3 * hs], head2.key.weight)
+    assert torch.equal(qkv[2 * C + 2 * hs : 2 * C + 3 * hs], head2.value.weight)
 
 
 def test_bidirectional_attention_also_agrees():
     torch.manual_seed(0)
     readable = MultiHeadAttention(32, 4, block_size=10, dropout=0.0, causal=False).eval()
     fast = FusedMultiHeadAttention(32, 4, dropout=0.0, causal=False).eval()
-    sa = to_fast_state({f"blocks.0.sa.{k}": v for k, v in readable.state_dict().items()},
-                       ModelConfig(vocab_size=2, block_size=10, n_embd=32, n_head=4, n_layer=1))
+    sa = to_fast_state(
+        {f"blocks.0.sa.{k}": v for k, v in readable.state_dict().items()},
+        ModelConfig(vocab_size=2, block_size=10, n_embd=32, n_head=4, n_layer=1),
+    )
     fast.load_state_dict({k.removeprefix("blocks.0.sa."): v for k, v in sa.items()})
     x = torch.randn(2, 10, 32)
     assert (readable(x) - fast(x)).abs().max() <= 1e-5
@@ -111,7 +131,9 @@ def test_attention_scale_is_one_over_sqrt_head_size():
     head = MultiHeadAttention(64, 4, block_size=8, dropout=0.0).heads[0]  # hs = 16
     x = torch.randn(1, 8, 64)
     q, k = head.query(x), head.key(x)
-    expected = torch.softmax((q @ k.transpose(-2, -1) / 4.0).masked_fill(torch.ones(8, 8).triu(1).bool(), -math.inf), -1)
+    expected = torch.softmax(
+        (q @ k.transpose(-2, -1) / 4.0).masked_fill(torch.ones(8, 8).triu(1).bool(), -math.inf), -1
+    )
     assert torch.allclose(head(x), expected @ head.value(x), atol=1e-6)
 
 
@@ -167,6 +189,7 @@ def test_bigram_model():
 def lecture_logits(state, idx, n_layer, n_head):
     """The lecture's GPT forward as plain tensor operations on its state-dict keys: an oracle
     written apart from the modules (pre-norm blocks, per-head causal attention, ReLU MLP)."""
+
     def linear(x, name, bias=True):
         return x @ state[name + ".weight"].T + (state[name + ".bias"] if bias else 0)
 
@@ -199,7 +222,7 @@ def test_saved_weights_in_the_lecture_layout_give_the_lecture_models_greedy_text
     state = to_readable_state(safetensors.torch.load_file(tmp_path / "model.safetensors"), CONFIG)
     idx = tokens(1, 3)
     for _ in range(30):  # the lecture's generate, greedy: crop to block_size, take the argmax
-        logits = lecture_logits(state, idx[:, -CONFIG.block_size:], CONFIG.n_layer, CONFIG.n_head)
+        logits = lecture_logits(state, idx[:, -CONFIG.block_size :], CONFIG.n_layer, CONFIG.n_head)
         idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     ours = torch.cat(list(generate(model, tokens(1, 3), 30, temperature=0.0, cache="exact")), dim=1)
     assert torch.equal(ours, idx[:, 3:])

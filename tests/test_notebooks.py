@@ -39,6 +39,7 @@ def test_notebook_runs_and_runs_again(path, tmp_path, monkeypatch):
 
 def execute(path, folder):
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
-                                     resources={"metadata": {"path": str(folder)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    )
     client.execute()

@@ -21,6 +21,7 @@ def window(two_digits):
 # ---------------------------------------------------------------------------------------------
 # Dates
 
+
 def test_the_window_is_1950_to_2049():
     assert (FIRST, LAST) == (datetime.date(1950, 1, 1), datetime.date(2049, 12, 31))
     assert len(ALL_DATES) == 36_525
@@ -77,19 +78,33 @@ def test_a_form_writes_the_year_in_four_digits_or_in_two_of_the_window(name):
             assert window(int(re.findall(r"\d+", source)[-1])) == d.year, source
 
 
-@pytest.mark.parametrize("year, two_digits", [(1958, "58"), (2049, "49"), (1950, "50"), (1999, "99"),
-                                              (2000, "00"), (2007, "07")])
+@pytest.mark.parametrize(
+    "year, two_digits", [(1958, "58"), (2049, "49"), (1950, "50"), (1999, "99"), (2000, "00"), (2007, "07")]
+)
 def test_two_digit_years_round_trip_through_the_window(year, two_digits):
     assert FORMS["dd.mm.yy"](datetime.date(year, 3, 14)) == f"14.03.{two_digits}"
     assert FORMS["mon_day_apostrophe_yy"](datetime.date(year, 3, 14)) == f"Mar 14 '{two_digits}"
     assert window(int(two_digits)) == year
 
 
-@pytest.mark.parametrize("day, words, short", [
-    (1, "first", "1st"), (2, "second", "2nd"), (3, "third", "3rd"), (4, "fourth", "4th"), (11, "eleventh", "11th"),
-    (12, "twelfth", "12th"), (13, "thirteenth", "13th"), (20, "twentieth", "20th"), (21, "twenty-first", "21st"),
-    (22, "twenty-second", "22nd"), (23, "twenty-third", "23rd"), (30, "thirtieth", "30th"),
-    (31, "thirty-first", "31st")])
+@pytest.mark.parametrize(
+    "day, words, short",
+    [
+        (1, "first", "1st"),
+        (2, "second", "2nd"),
+        (3, "third", "3rd"),
+        (4, "fourth", "4th"),
+        (11, "eleventh", "11th"),
+        (12, "twelfth", "12th"),
+        (13, "thirteenth", "13th"),
+        (20, "twentieth", "20th"),
+        (21, "twenty-first", "21st"),
+        (22, "twenty-second", "22nd"),
+        (23, "twenty-third", "23rd"),
+        (30, "thirtieth", "30th"),
+        (31, "thirty-first", "31st"),
+    ],
+)
 def test_ordinal_days(day, words, short):
     d = datetime.date(2001, 1, day)
     assert FORMS["ordinal_words"](d) == f"the {words} of January, 2001"
@@ -130,12 +145,27 @@ def test_date_pairs_are_reproducible_by_seed():
 # ---------------------------------------------------------------------------------------------
 # Numbers
 
-@pytest.mark.parametrize("n, words", [
-    (0, "zero"), (7, "seven"), (13, "thirteen"), (20, "twenty"), (21, "twenty-one"), (99, "ninety-nine"),
-    (100, "one hundred"), (101, "one hundred one"), (110, "one hundred ten"),
-    (999, "nine hundred ninety-nine"), (1000, "one thousand"), (1001, "one thousand one"),
-    (40213, "forty thousand two hundred thirteen"), (100000, "one hundred thousand"),
-    (999999, "nine hundred ninety-nine thousand nine hundred ninety-nine")])
+
+@pytest.mark.parametrize(
+    "n, words",
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (13, "thirteen"),
+        (20, "twenty"),
+        (21, "twenty-one"),
+        (99, "ninety-nine"),
+        (100, "one hundred"),
+        (101, "one hundred one"),
+        (110, "one hundred ten"),
+        (999, "nine hundred ninety-nine"),
+        (1000, "one thousand"),
+        (1001, "one thousand one"),
+        (40213, "forty thousand two hundred thirteen"),
+        (100000, "one hundred thousand"),
+        (999999, "nine hundred ninety-nine thousand nine hundred ninety-nine"),
+    ],
+)
 def test_number_to_words_known_values(n, words):
     assert number_to_words(n) == words
 
@@ -146,8 +176,13 @@ def test_number_to_words_rejects_numbers_out_of_range(n):
         number_to_words(n)
 
 
-SMALL = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                    "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+SMALL = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+        "fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
 DECADES = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
 
 

@@ -18,15 +18,27 @@ from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingInterrup
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
 # Small steps, a checkpoint every other step: much of the time is spent writing checkpoints.
-FLAGS = ["--preset", "tiny", "--log-interval", "1", "--eval-interval", "2", "--eval-iters", "1",
-         "--dropout", "0.1", "--sample-tokens", "0", "--quiet"]
+FLAGS = [
+    "--preset",
+    "tiny",
+    "--log-interval",
+    "1",
+    "--eval-interval",
+    "2",
+    "--eval-iters",
+    "1",
+    "--dropout",
+    "0.1",
+    "--sample-tokens",
+    "0",
+    "--quiet",
+]
 
 
 def start(out, data, *extra, resume=False):
     args = [sys.executable, "-m", "scratchgpt", "train", "--data", str(data), "--out", str(out)]
     args += ["--resume", "--quiet", "--sample-tokens", "0"] if resume else FLAGS
-    return subprocess.Popen(args + [str(a) for a in extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(args + [str(a) for a in extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def steps_logged(out):
@@ -46,8 +58,11 @@ def wait_for_step(proc, out, step, timeout=60):
 
 
 def losses(out):
-    return {m["step"]: m["loss"] for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
-            if m["kind"] == "train"}
+    return {
+        m["step"]: m["loss"]
+        for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+        if m["kind"] == "train"
+    }
 
 
 def checkpoint_step(out):
@@ -133,16 +148,21 @@ def test_killed_in_the_middle_of_each_kind_of_write_a_run_resumes_as_the_same_ru
     assert whole.wait(timeout=120) == 0, whole.communicate()
     out = tmp_path / "run"
     # Renames into the run directory, in order: config.json, tokenizer.json (metrics.jsonl, trimmed,
-    # on a resume), then at every other step model.safetensors (when the estimate improves), checkpoints/step-N/model.safetensors,
-    # state.pt, checkpoint.json. Each n below kills the run just before one of them.
+    # on a resume), then at every other step model.safetensors (when the estimate improves),
+    # checkpoints/step-N/model.safetensors, state.pt, checkpoint.json. Each n below kills the run
+    # just before one of them.
     killed_before = set()
     for n in (3, 4, 5, 6, 2, 7):
         resume = (out / "config.json").exists()
         args = ["train", "--data", shakespeare, "--out", out, "--max-iters", 12]
         args += ["--resume", "--quiet", "--sample-tokens", "0"] if resume else FLAGS
         before = set(out.rglob("*.tmp"))
-        proc = subprocess.run([sys.executable, "-c", KILL_BEFORE_RENAME, *map(str, [out, n, *args])],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", KILL_BEFORE_RENAME, *map(str, [out, n, *args])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         leftovers = set(out.rglob("*.tmp")) - before
         assert len(leftovers) == 1, leftovers  # the finished temporary file, never renamed
@@ -170,14 +190,23 @@ def test_a_second_trainer_on_the_same_run_is_refused_until_the_first_dies(tmp_pa
 
 
 def test_a_second_ctrl_c_stops_at_once_and_leaves_a_usable_run(tmp_path, shakespeare, interrupt_at):
-    config = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 12, "eval_interval": 2, "eval_iters": 1,
-                            "log_interval": 1, "sample_tokens": 0})
-    straight = train(TINY_MODEL, config, tmp_path / "straight", data=shakespeare, progress=False,
-                     log=lambda m: None)
+    config = TrainConfig(
+        **{
+            **TINY_TRAIN.__dict__,
+            "max_iters": 12,
+            "eval_interval": 2,
+            "eval_iters": 1,
+            "log_interval": 1,
+            "sample_tokens": 0,
+        }
+    )
+    straight = train(TINY_MODEL, config, tmp_path / "straight", data=shakespeare, progress=False, log=lambda m: None)
     out = tmp_path / "run"
     interrupt_at(5, signals=2)  # the second Ctrl-C comes before step 5's end-of-step check
-    with pytest.raises(TrainingInterrupted, match="stopped at once by a second SIGINT; the checkpoint "
-                                                  "of step 4 is intact; continue with") as stopped:
+    with pytest.raises(
+        TrainingInterrupted,
+        match="stopped at once by a second SIGINT; the checkpoint of step 4 is intact; continue with",
+    ) as stopped:
         train(TINY_MODEL, config, out, data=shakespeare, progress=False, log=lambda m: None)
     assert stopped.value.exit_code == 130
     assert checkpoint_step(out) == 4  # step 5 was not saved: it was cut short
@@ -186,8 +215,16 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_usable_run(tmp_path, shakesp
 
 
 def test_one_ctrl_c_finishes_the_step_and_saves_it(tmp_path, shakespeare, interrupt_at):
-    config = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 12, "eval_interval": 2, "eval_iters": 1,
-                            "log_interval": 1, "sample_tokens": 0})
+    config = TrainConfig(
+        **{
+            **TINY_TRAIN.__dict__,
+            "max_iters": 12,
+            "eval_interval": 2,
+            "eval_iters": 1,
+            "log_interval": 1,
+            "sample_tokens": 0,
+        }
+    )
     interrupt_at(5)
     with pytest.raises(TrainingInterrupted, match="stopped by SIGINT at step 5, checkpoint saved") as stopped:
         train(TINY_MODEL, config, tmp_path / "run", data=shakespeare, progress=False, log=lambda m: None)

@@ -51,8 +51,15 @@ def sources(pad_to=None):
     return src, src != 0
 
 
-@pytest.mark.parametrize("settings", [{}, {"position": "learned"}, {"position": "rotary", "qk_norm": True},
-                                      {"shared_vocab": True, "src_vocab_size": 15, "tie_embeddings": True}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"position": "learned"},
+        {"position": "rotary", "qk_norm": True},
+        {"shared_vocab": True, "src_vocab_size": 15, "tie_embeddings": True},
+    ],
+)
 def test_the_readable_and_the_fast_face_compute_the_same_function(settings):
     readable = random_model("readable", **settings)
     fast = convert(readable, "fast")
@@ -101,8 +108,9 @@ def test_beam_of_one_is_greedy():
     model = random_model()
     src, mask = sources()
     for alpha in (0.0, 0.6, 2.0):
-        assert beam_search(model, src, mask, BOS, EOS, 15, beam=1, alpha=alpha)[0] == greedy(model, src, mask,
-                                                                                               BOS, EOS, 15)
+        assert beam_search(model, src, mask, BOS, EOS, 15, beam=1, alpha=alpha)[0] == greedy(
+            model, src, mask, BOS, EOS, 15
+        )
 
 
 def test_a_batch_decodes_as_its_sources_alone():
@@ -111,7 +119,7 @@ def test_a_batch_decodes_as_its_sources_alone():
     together = beam_search(model, src, mask, BOS, EOS, 15, beam=3)
     for i in range(4):
         n = int(mask[i].sum())
-        alone = beam_search(model, src[i:i + 1, :n], mask[i:i + 1, :n], BOS, EOS, 15, beam=3)
+        alone = beam_search(model, src[i : i + 1, :n], mask[i : i + 1, :n], BOS, EOS, 15, beam=3)
         assert alone[0][0] == together[0][i]
         assert alone[1][0] == pytest.approx(together[1][i], abs=1e-4)
 
@@ -123,7 +131,7 @@ def test_beam_search_scores_are_the_models_own():
     ended = [i for i, target in enumerate(targets) if len(target) < 15]  # with [EOS], as sequence_score assumes
     assert len(ended) >= 2
     for i in ended:
-        rescored = sequence_score(model, src[i:i + 1], mask[i:i + 1], targets[i], BOS, EOS, 0.6)
+        rescored = sequence_score(model, src[i : i + 1], mask[i : i + 1], targets[i], BOS, EOS, 0.6)
         assert rescored == pytest.approx(scores[i], abs=1e-4)
 
 
@@ -220,13 +228,16 @@ def test_a_generated_test_set_is_the_same_every_time_and_has_no_repeats():
 
 def test_a_tsv_of_pairs(tmp_path):
     path = tmp_path / "pairs.tsv"
-    path.write_text("Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\n"
-                    "no tab here\n\nHi.\t\n  \tSalut.\nRun!\tCours !\n", encoding="utf-8")
+    path.write_text(
+        "Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\nno tab here\n\nHi.\t\n  \tSalut.\nRun!\tCours !\n",
+        encoding="utf-8",
+    )
     pairs, skipped = read_pairs([path])
     assert pairs == [("Go.", "Va !"), ("Run!", "Cours !")]  # the licence column is ignored
     assert skipped.counts == {"lines without a tab": 1, "lines with an empty side": 2}
-    assert str(skipped) == (f"1 line without a tab (first: {path}, line 2); "
-                            f"2 lines with an empty side (first: {path}, line 4)")
+    assert str(skipped) == (
+        f"1 line without a tab (first: {path}, line 2); 2 lines with an empty side (first: {path}, line 4)"
+    )
     with pytest.raises(DataError, match=f"{path}, line 2: lines without a tab"):
         read_pairs([path], strict=True)
     with pytest.raises(DataError, match="data path is not a file"):
@@ -245,8 +256,10 @@ def test_two_aligned_files(tmp_path):
         read_pairs([src, tgt])
 
 
-@pytest.mark.parametrize("content, message", [("", "the file is empty"), ("a\nb\n", "2 lines without a tab"),
-                                              (b"\xff\xfe\tx\n", "not UTF-8")])
+@pytest.mark.parametrize(
+    "content, message",
+    [("", "the file is empty"), ("a\nb\n", "2 lines without a tab"), (b"\xff\xfe\tx\n", "not UTF-8")],
+)
 def test_unusable_pair_files(tmp_path, content, message):
     path = tmp_path / "bad.tsv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -277,8 +290,17 @@ def tiny(task="copy", **overrides):
 def copy_run(tmp_path_factory):
     """A run that learns to copy short strings: trained once for the tests below."""
     out = tmp_path_factory.mktemp("copy") / "run"
-    model_config, train_config = tiny(n_embd=64, n_head=4, qk_norm=True, max_iters=1400, lr=5e-3, batch_size=32,
-                                      eval_interval=1400, schedule="wsd", warmup_iters=20)
+    model_config, train_config = tiny(
+        n_embd=64,
+        n_head=4,
+        qk_norm=True,
+        max_iters=1400,
+        lr=5e-3,
+        batch_size=32,
+        eval_interval=1400,
+        schedule="wsd",
+        warmup_iters=20,
+    )
     return out, train(model_config, train_config, out, progress=False, log=quiet)
 
 

@@ -33,12 +33,24 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     (root / "pairs.tsv").write_text("".join(f"{a} {b}\t{b} {a}\n" for a in words for b in words))
-    for args in (["train", "--preset", "tiny", "--out", root / "gpt"],
-                 ["train", "--preset", "tiny-encoder", "--out", root / "mlm"],
-                 ["finetune", "--from", root / "mlm", "--task", "speakers", "--preset", "finetune-tiny",
-                  "--max-iters", "4", "--out", root / "speakers"],
-                 ["train", "--preset", "tiny-seq2seq", "--task", "pairs", "--data", root / "pairs.tsv",
-                  "--out", root / "swap"]):
+    for args in (
+        ["train", "--preset", "tiny", "--out", root / "gpt"],
+        ["train", "--preset", "tiny-encoder", "--out", root / "mlm"],
+        [
+            "finetune",
+            "--from",
+            root / "mlm",
+            "--task",
+            "speakers",
+            "--preset",
+            "finetune-tiny",
+            "--max-iters",
+            "4",
+            "--out",
+            root / "speakers",
+        ],
+        ["train", "--preset", "tiny-seq2seq", "--task", "pairs", "--data", root / "pairs.tsv", "--out", root / "swap"],
+    ):
         assert main([*map(str, args), "--quiet"]) == 0
     return root
 
@@ -46,9 +58,10 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(runs):
     """The app over the four runs, with limits small enough to reach in a test."""
-    app = create_app(Runs([runs / n for n in ("gpt", "mlm", "speakers", "swap")]),
-                     Limits(max_body_bytes=100_000, max_text_chars=500, max_new_tokens=100_000, max_texts=4,
-                            workers=1, queue=1))
+    app = create_app(
+        Runs([runs / n for n in ("gpt", "mlm", "speakers", "swap")]),
+        Limits(max_body_bytes=100_000, max_text_chars=500, max_new_tokens=100_000, max_texts=4, workers=1, queue=1),
+    )
     live = ThreadServer(app)
     yield live
     live.stop()
@@ -70,14 +83,22 @@ def error(response, status):
 
 
 def test_health_and_the_run_list(client, runs):
-    assert client.get("/api/health").json() == {"status": "ok", "runs": 4, "running": 0, "waiting": 0,
-                                                "workers": 1, "queue": 1, "limits": {
-                                                    "max_new_tokens": 100_000, "max_text_chars": 500,
-                                                    "max_texts": 4}}
+    assert client.get("/api/health").json() == {
+        "status": "ok",
+        "runs": 4,
+        "running": 0,
+        "waiting": 0,
+        "workers": 1,
+        "queue": 1,
+        "limits": {"max_new_tokens": 100_000, "max_text_chars": 500, "max_texts": 4},
+    }
     listed = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
     assert {n: r["abilities"] for n, r in listed.items()} == {
-        "gpt": ["generate", "attention"], "mlm": ["fill", "attention"], "speakers": ["predict", "attention"],
-        "swap": ["translate", "attention"]}
+        "gpt": ["generate", "attention"],
+        "mlm": ["fill", "attention"],
+        "speakers": ["predict", "attention"],
+        "swap": ["translate", "attention"],
+    }
     assert listed["gpt"]["status"] == "finished" and listed["gpt"]["final"]["val_loss"] > 0
     assert listed["gpt"]["shape"]["n_layer"] == 2 and listed["swap"]["task"] == "pairs"
     details = client.get("/api/runs/gpt").json()
@@ -93,8 +114,7 @@ def test_the_page_and_its_files_are_served(client):
 
 
 def _settings(**extra):
-    return {"run": "gpt", "prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.8, "top_k": 20, "seed": 7,
-            **extra}
+    return {"run": "gpt", "prompt": "ROMEO:", "max_new_tokens": 40, "temperature": 0.8, "top_k": 20, "seed": 7, **extra}
 
 
 def test_generate_streams_the_text_sample_text_gives(client, runs):
@@ -111,22 +131,25 @@ def test_generate_streams_the_text_sample_text_gives(client, runs):
     assert "ROMEO:" + whole["text"] == expected and whole["tokens"] == 40
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"run": "nope"}, 404, "unknown run 'nope' (this server has: gpt, mlm, speakers, swap)"),
-    ({}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
-    (_settings(prompt="Café"), 422, "text has characters outside the vocabulary: 'é'"),
-    (_settings(max_new_tokens=-1), 422, "max_new_tokens: Input should be greater than or equal to 1"),
-    (_settings(max_new_tokens=100_001), 422, "max_new_tokens is 100,001; this server generates at most 100,000"),
-    (_settings(temperature=-0.5), 422, "temperature: Input should be greater than or equal to 0"),
-    (_settings(top_k=0), 422, "top_k: Input should be greater than or equal to 1"),
-    (_settings(top_k=66), 422, "top_k is 66; the model has 65 tokens"),
-    (_settings(top_p=0), 422, "top_p: Input should be greater than 0"),
-    (_settings(cache="lru"), 422, "cache: String should match pattern"),
-    (_settings(max_new_tokens="many"), 422, "max_new_tokens: Input should be a valid integer"),
-    (_settings(temprature=1), 422, "temprature: unknown field"),
-    (_settings(prompt="a" * 501), 422, "the prompt has 501 characters; this server takes at most 500"),
-    ({"run": "mlm"}, 422, "run 'mlm' holds an encoder model, which cannot generate (it can: fill, attention)"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"run": "nope"}, 404, "unknown run 'nope' (this server has: gpt, mlm, speakers, swap)"),
+        ({}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
+        (_settings(prompt="Café"), 422, "text has characters outside the vocabulary: 'é'"),
+        (_settings(max_new_tokens=-1), 422, "max_new_tokens: Input should be greater than or equal to 1"),
+        (_settings(max_new_tokens=100_001), 422, "max_new_tokens is 100,001; this server generates at most 100,000"),
+        (_settings(temperature=-0.5), 422, "temperature: Input should be greater than or equal to 0"),
+        (_settings(top_k=0), 422, "top_k: Input should be greater than or equal to 1"),
+        (_settings(top_k=66), 422, "top_k is 66; the model has 65 tokens"),
+        (_settings(top_p=0), 422, "top_p: Input should be greater than 0"),
+        (_settings(cache="lru"), 422, "cache: String should match pattern"),
+        (_settings(max_new_tokens="many"), 422, "max_new_tokens: Input should be a valid integer"),
+        (_settings(temprature=1), 422, "temprature: unknown field"),
+        (_settings(prompt="a" * 501), 422, "the prompt has 501 characters; this server takes at most 500"),
+        ({"run": "mlm"}, 422, "run 'mlm' holds an encoder model, which cannot generate (it can: fill, attention)"),
+    ],
+)
 def test_generate_refuses_bad_requests_with_one_json_line(client, body, status, message):
     assert message in error(client.post("/api/generate", json=body), status)
 
@@ -136,13 +159,15 @@ def test_bodies_that_are_not_json_or_too_big_are_refused(client):
     assert "not valid JSON" in error(client.post("/api/generate", content=b"{bad", headers=headers), 400)
     big = b'{"run": "gpt", "prompt": "' + b"a" * 10_000_000 + b'"}'
     assert "larger than this server's limit of 100,000 bytes" in error(
-        client.post("/api/generate", content=big, headers=headers), 413)
+        client.post("/api/generate", content=big, headers=headers), 413
+    )
 
     def chunks():  # no content-length: the limit must count the bytes as they come
         yield b'{"run": "gpt", "prompt": "'
         for _ in range(200):
             yield b"a" * 1000
         yield b'"}'
+
     assert "larger than" in error(client.post("/api/generate", content=chunks(), headers=headers), 413)
     assert error(client.get("/api/nothing"), 404) == "not found"
     assert error(client.delete("/api/health"), 405) == "method not allowed"
@@ -153,8 +178,9 @@ def _weights(panel):
     return torch.from_numpy(data.reshape(panel["shape"]).astype(np.float32) / 255)
 
 
-@pytest.mark.parametrize("name, body", [("gpt", {"text": "ROMEO:\nHa!"}), ("mlm", {"text": "To be, or"}),
-                                        ("swap", {"text": "one two"})])
+@pytest.mark.parametrize(
+    "name, body", [("gpt", {"text": "ROMEO:\nHa!"}), ("mlm", {"text": "To be, or"}), ("swap", {"text": "one two"})]
+)
 def test_attention_gives_the_maps_the_attention_command_draws(client, runs, name, body):
     model, tokenizer, config, _ = load_model(runs / name)
     expected, translation = attention_panels(model, tokenizer, body["text"])
@@ -169,11 +195,14 @@ def test_attention_gives_the_maps_the_attention_command_draws(client, runs, name
 
 def test_attention_refusals(client):
     assert "the text has 33 tokens; the model sees at most block_size 32" in error(
-        client.post("/api/attention", json={"run": "gpt", "text": "x" * 33}), 422)
+        client.post("/api/attention", json={"run": "gpt", "text": "x" * 33}), 422
+    )
     assert "text: String should have at least 1 character" in error(
-        client.post("/api/attention", json={"run": "gpt", "text": ""}), 422)
+        client.post("/api/attention", json={"run": "gpt", "text": ""}), 422
+    )
     assert "a target is for encoder-decoder runs" in error(
-        client.post("/api/attention", json={"run": "gpt", "text": "a", "target": "b"}), 422)
+        client.post("/api/attention", json={"run": "gpt", "text": "a", "target": "b"}), 422
+    )
 
 
 def test_fill_predict_and_translate_answer_as_the_python_api(client, runs):
@@ -183,25 +212,38 @@ def test_fill_predict_and_translate_answer_as_the_python_api(client, runs):
     assert [[(g["token"], g["probability"]) for g in mask] for mask in answer["masks"]] == guesses
     speakers, speakers_tok, _, _ = load_model(runs / "speakers")
     texts = ["My lord, the king.", "Good morrow."]
-    assert client.post("/api/predict", json={"run": "speakers", "texts": texts}).json()["results"] == \
-        predict(speakers, speakers_tok, texts)
+    assert client.post("/api/predict", json={"run": "speakers", "texts": texts}).json()["results"] == predict(
+        speakers, speakers_tok, texts
+    )
     swap, swap_tok, _, _ = load_model(runs / "swap")
     answer = client.post("/api/translate", json={"run": "swap", "texts": ["one two", "ten six"], "beam": 3})
     assert answer.json()["translations"] == translate(swap, swap_tok, ["one two", "ten six"], beam=3)
 
 
-@pytest.mark.parametrize("path, body, status, message", [
-    ("/api/fill", {"run": "mlm", "text": "no mask here"}, 422, "the text has no [MASK] to fill"),
-    ("/api/fill", {"run": "speakers", "text": "[MASK]"}, 422, "cannot fill"),
-    ("/api/predict", {"run": "speakers", "texts": []}, 422, "texts: List should have at least 1 item"),
-    ("/api/predict", {"run": "speakers", "texts": ["a"] * 5}, 422, "5 texts in one request; this server takes "
-                                                                   "at most 4"),
-    ("/api/predict", {"run": "speakers", "texts": ["a", "b" * 501]}, 422, "text 2 has 501 characters"),
-    ("/api/translate", {"run": "swap", "texts": ["one"], "beam": 0}, 422, "beam: Input should be greater"),
-    ("/api/translate", {"run": "swap", "texts": ["one " * 50]}, 422, "the model reads at most block_size"),
-    ("/api/translate", {"run": "gpt", "texts": ["abc"]}, 422, "run 'gpt' holds a gpt model, which cannot translate"),
-    ("/api/fill", {"text": "[MASK]"}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, message",
+    [
+        ("/api/fill", {"run": "mlm", "text": "no mask here"}, 422, "the text has no [MASK] to fill"),
+        ("/api/fill", {"run": "speakers", "text": "[MASK]"}, 422, "cannot fill"),
+        ("/api/predict", {"run": "speakers", "texts": []}, 422, "texts: List should have at least 1 item"),
+        (
+            "/api/predict",
+            {"run": "speakers", "texts": ["a"] * 5},
+            422,
+            "5 texts in one request; this server takes at most 4",
+        ),
+        ("/api/predict", {"run": "speakers", "texts": ["a", "b" * 501]}, 422, "text 2 has 501 characters"),
+        ("/api/translate", {"run": "swap", "texts": ["one"], "beam": 0}, 422, "beam: Input should be greater"),
+        ("/api/translate", {"run": "swap", "texts": ["one " * 50]}, 422, "the model reads at most block_size"),
+        (
+            "/api/translate",
+            {"run": "gpt", "texts": ["abc"]},
+            422,
+            "run 'gpt' holds a gpt model, which cannot translate",
+        ),
+        ("/api/fill", {"text": "[MASK]"}, 422, "run: name one of this server's runs (gpt, mlm, speakers, swap)"),
+    ],
+)
 def test_other_families_refuse_bad_requests(client, path, body, status, message):
     assert message in error(client.post(path, json=body), status)
 
@@ -241,13 +283,16 @@ def _idle(client):
     return counts["running"] == counts["waiting"] == 0
 
 
-@pytest.mark.parametrize("name, path, body", [
-    ("gpt", "/api/generate", {"prompt": "ROMEO:", "max_new_tokens": 20, "seed": 7, "stream": False}),
-    ("gpt", "/api/attention", {"text": "ROMEO:"}),
-    ("mlm", "/api/fill", {"text": "To b[MASK] or", "top_k": 3}),
-    ("speakers", "/api/predict", {"texts": ["My lord, the king."]}),
-    ("swap", "/api/translate", {"texts": ["one two"], "beam": 2}),
-])
+@pytest.mark.parametrize(
+    "name, path, body",
+    [
+        ("gpt", "/api/generate", {"prompt": "ROMEO:", "max_new_tokens": 20, "seed": 7, "stream": False}),
+        ("gpt", "/api/attention", {"text": "ROMEO:"}),
+        ("mlm", "/api/fill", {"text": "To b[MASK] or", "top_k": 3}),
+        ("speakers", "/api/predict", {"texts": ["My lord, the king."]}),
+        ("swap", "/api/translate", {"texts": ["one two"], "beam": 2}),
+    ],
+)
 def test_a_server_of_one_run_needs_no_run_name(runs, name, path, body):
     live = ThreadServer(create_app(Runs([runs / name])))
     try:
@@ -286,6 +331,7 @@ def test_a_run_is_training_while_its_lock_is_held_else_stopped_or_finished(runs,
     live = ThreadServer(create_app(Runs([run])))
     try:
         with httpx.Client(base_url=live.url, timeout=60) as client:
+
             def status():
                 return client.get("/api/runs").json()["runs"][0]["status"]
 
@@ -317,8 +363,9 @@ def test_missing_damaged_and_retrained_runs(runs, tmp_path):
             save_weights(copy / "model.safetensors", model)  # training kept a new best model
             retrained = client.post("/api/generate", json=_settings(run="copy", stream=False)).json()["text"]
             assert retrained != first
-            assert "ROMEO:" + retrained == sample_text(model, tokenizer, "ROMEO:", max_new_tokens=40,
-                                                       temperature=0.8, top_k=20, seed=7)
+            assert "ROMEO:" + retrained == sample_text(
+                model, tokenizer, "ROMEO:", max_new_tokens=40, temperature=0.8, top_k=20, seed=7
+            )
             (copy / "model.safetensors").write_bytes(b"not a model")
             assert "is corrupt or truncated" in error(client.post("/api/generate", json=_settings(run="copy")), 409)
             (copy / "model.safetensors").unlink()
@@ -346,8 +393,10 @@ def test_a_model_replaced_while_requests_read_it_is_never_half_read(runs, tmp_pa
     writer.start()
     try:
         with httpx.Client(base_url=live.url, timeout=60) as client:
-            statuses = [client.post("/api/generate", json=_settings(run="copy", max_new_tokens=5,
-                                                                    stream=False)).status_code for _ in range(30)]
+            statuses = [
+                client.post("/api/generate", json=_settings(run="copy", max_new_tokens=5, stream=False)).status_code
+                for _ in range(30)
+            ]
         assert statuses == [200] * 30
     finally:
         stop.set()
@@ -403,8 +452,10 @@ def test_streamed_pieces_are_whole_characters_beyond_ascii(tmp_path):
 
 def test_serve_without_its_extra_says_how_to_get_it(capsys, runs, monkeypatch):
     import sys
+
     for name in [m for m in sys.modules if m.startswith("scratchgpt.serve")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed: importing it fails
     assert fails(capsys, "serve", "--run", runs / "gpt") == (
-        "scratchgpt: error: serve needs FastAPI and uvicorn (uvicorn is missing): pip install 'scratchgpt[serve]'")
+        "scratchgpt: error: serve needs FastAPI and uvicorn (uvicorn is missing): pip install 'scratchgpt[serve]'"
+    )

@@ -34,6 +34,7 @@ def _browser():
     chromedriver = shutil.which("chromedriver")
     try:
         import selenium  # noqa: F401
+
         missing = [name for name, path in (("chromium", chromium), ("chromedriver", chromedriver)) if not path]
     except ImportError:
         missing = ["selenium"]
@@ -57,8 +58,9 @@ def run_dir(tmp_path_factory, shakespeare):
     root = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SCRATCHGPT_CACHE", str(root / "cache"))
-        assert main(["train", "--preset", "tiny", "--data", str(shakespeare), "--out", str(root / "run"),
-                     "--quiet"]) == 0
+        assert (
+            main(["train", "--preset", "tiny", "--data", str(shakespeare), "--out", str(root / "run"), "--quiet"]) == 0
+        )
     return root / "run"
 
 
@@ -90,8 +92,23 @@ def family_runs(run_dir):
     words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
     (root / "pairs.tsv").write_text("".join(f"{a} {b}\t{b} {a}\n" for a in words for b in words))
     assert main(["train", "--preset", "tiny-encoder", "--out", str(root / "mlm"), "--quiet"]) == 0
-    assert main(["train", "--preset", "tiny-seq2seq", "--task", "pairs", "--data", str(root / "pairs.tsv"),
-                 "--out", str(root / "swap"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny-seq2seq",
+                "--task",
+                "pairs",
+                "--data",
+                str(root / "pairs.tsv"),
+                "--out",
+                str(root / "swap"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return {"mlm": root / "mlm", "swap": root / "swap"}
 
 
@@ -135,9 +152,11 @@ def page(driver, server, run_dir):
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
+
 def wait_for(driver, condition, what, timeout=30):
     """Wait for `condition(driver)` (a bound on waiting, not a speed test)."""
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, f"waited {timeout} s for {what}")
 
 
@@ -155,7 +174,10 @@ def set_values(driver, **values):
     for name, value in values.items():
         driver.execute_script(
             "const input = document.getElementById(arguments[0]); input.value = arguments[1];"
-            "input.dispatchEvent(new Event('input', {bubbles: true}));", name.replace("_", "-"), str(value))
+            "input.dispatchEvent(new Event('input', {bubbles: true}));",
+            name.replace("_", "-"),
+            str(value),
+        )
 
 
 def click(driver, element_id):
@@ -182,12 +204,27 @@ TRANSPARENT = "rgba(0, 0, 0, 0)"
 # ---------------------------------------------------------------------------------------------
 # The tests
 
+
 def test_a_seeded_generation_in_the_page_is_the_sample_commands_text(page, server, run_dir):
     settings = {"prompt": "ROMEO:", "temperature": 0.8, "top_k": 20, "max_new_tokens": 120, "seed": 7}
     command = subprocess.Popen(  # the same settings through the command, meanwhile
-        [sys.executable, "-m", "scratchgpt", "sample", "--run", str(run_dir), "--device", "cpu",
-         "--cache", "window", *[f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "scratchgpt",
+            "sample",
+            "--run",
+            str(run_dir),
+            "--device",
+            "cpu",
+            "--cache",
+            "window",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in settings.items()],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     set_values(page, **settings, cache="window")
     assert text_of(page, "temperature-value") == "0.8"  # the slider's number follows it
     click(page, "generate")
@@ -213,7 +250,8 @@ def test_the_attention_explorer_draws_every_layer_and_head(page, run_dir):
     wait_for(page, lambda d: data_state(d, "attention-maps") == "drawn", "the attention maps")
     maps = page.find_elements("css selector", "#attention-maps canvas.heatmap")
     assert len(maps) == model["n_layer"] * model["n_head"]
-    pixels = page.execute_script("""
+    pixels = page.execute_script(
+        """
         const canvas = arguments[0];
         const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         const colours = new Set();
@@ -222,7 +260,9 @@ def test_the_attention_explorer_draws_every_layer_and_head(page, run_dir):
             colours.add(data.slice(i, i + 3).join());
             if (data[i + 3] === 255) opaque += 1;
         }
-        return {width: canvas.width, height: canvas.height, opaque, colours: colours.size};""", maps[0])
+        return {width: canvas.width, height: canvas.height, opaque, colours: colours.size};""",
+        maps[0],
+    )
     assert (pixels["width"], pixels["height"]) == (15, 15)  # one pixel per (query, key): 15 characters
     assert pixels["opaque"] == 15 * 15 and pixels["colours"] > 2  # drawn, and not one flat colour
 
@@ -272,7 +312,8 @@ def test_the_training_panel_draws_the_curves_and_the_settings(page, run_dir):
     train = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
     segments = page.execute_script(
-        "return [...document.querySelectorAll('#loss-chart path.series')].map(p => p.getAttribute('d'))")
+        "return [...document.querySelectorAll('#loss-chart path.series')].map(p => p.getAttribute('d'))"
+    )
     assert len(train) >= 2 and segments[0].count("L") == len(train) - 1  # the batch loss, a point per record
     dots = page.find_elements("css selector", "#loss-chart circle.dot")
     assert len(dots) == 2 * len(evals) + 1  # train and val at each eval, and the final val loss
@@ -296,12 +337,25 @@ def test_a_run_still_training_is_redrawn_as_its_metrics_grow(driver, server, liv
         assert text_of(driver, "training-state").startswith("Training: step")
 
         def points(d):
-            return d.execute_script("return document.querySelector('#loss-chart path.series').getAttribute('d')"
-                                    ".split('L').length")
+            return d.execute_script(
+                "return document.querySelector('#loss-chart path.series').getAttribute('d').split('L').length"
+            )
+
         before = points(driver)
         with metrics.open("a") as f:  # the trainer logs another interval
-            f.write(json.dumps({"kind": "train", "step": last["step"] + 5, "loss": 2.5, "lr": 1e-4,
-                                "tokens_per_s": 1000.0, "train_seconds": 9.0}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "kind": "train",
+                        "step": last["step"] + 5,
+                        "loss": 2.5,
+                        "lr": 1e-4,
+                        "tokens_per_s": 1000.0,
+                        "train_seconds": 9.0,
+                    }
+                )
+                + "\n"
+            )
         wait_for(driver, lambda d: points(d) == before + 1, "the page to draw the new record")
         with metrics.open("a") as f:  # and finishes, then exits
             f.write(json.dumps({"kind": "final", "step": last["step"] + 5, "val_loss": 2.6}) + "\n")
@@ -315,7 +369,8 @@ def test_a_stopped_run_says_so_and_how_to_resume_it(driver, server, stopped_run)
     max_iters = json.loads((stopped_run / "config.json").read_text())["train"]["max_iters"]
     assert text_of(driver, "training-state") == (
         f"Stopped at step {records[-1]['step']:,} of {max_iters:,} "
-        f"(resume with: scratchgpt train --resume --out {stopped_run})")  # and no "refreshing every 3 s"
+        f"(resume with: scratchgpt train --resume --out {stopped_run})"
+    )  # and no "refreshing every 3 s"
     screenshot(driver, "stopped-run")
 
 
@@ -336,8 +391,9 @@ def open_run(driver, server, name):
 
 
 def shown_panels(driver):
-    return driver.execute_script("return [...document.querySelectorAll('[data-ability]')]"
-                                 ".filter(p => !p.hidden).map(p => p.dataset.ability)")
+    return driver.execute_script(
+        "return [...document.querySelectorAll('[data-ability]')].filter(p => !p.hidden).map(p => p.dataset.ability)"
+    )
 
 
 def test_an_encoder_run_fills_masks_and_shows_its_attention(driver, server, family_runs):
@@ -387,9 +443,12 @@ def test_a_prompt_outside_the_vocabulary_shows_the_servers_error(page, server, r
     click(page, "generate")
     wait_for(page, lambda d: data_state(d, "output") == "error", "the refusal")
     screenshot(page, "error")
-    request = urllib.request.Request(server.url + "/api/generate", method="POST",
-                                     data=json.dumps({"run": run_dir.name, "prompt": "Café"}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        server.url + "/api/generate",
+        method="POST",
+        data=json.dumps({"run": run_dir.name, "prompt": "Café"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 422

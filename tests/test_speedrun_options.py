@@ -16,8 +16,8 @@ from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
 from scratchgpt.inference.generate import generate
 from scratchgpt.models.registry import build_model
 from scratchgpt.nn.blocks import Block, DecoderBlock
-from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 from scratchgpt.nn.positional import apply_rotary, rotary_angles
+from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 
 train_module = importlib.import_module("scratchgpt.training.loop")
 
@@ -143,10 +143,11 @@ def test_orthogonalize_pushes_singular_values_towards_one():
         U, _ = torch.linalg.qr(torch.randn(m, k))  # (m, k) orthonormal columns
         V, _ = torch.linalg.qr(torch.randn(n, k))  # (n, k)
         G = U @ torch.diag(torch.logspace(-1, 1, k)) @ V.T  # singular values from 0.1 to 10
-        O = orthogonalize(G)
-        s = torch.linalg.svdvals(O)
+        orthogonal = orthogonalize(G)
+        s = torch.linalg.svdvals(orthogonal)
         assert s.min() > 0.5 and s.max() < 1.3, (m, n)  # the tuned quintic stops near, not at, 1
-        assert torch.allclose(U.T @ O @ V, torch.diag(torch.diagonal(U.T @ O @ V)), atol=1e-3)  # same U, V
+        rotated = U.T @ orthogonal @ V
+        assert torch.allclose(rotated, torch.diag(torch.diagonal(rotated)), atol=1e-3)  # same U, V
 
 
 def test_batched_orthogonalize_equals_one_matrix_at_a_time():
@@ -178,8 +179,9 @@ def test_muon_takes_the_block_matrices_of_every_family(kind):
     model = build_model(cfg.preset({"encoder": "tiny-encoder", "seq2seq": "tiny-seq2seq"}[kind])[0])
     muon, adamw = make_optimizer(model, TrainConfig(optimizer="muon")).optimizers
     muon_ids = {id(p) for g in muon.param_groups for p in g["params"]}
-    in_blocks = {id(p) for m in model.modules() if isinstance(m, (Block, DecoderBlock))
-                 for p in m.parameters() if p.dim() == 2}
+    in_blocks = {
+        id(p) for m in model.modules() if isinstance(m, (Block, DecoderBlock)) for p in m.parameters() if p.dim() == 2
+    }
     assert muon_ids == in_blocks and len(in_blocks) >= 4 * model.config.n_layer  # qkv, proj, 2 feed-forward
     assert muon_ids.isdisjoint(id(p) for g in adamw.param_groups for p in g["params"])
 
@@ -203,8 +205,7 @@ def test_muon_lowers_the_loss_of_one_batch():
 
 
 def test_wsd_schedule_holds_then_cools_down_linearly_to_the_last_step():
-    c = TrainConfig(lr=1e-3, schedule="wsd", warmup_iters=0, max_iters=101, cooldown_frac=0.4,
-                    min_lr_ratio=0.0)
+    c = TrainConfig(lr=1e-3, schedule="wsd", warmup_iters=0, max_iters=101, cooldown_frac=0.4, min_lr_ratio=0.0)
     assert lr_at(0, c) == lr_at(60, c) == pytest.approx(1e-3)
     assert lr_at(80, c) == pytest.approx(0.5e-3)
     assert lr_at(100, c) == pytest.approx(0.0)  # step 100 is the last that runs (0 .. max_iters-1)
@@ -216,15 +217,21 @@ def test_wsd_schedule_holds_then_cools_down_linearly_to_the_last_step():
 @pytest.mark.parametrize("cooldown_frac", [0.1, 0.2, 0.3, 0.4, 0.7])
 def test_the_rate_never_goes_below_the_floor(schedule, cooldown_frac):
     # (1 - 0.7) / 0.3 is 1.0000000000000002 in floats: an unclamped cooldown gave -8.7e-19 at the end
-    c = TrainConfig(lr=3e-3, schedule=schedule, warmup_iters=0, max_iters=50, cooldown_frac=cooldown_frac,
-                    min_lr_ratio=0.0, max_time=290.0)
+    c = TrainConfig(
+        lr=3e-3,
+        schedule=schedule,
+        warmup_iters=0,
+        max_iters=50,
+        cooldown_frac=cooldown_frac,
+        min_lr_ratio=0.0,
+        max_time=290.0,
+    )
     rates = [lr_at(s, c, elapsed=e) for s in range(50) for e in (0.0, 145.0, 289.9, 290.0, 290.1)]
     assert min(rates) == 0.0 and lr_at(49, c) == 0.0
 
 
 def test_with_a_time_budget_the_schedule_follows_the_clock():
-    c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=0, max_iters=10_000, max_time=10.0,
-                    min_lr_ratio=0.0)
+    c = TrainConfig(lr=1e-3, schedule="cosine", warmup_iters=0, max_iters=10_000, max_time=10.0, min_lr_ratio=0.0)
     assert lr_at(10, c, elapsed=5.0) == pytest.approx(0.5e-3, rel=1e-2)  # half the time: half-way
     assert lr_at(10, c, elapsed=10.0) == pytest.approx(0.0, abs=1e-9)
 
@@ -232,17 +239,23 @@ def test_with_a_time_budget_the_schedule_follows_the_clock():
 def test_gradient_accumulation_equals_the_whole_batch(tmp_path, small_corpus):
     model, train_config = preset("tiny")
     model = dataclasses.replace(model, dropout=0.0)
-    train_config = dataclasses.replace(train_config, batch_size=8, max_iters=6, eval_interval=6,
-                                       sample_tokens=0)
+    train_config = dataclasses.replace(train_config, batch_size=8, max_iters=6, eval_interval=6, sample_tokens=0)
     train(model, train_config, tmp_path / "whole", data=small_corpus, progress=False, log=quiet)
-    train(model, dataclasses.replace(train_config, grad_accum=4), tmp_path / "micro",
-          data=small_corpus, progress=False, log=quiet)
+    train(
+        model,
+        dataclasses.replace(train_config, grad_accum=4),
+        tmp_path / "micro",
+        data=small_corpus,
+        progress=False,
+        log=quiet,
+    )
     whole, _, _, _ = load_model(tmp_path / "whole")
     micro, _, _, _ = load_model(tmp_path / "micro")
     for (name, a), b in zip(whole.state_dict().items(), micro.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
-    assert any(not torch.equal(a, b) for a, b in zip(whole.state_dict().values(),
-                                                      micro.state_dict().values()))  # not one path
+    assert any(
+        not torch.equal(a, b) for a, b in zip(whole.state_dict().values(), micro.state_dict().values())
+    )  # not one path
 
 
 def test_grad_accum_must_divide_the_batch():
@@ -250,39 +263,52 @@ def test_grad_accum_must_divide_the_batch():
         TrainConfig(batch_size=10, grad_accum=4)
 
 
-def test_max_time_stops_training_early_and_the_last_step_uses_the_final_rate(tmp_path, small_corpus,
-                                                                              monkeypatch):
+def test_max_time_stops_training_early_and_the_last_step_uses_the_final_rate(tmp_path, small_corpus, monkeypatch):
     ticks = itertools.count()
     monkeypatch.setattr(train_module, "clock", lambda: next(ticks) * 0.125)  # every step: 0.125 s
     model, train_config = preset("tiny")
-    train_config = dataclasses.replace(train_config, max_iters=100_000, max_time=1.0, log_interval=1,
-                                       eval_interval=100_000, sample_tokens=0, schedule="cosine",
-                                       warmup_iters=0, min_lr_ratio=0.1)
+    train_config = dataclasses.replace(
+        train_config,
+        max_iters=100_000,
+        max_time=1.0,
+        log_interval=1,
+        eval_interval=100_000,
+        sample_tokens=0,
+        schedule="cosine",
+        warmup_iters=0,
+        min_lr_ratio=0.1,
+    )
     result = train(model, train_config, tmp_path / "run", data=small_corpus, progress=False, log=quiet)
     assert (result.steps, result.train_seconds) == (8, 1.0)
     lrs = [m["lr"] for m in metrics(tmp_path / "run") if m["kind"] == "train"]
     assert lrs[0] == train_config.lr and lrs[-1] == pytest.approx(train_config.lr * 0.1)
     with pytest.raises(ScratchGPTError, match="already trained 1.0 s of its max_time 1 s; pass a larger"):
-        train(model, train_config, tmp_path / "run", data=small_corpus, resume=True, progress=False,
-              log=quiet)
-    longer = train(model, dataclasses.replace(train_config, max_time=2.0), tmp_path / "run",
-                   data=small_corpus, resume=True, progress=False, log=quiet)
+        train(model, train_config, tmp_path / "run", data=small_corpus, resume=True, progress=False, log=quiet)
+    longer = train(
+        model,
+        dataclasses.replace(train_config, max_time=2.0),
+        tmp_path / "run",
+        data=small_corpus,
+        resume=True,
+        progress=False,
+        log=quiet,
+    )
     assert (longer.steps, longer.train_seconds) == (8, 2.0)
 
 
 def test_a_speedrun_model_trains_resumes_and_samples(tmp_path, small_corpus, interrupt_at):
     model, train_config = preset("tiny")
-    model = dataclasses.replace(model, position="rotary", qk_norm=True, activation="relu2",
-                                zero_init=True, tie_embeddings=True)
-    train_config = dataclasses.replace(train_config, optimizer="muon", schedule="wsd", max_iters=20,
-                                       eval_interval=10, sample_tokens=20)
-    straight = train(model, train_config, tmp_path / "straight", data=small_corpus, progress=False,
-                     log=quiet)
+    model = dataclasses.replace(
+        model, position="rotary", qk_norm=True, activation="relu2", zero_init=True, tie_embeddings=True
+    )
+    train_config = dataclasses.replace(
+        train_config, optimizer="muon", schedule="wsd", max_iters=20, eval_interval=10, sample_tokens=20
+    )
+    straight = train(model, train_config, tmp_path / "straight", data=small_corpus, progress=False, log=quiet)
     interrupt_at(10)
     with pytest.raises(TrainingInterrupted, match="stopped by SIGINT at step 10"):
         train(model, train_config, tmp_path / "split", data=small_corpus, progress=False, log=quiet)
-    resumed = train(model, train_config, tmp_path / "split", data=small_corpus, resume=True,
-                    progress=False, log=quiet)
+    resumed = train(model, train_config, tmp_path / "split", data=small_corpus, resume=True, progress=False, log=quiet)
     assert resumed.val_loss == straight.val_loss  # Muon's momentum survives the checkpoint
     loaded, _, config, _ = load_model(tmp_path / "straight")
     assert config.position == "rotary" and loaded.lm_head.weight is loaded.token_embedding_table.weight
@@ -300,6 +326,7 @@ def test_flops_per_token_match_the_matmuls_torch_counts(options):
     from torch.utils.flop_counter import FlopCounterMode
 
     from scratchgpt.training.bench import flops_per_token
+
     config = dataclasses.replace(BASE, attention="readable", **options)
     torch.manual_seed(0)
     model = GPTLanguageModel(config)

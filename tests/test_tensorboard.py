@@ -23,8 +23,9 @@ def board(run):
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
-    texts = {tag: [e.tensor_proto.string_val[0].decode() for e in events.Tensors(tag)]
-             for tag in events.Tags()["tensors"]}
+    texts = {
+        tag: [e.tensor_proto.string_val[0].decode() for e in events.Tensors(tag)] for tag in events.Tags()["tensors"]
+    }
     return scalars, texts
 
 
@@ -36,8 +37,23 @@ def recorded(run, kind, key):
 def run(tmp_path_factory, shakespeare):
     """A tiny GPT run with --tensorboard and a gradient clip far below the gradient's norm."""
     out = tmp_path_factory.mktemp("tensorboard") / "run"
-    assert main([*TINY, "--data", str(shakespeare), "--max-iters", "20", "--grad-clip", "0.05",
-                 "--tensorboard", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--data",
+                str(shakespeare),
+                "--max-iters",
+                "20",
+                "--grad-clip",
+                "0.05",
+                "--tensorboard",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -45,10 +61,16 @@ def test_the_event_files_hold_the_metrics_records(run):
     """Catches records not forwarded to the board, or under other names or at other steps."""
     scalars, _ = board(run)
     assert [s for s, _ in scalars["train/loss"]] == [5, 10, 15, 20]
-    for tag, kind, key in [("train/loss", "train", "loss"), ("train/lr", "train", "lr"),
-                           ("train/grad_norm", "train", "grad_norm"), ("train/tokens_per_s", "train", "tokens_per_s"),
-                           ("eval/val_loss", "eval", "val_loss"), ("eval/train_loss", "eval", "train_loss"),
-                           ("final/val_loss", "final", "val_loss"), ("final/val_bpc", "final", "val_bpc")]:
+    for tag, kind, key in [
+        ("train/loss", "train", "loss"),
+        ("train/lr", "train", "lr"),
+        ("train/grad_norm", "train", "grad_norm"),
+        ("train/tokens_per_s", "train", "tokens_per_s"),
+        ("eval/val_loss", "eval", "val_loss"),
+        ("eval/train_loss", "eval", "train_loss"),
+        ("final/val_loss", "final", "val_loss"),
+        ("final/val_bpc", "final", "val_bpc"),
+    ]:
         assert scalars[tag] == recorded(run, kind, key), tag
 
 
@@ -67,22 +89,41 @@ def test_the_gradient_norm_is_recorded_before_clipping(run):
 
 def test_without_clipping_or_the_flag_there_is_no_norm_and_no_board(tmp_path, small_corpus):
     out = tmp_path / "run"
-    assert main([*TINY, "--data", str(small_corpus), "--max-iters", "5", "--sample-tokens", "0",
-                 "--tensorboard", "false", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--data",
+                str(small_corpus),
+                "--max-iters",
+                "5",
+                "--sample-tokens",
+                "0",
+                "--tensorboard",
+                "false",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     [train] = [r for r in metrics.read(out) if r["kind"] == "train"]
     assert "grad_norm" not in train and "loss" in train
     assert not (out / "tensorboard").exists()
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--tensorboard"], True),
-    (["--tensorboard", "false"], False),
-    (["--tensorboard", "yes"], True),
-    (["--tensorboard", "--max-iters", "3"], True),
-    (["--data", "a.txt", "--tensorboard"], True),
-    (["--tensorboard", "--data", "a.txt", "b.txt"], True),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--tensorboard"], True),
+        (["--tensorboard", "false"], False),
+        (["--tensorboard", "yes"], True),
+        (["--tensorboard", "--max-iters", "3"], True),
+        (["--data", "a.txt", "--tensorboard"], True),
+        (["--tensorboard", "--data", "a.txt", "b.txt"], True),
+        ([], None),
+    ],
+)
 def test_a_yes_no_setting_alone_means_true(argv, expected):
     """Catches a bare flag that needs a value, and one that swallows the next flag or file."""
     args = build_parser().parse_args(["train", *argv])
@@ -141,13 +182,13 @@ def test_a_resumed_run_keeps_its_board_without_the_steps_that_run_again(tmp_path
     assert len(closed) == 2
 
 
-def test_without_tensorboard_training_says_how_to_get_it_and_starts_no_run(tmp_path, capsys, monkeypatch,
-                                                                           small_corpus):
+def test_without_tensorboard_training_says_how_to_get_it_and_starts_no_run(tmp_path, capsys, monkeypatch, small_corpus):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
     out = tmp_path / "run"
     line = fails(capsys, *TINY, "--data", small_corpus, "--tensorboard", "--out", out)
     assert line.endswith("--tensorboard needs tensorboard: pip install tensorboard")
     assert not (out / "config.json").exists() and not (out / "metrics.jsonl").exists()
-    assert main([*TINY, "--data", str(small_corpus), "--max-iters", "5", "--sample-tokens", "0",
-                 "--out", str(out)]) == 0  # the same --out trains once the flag is dropped
+    assert (
+        main([*TINY, "--data", str(small_corpus), "--max-iters", "5", "--sample-tokens", "0", "--out", str(out)]) == 0
+    )  # the same --out trains once the flag is dropped
     assert json.loads((out / "config.json").read_text())["train"]["tensorboard"] is False

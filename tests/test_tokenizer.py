@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scratchgpt.errors import TokenizerError
 from scratchgpt.data.tokenizer import CharTokenizer, load_tokenizer, save_tokenizer, tokenizer_from_dict
+from scratchgpt.errors import TokenizerError
 
 VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

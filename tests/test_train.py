@@ -9,8 +9,16 @@ import pytest
 import torch
 from helpers import fails, quiet
 
-from scratchgpt import (BigramConfig, BigramLanguageModel, GPTLanguageModel, ModelConfig, TrainConfig,
-                        load_model, preset, train)
+from scratchgpt import (
+    BigramConfig,
+    BigramLanguageModel,
+    GPTLanguageModel,
+    ModelConfig,
+    TrainConfig,
+    load_model,
+    preset,
+    train,
+)
 from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.data.corpus import prepare, split
 from scratchgpt.errors import ScratchGPTError
@@ -36,8 +44,16 @@ def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
 
 @pytest.mark.parametrize("schedule", ["cosine", "wsd"])
 def test_the_last_step_of_a_run_trains_at_the_final_learning_rate(tmp_path, small_corpus, schedule):
-    c = TrainConfig(**{**TINY_TRAIN.__dict__, "schedule": schedule, "max_iters": 20, "log_interval": 1,
-                       "min_lr_ratio": 0.1, "sample_tokens": 0})
+    c = TrainConfig(
+        **{
+            **TINY_TRAIN.__dict__,
+            "schedule": schedule,
+            "max_iters": 20,
+            "log_interval": 1,
+            "min_lr_ratio": 0.1,
+            "sample_tokens": 0,
+        }
+    )
     train(TINY_MODEL, c, tmp_path / "run", data=small_corpus, progress=False, log=quiet)
     lrs = [m["lr"] for m in metrics(tmp_path / "run") if m["kind"] == "train"]
     assert len(lrs) == 20
@@ -68,9 +84,16 @@ def trained_run(tmp_path, shakespeare):
 
 def test_training_lowers_the_loss_and_writes_the_run_directory(trained_run):
     run_dir, result = trained_run
-    for name in ["config.json", "tokenizer.json", "model.safetensors", "checkpoint.json",
-                 "checkpoints/step-00000060/model.safetensors", "checkpoints/step-00000060/state.pt",
-                 "metrics.jsonl", "samples.txt"]:
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "checkpoint.json",
+        "checkpoints/step-00000060/model.safetensors",
+        "checkpoints/step-00000060/state.pt",
+        "metrics.jsonl",
+        "samples.txt",
+    ]:
         assert (run_dir / name).exists(), name
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-00000060"]  # older ones gone
     assert not list(run_dir.glob("*.tmp"))
@@ -102,8 +125,14 @@ def test_resume_refuses_another_bpe_size_like_any_changed_setting(tmp_path, smal
     """The model's vocab_size comes from the data; the training one (--vocab-size, the BPE's size)
     is the user's, and was dropped silently on --resume."""
     run_dir = tmp_path / "run"
-    train(TINY_MODEL, dataclasses.replace(TINY_TRAIN, tokenizer="bpe", vocab_size=300, max_iters=1, sample_tokens=0),
-          run_dir, data=small_corpus, progress=False, log=quiet)
+    train(
+        TINY_MODEL,
+        dataclasses.replace(TINY_TRAIN, tokenizer="bpe", vocab_size=300, max_iters=1, sample_tokens=0),
+        run_dir,
+        data=small_corpus,
+        progress=False,
+        log=quiet,
+    )
     line = fails(capsys, "train", "--resume", "--out", run_dir, "--vocab-size", "400")
     assert "cannot resume" in line and "vocab_size: 300 -> 400" in line
 
@@ -142,15 +171,24 @@ def test_resume_continues_from_the_saved_step(tmp_path, shakespeare):
 
 
 def test_resume_with_more_steps_keeps_the_schedule_unless_extended(tmp_path, small_corpus):
-    c = TrainConfig(**{**TINY_TRAIN.__dict__, "max_iters": 20, "log_interval": 1, "eval_interval": 10,
-                       "sample_tokens": 0, "schedule": "cosine", "warmup_iters": 0, "min_lr_ratio": 0.1})
+    c = TrainConfig(
+        **{
+            **TINY_TRAIN.__dict__,
+            "max_iters": 20,
+            "log_interval": 1,
+            "eval_interval": 10,
+            "sample_tokens": 0,
+            "schedule": "cosine",
+            "warmup_iters": 0,
+            "min_lr_ratio": 0.1,
+        }
+    )
     longer = TrainConfig(**{**c.__dict__, "max_iters": 30})
     floor = c.lr * c.min_lr_ratio
     for name, extend in (("kept", False), ("extended", True)):
         train(TINY_MODEL, c, tmp_path / name, data=small_corpus, progress=False, log=quiet)
         logs = []
-        train(TINY_MODEL, longer, tmp_path / name, resume=True, extend=extend, progress=False,
-              log=logs.append)
+        train(TINY_MODEL, longer, tmp_path / name, resume=True, extend=extend, progress=False, log=logs.append)
         records = metrics(tmp_path / name)
         lrs = {m["step"]: m["lr"] for m in records if m["kind"] == "train"}  # step s ran at lrs[s]
         assert sorted(lrs) == list(range(1, 31))
@@ -168,14 +206,14 @@ def test_resume_with_more_steps_keeps_the_schedule_unless_extended(tmp_path, sma
 
 def test_extend_needs_resume(tmp_path, small_corpus):
     with pytest.raises(ScratchGPTError, match="--extend re-plans the schedule of a resumed run"):
-        train(TINY_MODEL, TINY_TRAIN, tmp_path / "run", data=small_corpus, extend=True, progress=False,
-              log=quiet)
+        train(TINY_MODEL, TINY_TRAIN, tmp_path / "run", data=small_corpus, extend=True, progress=False, log=quiet)
 
 
 def test_a_bigram_model_trains_through_the_same_loop(tmp_path, shakespeare):
     model_config, train_config = preset("bigram")
-    short = TrainConfig(**{**train_config.__dict__, "max_iters": 200, "eval_interval": 100,
-                           "eval_iters": 10, "sample_tokens": 50})
+    short = TrainConfig(
+        **{**train_config.__dict__, "max_iters": 200, "eval_interval": 100, "eval_iters": 10, "sample_tokens": 50}
+    )
     result = train(model_config, short, tmp_path / "run", data=shakespeare, progress=False, log=quiet)
     model, tokenizer, config, _ = load_model(tmp_path / "run")
     assert config == BigramConfig(vocab_size=65, block_size=8)

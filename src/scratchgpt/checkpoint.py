@@ -49,12 +49,15 @@ def write_json(path, obj):
 
 def save_run_info(run_dir, model_config, train_config, tokenizer, data_info):
     run_dir = Path(run_dir)
-    write_json(run_dir / "config.json", {
-        "format_version": FORMAT_VERSION,
-        "model": cfg.model_to_dict(model_config),
-        "train": cfg.to_dict(train_config),
-        "data": data_info,
-    })
+    write_json(
+        run_dir / "config.json",
+        {
+            "format_version": FORMAT_VERSION,
+            "model": cfg.model_to_dict(model_config),
+            "train": cfg.to_dict(train_config),
+            "data": data_info,
+        },
+    )
     atomic_write(run_dir / "tokenizer.json", lambda tmp: save_tokenizer(tokenizer, tmp))
 
 
@@ -82,9 +85,11 @@ def read_config(run_dir):
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read {path}: {e}") from None
     if not isinstance(doc, dict) or doc.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} is from an incompatible version of scratchgpt "
-                              f"(format {doc.get('format_version') if isinstance(doc, dict) else '?'}, "
-                              f"this version reads {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path} is from an incompatible version of scratchgpt "
+            f"(format {doc.get('format_version') if isinstance(doc, dict) else '?'}, "
+            f"this version reads {FORMAT_VERSION})"
+        )
     try:
         model = cfg.model_from_dict(doc["model"])
         train = cfg.from_dict(cfg.TrainConfig, doc["train"])
@@ -159,6 +164,7 @@ def load_gpt2(path, model_config=None):
     tokenizer.json. `model_config` (made from gpt2_settings, with the user's dropout, attention
     face and a block_size up to GPT-2's n_positions) shapes the model; None: GPT-2's own."""
     from .data.bpe import HFTokenizer  # needs Hugging Face tokenizers, the `hf` extra
+
     path = Path(path)
     hf, state = gpt2.read_gpt2(path)
     settings = gpt2.settings_from_gpt2(hf, path)
@@ -166,15 +172,18 @@ def load_gpt2(path, model_config=None):
         model_config = cfg.ModelConfig(**settings, dropout=0.0)
     differ = [k for k, v in settings.items() if getattr(model_config, k) != v and k != "block_size"]
     if differ or model_config.block_size > settings["block_size"]:
-        raise ConfigError(f"{path}: a GPT-2 of other settings ({', '.join(differ) or 'block_size'}) than the "
-                          f"model asked for")
+        raise ConfigError(
+            f"{path}: a GPT-2 of other settings ({', '.join(differ) or 'block_size'}) than the model asked for"
+        )
     if not (path / "tokenizer.json").exists():
-        raise CheckpointError(f"{path} has no tokenizer.json (Hugging Face's fast tokenizer file, "
-                              f"which save_pretrained writes)")
+        raise CheckpointError(
+            f"{path} has no tokenizer.json (Hugging Face's fast tokenizer file, which save_pretrained writes)"
+        )
     tokenizer = HFTokenizer.from_file(path / "tokenizer.json")
     if tokenizer.vocab_size != settings["vocab_size"]:
-        raise CheckpointError(f"{path}: tokenizer.json has {tokenizer.vocab_size} tokens but the GPT-2 "
-                              f"has {settings['vocab_size']}")
+        raise CheckpointError(
+            f"{path}: tokenizer.json has {tokenizer.vocab_size} tokens but the GPT-2 has {settings['vocab_size']}"
+        )
     fast = dataclasses.replace(model_config, attention="fast")
     model = build_model(fast)
     model.load_state_dict(gpt2.from_gpt2_state(state, fast, path))
@@ -197,8 +206,7 @@ def load_state(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file; all mean the same to the user
-        raise CheckpointError(f"{path} is corrupt or not a scratchgpt state file: "
-                              f"{_first_line(e)}") from None
+        raise CheckpointError(f"{path} is corrupt or not a scratchgpt state file: {_first_line(e)}") from None
 
 
 def _first_line(e):
@@ -207,6 +215,7 @@ def _first_line(e):
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints for --resume
+
 
 def save_checkpoint(run_dir, model, state):
     """Write checkpoints/step-N (weights and `state`, whose "step" is N), then make it the latest."""
@@ -220,9 +229,14 @@ def save_checkpoint(run_dir, model, state):
     folder.mkdir(parents=True)
     save_weights(folder / MODEL_FILE, model)
     save_state(folder / STATE_FILE, state)
-    write_json(run_dir / MANIFEST, {
-        "step": step, "folder": f"{CHECKPOINTS}/{folder.name}",
-        "sha256": {name: sha256_file(folder / name) for name in (MODEL_FILE, STATE_FILE)}})
+    write_json(
+        run_dir / MANIFEST,
+        {
+            "step": step,
+            "folder": f"{CHECKPOINTS}/{folder.name}",
+            "sha256": {name: sha256_file(folder / name) for name in (MODEL_FILE, STATE_FILE)},
+        },
+    )
     remove_stale(run_dir)
 
 
@@ -249,8 +263,9 @@ def load_checkpoint(run_dir, model):
     folder = run_dir / manifest["folder"]
     for name, expected in manifest["sha256"].items():
         if not (folder / name).exists() or sha256_file(folder / name) != expected:
-            raise CheckpointError(f"checkpoint {folder} is damaged: {name} is missing or does not "
-                                  f"match its sha256 in {MANIFEST}")
+            raise CheckpointError(
+                f"checkpoint {folder} is damaged: {name} is missing or does not match its sha256 in {MANIFEST}"
+            )
     load_weights(folder / MODEL_FILE, model)
     return load_state(folder / STATE_FILE)
 
@@ -273,8 +288,9 @@ def run_lock(run_dir):
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise CheckpointError(f"another process is training in {run_dir}; wait for it to finish "
-                              f"or stop it first") from None
+        raise CheckpointError(
+            f"another process is training in {run_dir}; wait for it to finish or stop it first"
+        ) from None
     try:
         yield
     finally:
@@ -298,6 +314,7 @@ def run_is_training(run_dir):
     waiting and without creating the lock file: a shared lock, taken and dropped at once, fails only
     while a trainer holds the exclusive one."""
     import fcntl  # POSIX only, as filelock's flock is; imported here so that loading a run needs it not
+
     try:
         fd = os.open(Path(run_dir) / ".lock", os.O_RDONLY)
     except FileNotFoundError:
@@ -317,5 +334,4 @@ def writing(what):
     try:
         yield
     except OSError as e:
-        raise CheckpointError(f"cannot write {what} ({e.strerror or e}); the files written before "
-                              f"are intact") from None
+        raise CheckpointError(f"cannot write {what} ({e.strerror or e}); the files written before are intact") from None

@@ -33,8 +33,7 @@ class BigramConfig:
 
     kind: ClassVar[str] = "bigram"
     vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
-    block_size: int = _setting(8, "context length T of the training windows (the bigram itself "
-                                  "looks at one token)")
+    block_size: int = _setting(8, "context length T of the training windows (the bigram itself looks at one token)")
 
     def __post_init__(self):
         _check_types(self)
@@ -54,21 +53,25 @@ class ModelConfig:
     n_layer: int = _setting(6, "number of transformer blocks")
     dropout: float = _setting(0.2, "dropout probability (attention weights and residual branches)")
     attention: str = _setting(
-        "fast", "attention implementation: the lecture's per-head code or the fused one",
-        choices=("fast", "readable"))
+        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
+    )
     # Speedrun options (BENCHMARKS.md measures each); the defaults are the lecture's GPT.
-    position: str = _setting("learned", "positions: a learned embedding table, or rotary (RoPE) on q and k",
-                             choices=("learned", "rotary"))
+    position: str = _setting(
+        "learned", "positions: a learned embedding table, or rotary (RoPE) on q and k", choices=("learned", "rotary")
+    )
     qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("relu", "feed-forward non-linearity (relu2 is ReLU squared; gelu_tanh is "
-                                       "GPT-2's tanh approximation of GELU)",
-                               choices=("relu", "gelu", "relu2", "gelu_tanh"))
+    activation: str = _setting(
+        "relu",
+        "feed-forward non-linearity (relu2 is ReLU squared; gelu_tanh is GPT-2's tanh approximation of GELU)",
+        choices=("relu", "gelu", "relu2", "gelu_tanh"),
+    )
     zero_init: bool = _setting(False, "start the output projections of attention and feed-forward at 0")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the token embedding table")
     # GPT-2's biases differ from the lecture's: its lm_head has none, its queries, keys and values
     # have one. Both settings default to the lecture's; `train --init-from` a GPT-2 sets GPT-2's.
-    lm_head_bias: bool = _setting(True, "lm_head adds a bias to the logits (GPT-2's has none: false "
-                                        "exports to Hugging Face)")
+    lm_head_bias: bool = _setting(
+        True, "lm_head adds a bias to the logits (GPT-2's has none: false exports to Hugging Face)"
+    )
     qkv_bias: bool = _setting(False, "queries, keys and values add a bias (GPT-2's do; the lecture's do not)")
 
     def __post_init__(self):
@@ -83,37 +86,49 @@ class EncoderConfig:
     """The shape of the BERT-like encoder and of the head on top of it (set by the task)."""
 
     kind: ClassVar[str] = "encoder"
-    vocab_size: int = _setting(70, "vocabulary size V, special tokens included (set from the tokenizer)",
-                               cli=False)
+    vocab_size: int = _setting(70, "vocabulary size V, special tokens included (set from the tokenizer)", cli=False)
     block_size: int = _setting(128, "context length T: the most tokens the model attends over")
     n_embd: int = _setting(128, "embedding width C")
     n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
     n_layer: int = _setting(4, "number of transformer blocks")
     dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting("fast", "attention implementation: the lecture's per-head code or the fused one",
-                              choices=("fast", "readable"))
-    position: str = _setting("learned", "positions: a learned table, the sinusoidal encoding, or rotary",
-                             choices=("learned", "sinusoidal", "rotary"))
+    attention: str = _setting(
+        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
+    )
+    position: str = _setting(
+        "learned",
+        "positions: a learned table, the sinusoidal encoding, or rotary",
+        choices=("learned", "sinusoidal", "rotary"),
+    )
     qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
     activation: str = _setting("gelu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
-    head: str = _setting("mlm", "the head on the encoder: masked-LM, one output per sequence (from [CLS]), "
-                                "or one per token (set by the task)", choices=("mlm", "sequence", "token"),
-                         cli=False)
-    num_labels: int = _setting(0, "outputs of a sequence or token head; 1 is regression (set by the task)",
-                               cli=False)
+    head: str = _setting(
+        "mlm",
+        "the head on the encoder: masked-LM, one output per sequence (from [CLS]), or one per token (set by the task)",
+        choices=("mlm", "sequence", "token"),
+        cli=False,
+    )
+    num_labels: int = _setting(0, "outputs of a sequence or token head; 1 is regression (set by the task)", cli=False)
     labels: tuple = _setting((), "the names of the classes, in output order (set by the task)", cli=False)
-    pooling: str = _setting("cls", "what the sequence head reads: the [CLS] vector, or the mean of the real "
-                                   "tokens' vectors", choices=("cls", "mean"))
+    pooling: str = _setting(
+        "cls",
+        "what the sequence head reads: the [CLS] vector, or the mean of the real tokens' vectors",
+        choices=("cls", "mean"),
+    )
 
     def __post_init__(self):
         _check_types(self)
         _require(self.vocab_size >= 1, "vocab_size must be at least 1")
         _require(self.block_size >= 3, f"block_size must be at least 3 ([CLS], a token, [SEP]), got {self.block_size}")
         _check_transformer(self)
-        _require((self.head == "mlm") == (self.num_labels == 0),
-                 f"a {self.head} head needs num_labels {'0' if self.head == 'mlm' else '>= 1'}, got {self.num_labels}")
-        _require(not self.labels or len(self.labels) == self.num_labels,
-                 f"{len(self.labels)} label names for {self.num_labels} outputs")
+        _require(
+            (self.head == "mlm") == (self.num_labels == 0),
+            f"a {self.head} head needs num_labels {'0' if self.head == 'mlm' else '>= 1'}, got {self.num_labels}",
+        )
+        _require(
+            not self.labels or len(self.labels) == self.num_labels,
+            f"{len(self.labels)} label names for {self.num_labels} outputs",
+        )
 
 
 @dataclass(frozen=True)
@@ -121,31 +136,40 @@ class Seq2SeqConfig:
     """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each."""
 
     kind: ClassVar[str] = "seq2seq"
-    src_vocab_size: int = _setting(70, "source vocabulary size, special tokens included (set from the "
-                                       "tokenizer)", cli=False)
-    vocab_size: int = _setting(70, "target vocabulary size V, special tokens included (set from the tokenizer)",
-                               cli=False)
+    src_vocab_size: int = _setting(
+        70, "source vocabulary size, special tokens included (set from the tokenizer)", cli=False
+    )
+    vocab_size: int = _setting(
+        70, "target vocabulary size V, special tokens included (set from the tokenizer)", cli=False
+    )
     block_size: int = _setting(64, "the most tokens of a source, and of a target with its [BOS] or [EOS]")
     n_embd: int = _setting(128, "embedding width C")
     n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
     n_layer: int = _setting(2, "number of transformer blocks (of the encoder, and as many again in the decoder)")
     dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting("fast", "attention implementation: the lecture's per-head code or the fused one",
-                              choices=("fast", "readable"))
-    position: str = _setting("sinusoidal", "positions: the sinusoidal encoding, a learned table, or rotary",
-                             choices=("sinusoidal", "learned", "rotary"))
+    attention: str = _setting(
+        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
+    )
+    position: str = _setting(
+        "sinusoidal",
+        "positions: the sinusoidal encoding, a learned table, or rotary",
+        choices=("sinusoidal", "learned", "rotary"),
+    )
     qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
     activation: str = _setting("relu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
     shared_vocab: bool = _setting(False, "one vocabulary and one embedding table for source and target")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the (target) token embedding table")
-    label_smoothing: float = _setting(0.0, "the share of each target's probability spread over the "
-                                           "other tokens in the training loss")
+    label_smoothing: float = _setting(
+        0.0, "the share of each target's probability spread over the other tokens in the training loss"
+    )
 
     def __post_init__(self):
         _check_types(self)
         _require(self.src_vocab_size >= 1 and self.vocab_size >= 1, "vocabulary sizes must be at least 1")
-        _require(not self.shared_vocab or self.src_vocab_size == self.vocab_size,
-                 f"a shared vocabulary has one size, got {self.src_vocab_size} and {self.vocab_size}")
+        _require(
+            not self.shared_vocab or self.src_vocab_size == self.vocab_size,
+            f"a shared vocabulary has one size, got {self.src_vocab_size} and {self.vocab_size}",
+        )
         _require(self.block_size >= 2, f"block_size must be at least 2 ([BOS] and a token), got {self.block_size}")
         _check_transformer(self)
         _require(0.0 <= self.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
@@ -155,32 +179,58 @@ class Seq2SeqConfig:
 class TrainConfig:
     """How to train: optimiser, schedule, evaluation, device. May change between runs of one model."""
 
-    task: str = _setting("next-token", "what to train for: next-token (the GPT's and the bigram's), mlm "
-                                       "(masked tokens: the encoder's pretraining), speakers, names, "
-                                       "classify or regress (the encoder's fine-tuning tasks), dates, "
-                                       "numbers, copy, reverse or pairs (the encoder-decoder's translations)",
-                         choices=("next-token", "mlm", "speakers", "names", "classify", "regress",
-                                  "dates", "numbers", "copy", "reverse", "pairs"))
+    task: str = _setting(
+        "next-token",
+        "what to train for: next-token (the GPT's and the bigram's), mlm "
+        "(masked tokens: the encoder's pretraining), speakers, names, "
+        "classify or regress (the encoder's fine-tuning tasks), dates, "
+        "numbers, copy, reverse or pairs (the encoder-decoder's translations)",
+        choices=(
+            "next-token",
+            "mlm",
+            "speakers",
+            "names",
+            "classify",
+            "regress",
+            "dates",
+            "numbers",
+            "copy",
+            "reverse",
+            "pairs",
+        ),
+    )
     strict: bool = _setting(False, "pairs: a malformed line of --data is an error (default: skipped and counted)")
-    tokenizer: str = _setting("char", "the tokens: char (one per character, the lecture's), bpe (byte-level BPE "
-                                      "trained on the training split; pip install 'scratchgpt[hf]'), or the path "
-                                      "of a Hugging Face tokenizer.json (e.g. GPT-2's), used as it is")
-    vocab_size: int = _setting(0, "with --tokenizer bpe: the vocabulary size V, special tokens included, at "
-                                  "least 256 + the family's special tokens (0: 1024)")
+    tokenizer: str = _setting(
+        "char",
+        "the tokens: char (one per character, the lecture's), bpe (byte-level BPE "
+        "trained on the training split; pip install 'scratchgpt[hf]'), or the path "
+        "of a Hugging Face tokenizer.json (e.g. GPT-2's), used as it is",
+    )
+    vocab_size: int = _setting(
+        0,
+        "with --tokenizer bpe: the vocabulary size V, special tokens included, at "
+        "least 256 + the family's special tokens (0: 1024)",
+    )
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
     max_iters: int = _setting(5000, "training steps")
-    max_time: float = _setting(0.0, "stop after this many seconds of training steps (0: no limit); "
-                                    "the schedule then runs on time")
+    max_time: float = _setting(
+        0.0, "stop after this many seconds of training steps (0: no limit); the schedule then runs on time"
+    )
     lr: float = _setting(3e-4, "peak learning rate of AdamW")
-    schedule: str = _setting("constant", "learning-rate schedule after warm-up: constant, cosine, or "
-                                         "wsd (constant, then a linear cool-down)",
-                             choices=("constant", "cosine", "wsd"))
+    schedule: str = _setting(
+        "constant",
+        "learning-rate schedule after warm-up: constant, cosine, or wsd (constant, then a linear cool-down)",
+        choices=("constant", "cosine", "wsd"),
+    )
     warmup_iters: int = _setting(0, "steps of linear learning-rate warm-up")
     cooldown_frac: float = _setting(0.4, "wsd: the share of training spent cooling down")
     min_lr_ratio: float = _setting(0.1, "the decay ends at lr * min_lr_ratio")
-    optimizer: str = _setting("adamw", "adamw for everything, or muon for the blocks' weight matrices "
-                                       "(AdamW for the rest)", choices=("adamw", "muon"))
+    optimizer: str = _setting(
+        "adamw",
+        "adamw for everything, or muon for the blocks' weight matrices (AdamW for the rest)",
+        choices=("adamw", "muon"),
+    )
     muon_lr: float = _setting(0.02, "peak learning rate of Muon")
     muon_momentum: float = _setting(0.95, "Muon's Nesterov momentum")
     weight_decay: float = _setting(0.01, "AdamW weight decay, on matrices and embeddings only")
@@ -192,28 +242,42 @@ class TrainConfig:
     log_interval: int = _setting(10, "update the progress bar and metrics.jsonl every this many steps")
     seed: int = _setting(1337, "random seed (initialisation, batches, dropout)")
     device: str = _setting("auto", "cpu, cuda, cuda:N, mps, or auto (cuda, then mps, then cpu)")
-    dtype: str = _setting("auto", "compute dtype: bfloat16 autocast or float32 (auto: bf16 on CUDA, and on "
-                                  "CPUs with native bf16 from n_embd 256 and 2048 tokens a micro-batch)",
-                          choices=("auto", "float32", "bfloat16"))
-    compile: bool = _setting(False, "torch.compile the model for training (pays on GPUs; slower on "
-                                    "the CPUs we measured)")
-    sample_tokens: int = _setting(500, "tokens (characters, with --tokenizer char) of the sample written when "
-                                       "training ends (translations "
-                                       "of the test split, for a translation task)")
-    tensorboard: bool = _setting(False, "also write TensorBoard event files beside metrics.jsonl (pip install "
-                                        "tensorboard; view with tensorboard --logdir runs)")
+    dtype: str = _setting(
+        "auto",
+        "compute dtype: bfloat16 autocast or float32 (auto: bf16 on CUDA, and on "
+        "CPUs with native bf16 from n_embd 256 and 2048 tokens a micro-batch)",
+        choices=("auto", "float32", "bfloat16"),
+    )
+    compile: bool = _setting(
+        False, "torch.compile the model for training (pays on GPUs; slower on the CPUs we measured)"
+    )
+    sample_tokens: int = _setting(
+        500,
+        "tokens (characters, with --tokenizer char) of the sample written when "
+        "training ends (translations "
+        "of the test split, for a translation task)",
+    )
+    tensorboard: bool = _setting(
+        False,
+        "also write TensorBoard event files beside metrics.jsonl (pip install "
+        "tensorboard; view with tensorboard --logdir runs)",
+    )
 
     def __post_init__(self):
         _check_types(self)
         _require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _require(self.grad_accum >= 1, f"grad_accum must be at least 1, got {self.grad_accum}")
-        _require(self.batch_size % self.grad_accum == 0,
-                 f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+        _require(
+            self.batch_size % self.grad_accum == 0,
+            f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})",
+        )
         _require(self.tokenizer != "", "tokenizer must be char, bpe or the path of a tokenizer.json")
         _require(self.vocab_size >= 0, f"vocab_size must be at least 0, got {self.vocab_size}")
-        _require(self.vocab_size == 0 or self.tokenizer == "bpe",
-                 "--vocab-size is for --tokenizer bpe (a character vocabulary is the text's characters; "
-                 "a tokenizer.json has its own size)")
+        _require(
+            self.vocab_size == 0 or self.tokenizer == "bpe",
+            "--vocab-size is for --tokenizer bpe (a character vocabulary is the text's characters; "
+            "a tokenizer.json has its own size)",
+        )
         _require(self.max_iters >= 0, f"max_iters must be at least 0, got {self.max_iters}")
         _require(self.max_time >= 0, f"max_time must be at least 0, got {self.max_time}")
         _require(self.lr > 0, f"lr must be positive, got {self.lr}")
@@ -239,8 +303,10 @@ def _check_transformer(c):
     _require(c.n_layer >= 0, f"n_layer must be at least 0, got {c.n_layer}")
     _require(c.n_embd % c.n_head == 0, f"n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head})")
     _require(0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}")
-    _require(c.position != "rotary" or (c.n_embd // c.n_head) % 2 == 0,
-             f"rotary positions need an even head size, got {c.n_embd // c.n_head}")
+    _require(
+        c.position != "rotary" or (c.n_embd // c.n_head) % 2 == 0,
+        f"rotary positions need an even head size, got {c.n_embd // c.n_head}",
+    )
 
 
 def _require(condition, message):
@@ -271,72 +337,192 @@ def _check_types(config):
 # two-core laptop CPU; `speedrun-cpu` and `speedrun-gpu` buy the most quality per second with every
 # speedrun option; `tiny` trains in seconds for tests. `auto` means lecture on a GPU, else cpu.
 
-ENCODER_CPU = EncoderConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary",
-                            qk_norm=True)
+ENCODER_CPU = EncoderConfig(
+    block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary", qk_norm=True
+)
 
 PRESETS = {
     "lecture": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
-        TrainConfig(batch_size=64, max_iters=5000, lr=3e-4, schedule="constant", warmup_iters=0,
-                    grad_clip=0.0, eval_interval=500, eval_iters=200),
+        TrainConfig(
+            batch_size=64,
+            max_iters=5000,
+            lr=3e-4,
+            schedule="constant",
+            warmup_iters=0,
+            grad_clip=0.0,
+            eval_interval=500,
+            eval_iters=200,
+        ),
     ),
     # nanoGPT's CPU recipe (4 layers, 4 heads, width 128, block 64, batch 12, lr 1e-3), improved by
     # a sweep at a fixed time budget (BENCHMARKS.md): 2 heads of 64 channels run faster than 4 of
     # 32 on a CPU, and batch 24 at lr 3e-3 learns more per second than batch 12 at 1e-3.
     "cpu": (
         ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
-        TrainConfig(batch_size=24, max_iters=1500, lr=3e-3, schedule="cosine", warmup_iters=100,
-                    weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500, eval_iters=20),
+        TrainConfig(
+            batch_size=24,
+            max_iters=1500,
+            lr=3e-3,
+            schedule="cosine",
+            warmup_iters=100,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=500,
+            eval_iters=20,
+        ),
     ),
     # The best model per second of training: every speedrun option that measured as a gain in the
     # ablations of BENCHMARKS.md. Time-budgeted: the schedule follows the clock, so the recipe
     # means "the best model in 99 s" on any machine.
     "speedrun-cpu": (
-        ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary",
-                    qk_norm=True, activation="relu", zero_init=True, tie_embeddings=True),
-        TrainConfig(batch_size=32, max_iters=1_000_000, max_time=99.0, lr=3e-3, schedule="wsd",
-                    warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0, optimizer="muon",
-                    muon_lr=0.04, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500,
-                    eval_iters=20),
+        ModelConfig(
+            block_size=64,
+            n_embd=128,
+            n_head=2,
+            n_layer=4,
+            dropout=0.0,
+            position="rotary",
+            qk_norm=True,
+            activation="relu",
+            zero_init=True,
+            tie_embeddings=True,
+        ),
+        TrainConfig(
+            batch_size=32,
+            max_iters=1_000_000,
+            max_time=99.0,
+            lr=3e-3,
+            schedule="wsd",
+            warmup_iters=50,
+            cooldown_frac=0.4,
+            min_lr_ratio=0.0,
+            optimizer="muon",
+            muon_lr=0.04,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=500,
+            eval_iters=20,
+        ),
     ),
     # The lecture's model size with the speedrun options, bf16 and torch.compile, on a 30 s budget.
     "speedrun-gpu": (
-        ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2, position="rotary",
-                    qk_norm=True, activation="relu", zero_init=True, tie_embeddings=True),
-        TrainConfig(batch_size=64, max_iters=1_000_000, max_time=30.0, lr=3e-3, schedule="wsd",
-                    warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0, optimizer="muon",
-                    muon_lr=0.02, weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250,
-                    eval_iters=20, compile=True),
+        ModelConfig(
+            block_size=256,
+            n_embd=384,
+            n_head=6,
+            n_layer=6,
+            dropout=0.2,
+            position="rotary",
+            qk_norm=True,
+            activation="relu",
+            zero_init=True,
+            tie_embeddings=True,
+        ),
+        TrainConfig(
+            batch_size=64,
+            max_iters=1_000_000,
+            max_time=30.0,
+            lr=3e-3,
+            schedule="wsd",
+            warmup_iters=50,
+            cooldown_frac=0.4,
+            min_lr_ratio=0.0,
+            optimizer="muon",
+            muon_lr=0.02,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=250,
+            eval_iters=20,
+            compile=True,
+        ),
     ),
     # The cpu preset's shape and budget with GPT-2's pieces only, so that `scratchgpt export
     # --format hf` writes a GPT2LMHeadModel: learned positions, tanh GELU, tied embeddings, no
     # lm_head bias (and no rotary, QK-norm or ReLU², which GPT-2 cannot express).
     "gpt2-compatible": (
-        ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, activation="gelu_tanh",
-                    tie_embeddings=True, lm_head_bias=False),
-        TrainConfig(batch_size=24, max_iters=1500, lr=3e-3, schedule="cosine", warmup_iters=100,
-                    weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=500, eval_iters=20),
+        ModelConfig(
+            block_size=64,
+            n_embd=128,
+            n_head=2,
+            n_layer=4,
+            dropout=0.0,
+            activation="gelu_tanh",
+            tie_embeddings=True,
+            lm_head_bias=False,
+        ),
+        TrainConfig(
+            batch_size=24,
+            max_iters=1500,
+            lr=3e-3,
+            schedule="cosine",
+            warmup_iters=100,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=500,
+            eval_iters=20,
+        ),
     ),
     # `train --init-from GPT2_DIR`'s default: nanoGPT's finetune_shakespeare (20 steps of 32
     # sequences, one at a time, at a constant 3e-5). The model half is GPT-2 small's shape, for
     # the record: the weights and shape come from the directory.
     "gpt2-finetune": (
-        ModelConfig(vocab_size=50257, block_size=1024, n_embd=768, n_head=12, n_layer=12, dropout=0.0,
-                    activation="gelu_tanh", tie_embeddings=True, lm_head_bias=False, qkv_bias=True),
-        TrainConfig(batch_size=32, grad_accum=32, max_iters=20, lr=3e-5, schedule="constant",
-                    weight_decay=0.1, beta2=0.95, grad_clip=1.0, eval_interval=5, eval_iters=40,
-                    log_interval=1),
+        ModelConfig(
+            vocab_size=50257,
+            block_size=1024,
+            n_embd=768,
+            n_head=12,
+            n_layer=12,
+            dropout=0.0,
+            activation="gelu_tanh",
+            tie_embeddings=True,
+            lm_head_bias=False,
+            qkv_bias=True,
+        ),
+        TrainConfig(
+            batch_size=32,
+            grad_accum=32,
+            max_iters=20,
+            lr=3e-5,
+            schedule="constant",
+            weight_decay=0.1,
+            beta2=0.95,
+            grad_clip=1.0,
+            eval_interval=5,
+            eval_iters=40,
+            log_interval=1,
+        ),
     ),
     "tiny": (
         ModelConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0),
-        TrainConfig(batch_size=8, max_iters=60, lr=1e-3, schedule="cosine", warmup_iters=10,
-                    eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=100),
+        TrainConfig(
+            batch_size=8,
+            max_iters=60,
+            lr=1e-3,
+            schedule="cosine",
+            warmup_iters=10,
+            eval_interval=30,
+            eval_iters=4,
+            log_interval=5,
+            sample_tokens=100,
+        ),
     ),
     # The lecture's bigram.py: the baseline every later loss is compared with.
     "bigram": (
         BigramConfig(block_size=8),
-        TrainConfig(batch_size=32, max_iters=3000, lr=1e-2, schedule="constant", warmup_iters=0,
-                    eval_interval=300, eval_iters=200),
+        TrainConfig(
+            batch_size=32,
+            max_iters=3000,
+            lr=1e-2,
+            schedule="constant",
+            warmup_iters=0,
+            eval_interval=300,
+            eval_iters=200,
+        ),
     ),
     # The BERT-like encoder's masked-character pretraining in five minutes of a 2-core CPU, and at
     # about BERT-small's width on a GPU. Rotary positions, and Muon with QK-norm (neither helped
@@ -344,23 +530,59 @@ PRESETS = {
     # the steps of 128 in the same time), block 128 to fine-tune (rotary has no table to outgrow).
     "encoder-cpu": (
         ENCODER_CPU,
-        TrainConfig(task="mlm", batch_size=32, max_iters=1_000_000, max_time=290.0, lr=3e-3,
-                    schedule="wsd", warmup_iters=100, cooldown_frac=0.3, min_lr_ratio=0.0,
-                    optimizer="muon", muon_lr=0.04, weight_decay=0.1, beta2=0.99, grad_clip=1.0,
-                    eval_interval=250, eval_iters=20, sample_tokens=80),
+        TrainConfig(
+            task="mlm",
+            batch_size=32,
+            max_iters=1_000_000,
+            max_time=290.0,
+            lr=3e-3,
+            schedule="wsd",
+            warmup_iters=100,
+            cooldown_frac=0.3,
+            min_lr_ratio=0.0,
+            optimizer="muon",
+            muon_lr=0.04,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=250,
+            eval_iters=20,
+            sample_tokens=80,
+        ),
     ),
     "encoder-gpu": (
-        EncoderConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.1, position="rotary",
-                      qk_norm=True),
-        TrainConfig(task="mlm", batch_size=64, max_iters=5000, lr=1e-3, schedule="cosine",
-                    warmup_iters=200, optimizer="muon", muon_lr=0.02, weight_decay=0.1, beta2=0.99,
-                    grad_clip=1.0, eval_interval=500, eval_iters=50, sample_tokens=80),
+        EncoderConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.1, position="rotary", qk_norm=True),
+        TrainConfig(
+            task="mlm",
+            batch_size=64,
+            max_iters=5000,
+            lr=1e-3,
+            schedule="cosine",
+            warmup_iters=200,
+            optimizer="muon",
+            muon_lr=0.02,
+            weight_decay=0.1,
+            beta2=0.99,
+            grad_clip=1.0,
+            eval_interval=500,
+            eval_iters=50,
+            sample_tokens=80,
+        ),
     ),
     "tiny-encoder": (
-        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary",
-                      qk_norm=True),
-        TrainConfig(task="mlm", batch_size=8, max_iters=60, lr=3e-3, schedule="cosine", warmup_iters=10,
-                    eval_interval=30, eval_iters=4, log_interval=5, sample_tokens=0),
+        EncoderConfig(block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary", qk_norm=True),
+        TrainConfig(
+            task="mlm",
+            batch_size=8,
+            max_iters=60,
+            lr=3e-3,
+            schedule="cosine",
+            warmup_iters=10,
+            eval_interval=30,
+            eval_iters=4,
+            log_interval=5,
+            sample_tokens=0,
+        ),
     ),
     # Fine-tuning budgets (about three minutes a task on a 2-core CPU). The model is the pretrained
     # run's (with this dropout and block_size), or this shape with `finetune --from scratch`: the
@@ -368,21 +590,50 @@ PRESETS = {
     # speed, and for names and reviews more steps paid more than the regularisation (BENCHMARKS.md).
     "finetune-cpu": (
         dataclasses.replace(ENCODER_CPU, block_size=128),
-        TrainConfig(task="names", batch_size=32, max_iters=800, lr=2e-3, schedule="cosine",
-                    warmup_iters=80, weight_decay=0.01, grad_clip=1.0, eval_interval=100, eval_iters=10),
+        TrainConfig(
+            task="names",
+            batch_size=32,
+            max_iters=800,
+            lr=2e-3,
+            schedule="cosine",
+            warmup_iters=80,
+            weight_decay=0.01,
+            grad_clip=1.0,
+            eval_interval=100,
+            eval_iters=10,
+        ),
     ),
     # Who speaks? has 1,043 training speeches: half the steps, a gentler rate and dropout, so that a
     # pretrained encoder is adapted rather than overwritten (BENCHMARKS.md compares both budgets).
     "speakers-cpu": (
         dataclasses.replace(ENCODER_CPU, block_size=128, dropout=0.1, pooling="mean"),
-        TrainConfig(task="speakers", batch_size=32, max_iters=400, lr=1e-3, schedule="cosine",
-                    warmup_iters=40, weight_decay=0.01, grad_clip=1.0, eval_interval=50, eval_iters=10),
+        TrainConfig(
+            task="speakers",
+            batch_size=32,
+            max_iters=400,
+            lr=1e-3,
+            schedule="cosine",
+            warmup_iters=40,
+            weight_decay=0.01,
+            grad_clip=1.0,
+            eval_interval=50,
+            eval_iters=10,
+        ),
     ),
     "finetune-tiny": (
-        EncoderConfig(block_size=48, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary",
-                      qk_norm=True),
-        TrainConfig(task="speakers", batch_size=8, max_iters=20, lr=3e-3, schedule="cosine", warmup_iters=2,
-                    eval_interval=10, eval_iters=2, log_interval=5, sample_tokens=0),
+        EncoderConfig(block_size=48, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary", qk_norm=True),
+        TrainConfig(
+            task="speakers",
+            batch_size=8,
+            max_iters=20,
+            lr=3e-3,
+            schedule="cosine",
+            warmup_iters=2,
+            eval_interval=10,
+            eval_iters=2,
+            log_interval=5,
+            sample_tokens=0,
+        ),
     ),
     # The encoder-decoder on a 2-core CPU. On a CPU the steps a budget buys limit learning more than
     # width does: at 60 s on dates width 64 ran about 1,000 steps to 99.95% exact match, 96 about
@@ -391,28 +642,66 @@ PRESETS = {
     # Transformer's shape.
     "seq2seq-cpu": (
         Seq2SeqConfig(block_size=96, n_embd=64, n_head=2, n_layer=2, dropout=0.0),
-        TrainConfig(task="dates", batch_size=128, max_iters=1_000_000, max_time=180.0, lr=2e-3,
-                    schedule="wsd", warmup_iters=50, cooldown_frac=0.4, min_lr_ratio=0.0,
-                    weight_decay=0.01, beta2=0.98, grad_clip=1.0, eval_interval=100, eval_iters=5,
-                    sample_tokens=8),
+        TrainConfig(
+            task="dates",
+            batch_size=128,
+            max_iters=1_000_000,
+            max_time=180.0,
+            lr=2e-3,
+            schedule="wsd",
+            warmup_iters=50,
+            cooldown_frac=0.4,
+            min_lr_ratio=0.0,
+            weight_decay=0.01,
+            beta2=0.98,
+            grad_clip=1.0,
+            eval_interval=100,
+            eval_iters=5,
+            sample_tokens=8,
+        ),
     ),
     "seq2seq-gpu": (
         Seq2SeqConfig(block_size=128, n_embd=512, n_head=8, n_layer=6, dropout=0.1, label_smoothing=0.1),
-        TrainConfig(task="pairs", batch_size=128, max_iters=20_000, lr=5e-4, schedule="cosine",
-                    warmup_iters=1000, weight_decay=0.01, beta2=0.98, grad_clip=1.0, eval_interval=1000,
-                    eval_iters=20, sample_tokens=8),
+        TrainConfig(
+            task="pairs",
+            batch_size=128,
+            max_iters=20_000,
+            lr=5e-4,
+            schedule="cosine",
+            warmup_iters=1000,
+            weight_decay=0.01,
+            beta2=0.98,
+            grad_clip=1.0,
+            eval_interval=1000,
+            eval_iters=20,
+            sample_tokens=8,
+        ),
     ),
     "tiny-seq2seq": (
         Seq2SeqConfig(block_size=24, n_embd=32, n_head=2, n_layer=1, dropout=0.0),
-        TrainConfig(task="copy", batch_size=16, max_iters=40, lr=3e-3, schedule="cosine", warmup_iters=5,
-                    eval_interval=20, eval_iters=2, log_interval=5, sample_tokens=3),
+        TrainConfig(
+            task="copy",
+            batch_size=16,
+            max_iters=40,
+            lr=3e-3,
+            schedule="cosine",
+            warmup_iters=5,
+            eval_interval=20,
+            eval_iters=2,
+            log_interval=5,
+            sample_tokens=3,
+        ),
     ),
 }
 PRESET_NAMES = ("auto", *PRESETS)
 MODEL_KINDS = {cls.kind: cls for cls in (ModelConfig, BigramConfig, EncoderConfig, Seq2SeqConfig)}
 # The preset a bare --model KIND starts from: one name, or (on a GPU, else) for `auto`.
-DEFAULT_PRESET = {"gpt": ("lecture", "cpu"), "bigram": ("bigram", "bigram"),
-                  "encoder": ("encoder-gpu", "encoder-cpu"), "seq2seq": ("seq2seq-gpu", "seq2seq-cpu")}
+DEFAULT_PRESET = {
+    "gpt": ("lecture", "cpu"),
+    "bigram": ("bigram", "bigram"),
+    "encoder": ("encoder-gpu", "encoder-cpu"),
+    "seq2seq": ("seq2seq-gpu", "seq2seq-cpu"),
+}
 FINETUNE_PRESET = {"speakers": "speakers-cpu"}  # `finetune --task T` without --preset; else finetune-cpu
 
 
@@ -436,13 +725,13 @@ def preset(name=None, has_gpu=False, kind=None):
     model, train = PRESETS[name]
     if kind is not None and model.kind != kind:
         presets = ", ".join(n for n, (m, _) in PRESETS.items() if m.kind == kind)
-        raise ConfigError(f"preset {name!r} is for the {model.kind} model, not {kind}; "
-                          f"{kind} presets: {presets}")
+        raise ConfigError(f"preset {name!r} is for the {model.kind} model, not {kind}; {kind} presets: {presets}")
     return model, train
 
 
 # ---------------------------------------------------------------------------------------------
 # Overrides from a TOML file or the command line, by field name.
+
 
 def _user_fields(cls):
     return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
@@ -471,12 +760,17 @@ def setting_fields():
     model = []
     for f, by_kind in merged.values():
         choices = tuple(dict.fromkeys(c for kind_choices in by_kind.values() for c in kind_choices))
-        some = [f"{c}: {', '.join(k for k, kind_choices in by_kind.items() if c in kind_choices)} only"
-                for c in choices if not all(c in kind_choices for kind_choices in by_kind.values())]
-        model.append(Setting(f.name, f.type, "; ".join([f.metadata["help"], *some]), choices or None,
-                             ", ".join(by_kind)))
-    return model + [Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train")
-                    for f in _user_fields(TrainConfig)]
+        some = [
+            f"{c}: {', '.join(k for k, kind_choices in by_kind.items() if c in kind_choices)} only"
+            for c in choices
+            if not all(c in kind_choices for kind_choices in by_kind.values())
+        ]
+        model.append(
+            Setting(f.name, f.type, "; ".join([f.metadata["help"], *some]), choices or None, ", ".join(by_kind))
+        )
+    return model + [
+        Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train") for f in _user_fields(TrainConfig)
+    ]
 
 
 def apply_overrides(model, train, overrides, source=None):
@@ -497,8 +791,7 @@ def apply_overrides(model, train, overrides, source=None):
                 raise ConfigError(f"{name} is not a setting of the {model.kind} model")
             else:
                 raise ConfigError(f"unknown setting {name!r}")
-        return (dataclasses.replace(model, **by_section["model"]),
-                dataclasses.replace(train, **by_section["train"]))
+        return (dataclasses.replace(model, **by_section["model"]), dataclasses.replace(train, **by_section["train"]))
     except ConfigError as e:
         raise ConfigError(_as_given(str(e), overrides, source)) from None
 
@@ -530,8 +823,10 @@ def read_toml(path):
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-    sections = {"model": {"kind", *(f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls))},
-                "train": {f.name for f in _user_fields(TrainConfig)}}
+    sections = {
+        "model": {"kind", *(f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls))},
+        "train": {f.name for f in _user_fields(TrainConfig)},
+    }
     settings = {}
     for key, value in doc.items():
         if key in sections and isinstance(value, dict):
@@ -576,5 +871,12 @@ def fine_tuning_model(pretrained, chosen):
     dropout and pooling, and block_size where positions have no table to outgrow (not learned
     ones), and no head yet (the task gives one)."""
     block_size = pretrained.block_size if pretrained.position == "learned" else chosen.block_size
-    return dataclasses.replace(pretrained, dropout=chosen.dropout, block_size=block_size, head="mlm",
-                               num_labels=0, labels=(), pooling=chosen.pooling)
+    return dataclasses.replace(
+        pretrained,
+        dropout=chosen.dropout,
+        block_size=block_size,
+        head="mlm",
+        num_labels=0,
+        labels=(),
+        pooling=chosen.pooling,
+    )

@@ -19,8 +19,10 @@ def available_devices():
 def check_device_name(name):
     """Refuse a name that is no device at all (whether this machine has it is resolve_device's)."""
     if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is None:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps "
-                          f"(this machine has: {', '.join(available_devices())})")
+        raise ConfigError(
+            f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps "
+            f"(this machine has: {', '.join(available_devices())})"
+        )
 
 
 def resolve_device(name="auto"):
@@ -37,8 +39,7 @@ def resolve_device(name="auto"):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but this machine has no CUDA GPU ({here})")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"device {name!r} requested but there are {torch.cuda.device_count()} GPUs "
-                          f"({here})")
+        raise ConfigError(f"device {name!r} requested but there are {torch.cuda.device_count()} GPUs ({here})")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {name!r} requested but MPS is not available ({here})")
     return device
@@ -102,8 +103,10 @@ def native_bf16(flags=None):
         forced = os.environ.get(CPU_BF16_ENV)
         if forced:
             if forced not in ("none", *CPU_BF16_KINDS):
-                raise ConfigError(f"{CPU_BF16_ENV}={forced!r}: use none, {' or '.join(CPU_BF16_KINDS)} "
-                                  f"(or unset it: read from the CPU)")
+                raise ConfigError(
+                    f"{CPU_BF16_ENV}={forced!r}: use none, {' or '.join(CPU_BF16_KINDS)} "
+                    f"(or unset it: read from the CPU)"
+                )
             return None if forced == "none" else forced
         flags = cpu_flags()
     if "amx_bf16" in flags:

@@ -19,9 +19,12 @@ from .options import Parser
 
 
 def build_parser():
-    parser = Parser(prog="scratchgpt", description="The transformers of the lecture, built from scratch: "
-                                                   "train a GPT, an encoder or an encoder-decoder (seq2seq), "
-                                                   "sample, fine-tune, translate, look inside.")
+    parser = Parser(
+        prog="scratchgpt",
+        description="The transformers of the lecture, built from scratch: "
+        "train a GPT, an encoder or an encoder-decoder (seq2seq), "
+        "sample, fine-tune, translate, look inside.",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=Parser)
     training.add_commands(sub)
     using.add_commands(sub)

@@ -29,8 +29,16 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_bool(text):
-    value = {"true": True, "1": True, "yes": True, "on": True,
-             "false": False, "0": False, "no": False, "off": False}.get(text.lower())
+    value = {
+        "true": True,
+        "1": True,
+        "yes": True,
+        "on": True,
+        "false": False,
+        "0": False,
+        "no": False,
+        "off": False,
+    }.get(text.lower())
     if value is None:
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
     return value
@@ -49,8 +57,9 @@ def add_settings(parser, only=None):
             value = {"type": parse_bool, "nargs": "?", "const": True, "metavar": "{true,false}"}
         else:
             value = {"type": s.type, "choices": choices, "metavar": None if choices else s.type.__name__.upper()}
-        group.add_argument("--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None,
-                           help=f"{help} [{s.section}]", **value)
+        group.add_argument(
+            "--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None, help=f"{help} [{s.section}]", **value
+        )
 
 
 def overrides(args):
@@ -78,8 +87,9 @@ def settings(args, resume_from=None):
     if resume_from is not None:
         model_config, train_config, _ = read_config(resume_from)
         if kind is not None and kind != model_config.kind:
-            raise ConfigError(f"cannot resume {resume_from} with changed settings "
-                              f"(model: {model_config.kind!r} -> {kind!r})")
+            raise ConfigError(
+                f"cannot resume {resume_from} with changed settings (model: {model_config.kind!r} -> {kind!r})"
+            )
     else:
         model_config, train_config = cfg.preset(args.preset, has_gpu(), kind)
     model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))

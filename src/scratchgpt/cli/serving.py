@@ -11,24 +11,47 @@ from .options import RUNS
 
 
 def add_commands(sub):
-    s = sub.add_parser("serve", help="the playground: generate, fill, translate and look inside runs in a browser",
-                       description="Serve a page and a JSON API (see /api/docs) over trained runs: "
-                                   "generation streamed token by token, attention maps, training curves.")
-    s.add_argument("--run", type=Path, action="append", default=[], metavar="RUN",
-                   help="a run directory to serve (repeat for several; default: every run under ./runs, "
-                        "rescanned as new ones appear)")
-    s.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    s = sub.add_parser(
+        "serve",
+        help="the playground: generate, fill, translate and look inside runs in a browser",
+        description="Serve a page and a JSON API (see /api/docs) over trained runs: "
+        "generation streamed token by token, attention maps, training curves.",
+    )
+    s.add_argument(
+        "--run",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="a run directory to serve (repeat for several; default: every run under ./runs, "
+        "rescanned as new ones appear)",
+    )
+    s.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
+    )
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     s.add_argument("--workers", type=int, default=2, help="model computations at once (default 2)")
-    s.add_argument("--queue", type=int, default=16,
-                   help="requests that may wait for a worker; more get 503 with Retry-After (default 16)")
+    s.add_argument(
+        "--queue",
+        type=int,
+        default=16,
+        help="requests that may wait for a worker; more get 503 with Retry-After (default 16)",
+    )
     s.add_argument("--max-new-tokens", type=int, default=2000, help="the most tokens one request may generate")
-    s.add_argument("--threads", type=int, default=None,
-                   help="torch's CPU threads (default: the cores torch uses, shared among the workers)")
-    s.add_argument("--compile", action="store_true",
-                   help="generate with a compiled decode step (torch.compile) for GPTs with a key/value "
-                        "cache: compiled once per model at its first generation, then reused")
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch's CPU threads (default: the cores torch uses, shared among the workers)",
+    )
+    s.add_argument(
+        "--compile",
+        action="store_true",
+        help="generate with a compiled decode step (torch.compile) for GPTs with a key/value "
+        "cache: compiled once per model at its first generation, then reused",
+    )
     s.set_defaults(command=cmd_serve)
 
 
@@ -38,14 +61,19 @@ def cmd_serve(args):
         from ..serve.limits import Limits
         from ..serve.runs import Runs
     except ImportError as e:
-        raise MissingExtra(f"serve needs FastAPI and uvicorn ({e.name} is missing): "
-                           f"pip install 'scratchgpt[serve]'") from None
+        raise MissingExtra(
+            f"serve needs FastAPI and uvicorn ({e.name} is missing): pip install 'scratchgpt[serve]'"
+        ) from None
     from ..checkpoint import read_config
     from ..errors import ConfigError
     from ..inference.compiled import check_compilable, compilable
-    for option, value, least in (("--workers", args.workers, 1), ("--queue", args.queue, 0),
-                                 ("--max-new-tokens", args.max_new_tokens, 1),
-                                 ("--threads", 1 if args.threads is None else args.threads, 1)):
+
+    for option, value, least in (
+        ("--workers", args.workers, 1),
+        ("--queue", args.queue, 0),
+        ("--max-new-tokens", args.max_new_tokens, 1),
+        ("--threads", 1 if args.threads is None else args.threads, 1),
+    ):
         if value < least:
             raise ConfigError(f"{option} must be at least {least}, got {value}")
     configs = [read_config(run)[0] for run in args.run]  # a missing or broken run: one line, before the server starts
@@ -60,11 +88,14 @@ def cmd_serve(args):
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = ", ".join(runs.paths()) or f"none yet (train one into {RUNS}/)"
-    print(f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.workers} workers of "
-          f"{threads} thread{'s' if threads > 1 else ''})", file=sys.stderr, flush=True)
+    print(
+        f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.workers} workers of "
+        f"{threads} thread{'s' if threads > 1 else ''})",
+        file=sys.stderr,
+        flush=True,
+    )
     stopped_by = []  # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal here
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stopped_by.append(signum))
     serve(create_app(runs, limits), sock)
-    print(f"scratchgpt: stopped{' by ' + signal.Signals(stopped_by[0]).name if stopped_by else ''}",
-          file=sys.stderr)
+    print(f"scratchgpt: stopped{' by ' + signal.Signals(stopped_by[0]).name if stopped_by else ''}", file=sys.stderr)

@@ -28,60 +28,98 @@ from .options import a_or_an, add_device, add_json, add_run, run_dir
 
 
 def add_commands(sub):
-    s = sub.add_parser("sample", help="generate text from a trained GPT",
-                       description="Generate text from a trained model, streamed as it is produced.")
+    s = sub.add_parser(
+        "sample",
+        help="generate text from a trained GPT",
+        description="Generate text from a trained model, streamed as it is produced.",
+    )
     add_run(s)
     s.add_argument("--prompt", default="", help="text to continue (default: start from a newline)")
     s.add_argument("--max-new-tokens", type=int, default=500, help="tokens to generate (default 500)")
-    s.add_argument("--temperature", type=float, default=1.0,
-                   help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)")
+    s.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divide the logits by this; below 1 is more conservative, 0 is greedy (default 1)",
+    )
     s.add_argument("--top-k", type=int, default=None, help="sample only from the k likeliest tokens")
-    s.add_argument("--top-p", type=float, default=None,
-                   help="sample only from the likeliest tokens whose probabilities add up to p (0 < p <= 1)")
+    s.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample only from the likeliest tokens whose probabilities add up to p (0 < p <= 1)",
+    )
     s.add_argument("--num-samples", type=int, default=1, help="samples to generate at once, as one batch")
-    s.add_argument("--stop", action="append", default=[], metavar="TEXT",
-                   help="end a sample before this text (repeat for several)")
+    s.add_argument(
+        "--stop", action="append", default=[], metavar="TEXT", help="end a sample before this text (repeat for several)"
+    )
     s.add_argument("--seed", type=int, default=None, help="random seed, for reproducible samples")
-    s.add_argument("--cache", choices=CACHE_POLICIES, default="window",
-                   help="window (default): key/value cache, sliding by half a block past block_size; "
-                        "exact: cache, then the lecture's cropping past block_size (same tokens as "
-                        "none); none: the lecture's uncached method")
-    s.add_argument("--no-cache", dest="cache", action="store_const", const="none",
-                   help="the lecture's uncached method (same as --cache none)")
-    s.add_argument("--compile", action="store_true",
-                   help="decode each cached token with a compiled step (torch.compile; it compiles "
-                        "before the first token): the same tokens, less overhead per token")
+    s.add_argument(
+        "--cache",
+        choices=CACHE_POLICIES,
+        default="window",
+        help="window (default): key/value cache, sliding by half a block past block_size; "
+        "exact: cache, then the lecture's cropping past block_size (same tokens as "
+        "none); none: the lecture's uncached method",
+    )
+    s.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_const",
+        const="none",
+        help="the lecture's uncached method (same as --cache none)",
+    )
+    s.add_argument(
+        "--compile",
+        action="store_true",
+        help="decode each cached token with a compiled step (torch.compile; it compiles "
+        "before the first token): the same tokens, less overhead per token",
+    )
     add_device(s)
     s.set_defaults(command=cmd_sample)
 
-    e = sub.add_parser("eval", help="a run's scores: a GPT's full validation loss, an encoder's task metrics, "
-                                    "an encoder-decoder's exact match, chrF and BLEU",
-                       description="Score a run deterministically: a GPT on every non-overlapping "
-                                   "window of the validation split (the last 10% of the text); a "
-                                   "pretrained encoder by masked characters of the validation text; a "
-                                   "fine-tuned one on its val and test splits; an encoder-decoder by "
-                                   "exact match, chrF and BLEU (sacrebleu) on its test split.")
+    e = sub.add_parser(
+        "eval",
+        help="a run's scores: a GPT's full validation loss, an encoder's task metrics, "
+        "an encoder-decoder's exact match, chrF and BLEU",
+        description="Score a run deterministically: a GPT on every non-overlapping "
+        "window of the validation split (the last 10% of the text); a "
+        "pretrained encoder by masked characters of the validation text; a "
+        "fine-tuned one on its val and test splits; an encoder-decoder by "
+        "exact match, chrF and BLEU (sacrebleu) on its test split.",
+    )
     add_run(e)
-    e.add_argument("--data", type=Path, nargs="+", metavar="FILE",
-                   help="the data to score on (default: the run's own; two aligned files for pairs)")
+    e.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="the data to score on (default: the run's own; two aligned files for pairs)",
+    )
     e.add_argument("--beam", type=int, default=1, help="an encoder-decoder's beam size (default 1: greedy)")
     add_device(e)
     add_json(e)
     e.set_defaults(command=cmd_eval)
 
-    p = sub.add_parser("predict", help="a fine-tuned encoder's label or score for each text",
-                       description="Label or score texts with a fine-tuned encoder: the label and its "
-                                   "probabilities, the score, or the spans of labelled characters. "
-                                   "Texts come from the arguments, else one per line of stdin.")
+    p = sub.add_parser(
+        "predict",
+        help="a fine-tuned encoder's label or score for each text",
+        description="Label or score texts with a fine-tuned encoder: the label and its "
+        "probabilities, the score, or the spans of labelled characters. "
+        "Texts come from the arguments, else one per line of stdin.",
+    )
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
     add_run(p)
     add_device(p)
     add_json(p)
     p.set_defaults(command=cmd_predict)
 
-    f = sub.add_parser("fill", help="a pretrained encoder's guesses for each [MASK] of a text",
-                       description="Show the likeliest characters for each [MASK] in TEXT, as a "
-                                   "pretrained (masked-LM) encoder sees them.")
+    f = sub.add_parser(
+        "fill",
+        help="a pretrained encoder's guesses for each [MASK] of a text",
+        description="Show the likeliest characters for each [MASK] in TEXT, as a "
+        "pretrained (masked-LM) encoder sees them.",
+    )
     f.add_argument("text", metavar="TEXT", help='text with one or more [MASK]s, e.g. "to be or not to b[MASK]"')
     add_run(f)
     f.add_argument("--top-k", type=int, default=5, help="guesses per [MASK] (default 5)")
@@ -89,28 +127,38 @@ def add_commands(sub):
     add_json(f)
     f.set_defaults(command=cmd_fill)
 
-    t = sub.add_parser("translate", help="an encoder-decoder's translation of each text",
-                       description="Translate texts with a trained encoder-decoder (train one with: "
-                                   "scratchgpt train --model seq2seq). Texts come from the arguments, else "
-                                   "one per line of stdin; one text with greedy decoding streams as it is "
-                                   "written. A text longer than the model's block_size is refused, not cut.")
+    t = sub.add_parser(
+        "translate",
+        help="an encoder-decoder's translation of each text",
+        description="Translate texts with a trained encoder-decoder (train one with: "
+        "scratchgpt train --model seq2seq). Texts come from the arguments, else "
+        "one per line of stdin; one text with greedy decoding streams as it is "
+        "written. A text longer than the model's block_size is refused, not cut.",
+    )
     t.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
     add_run(t)
     t.add_argument("--beam", type=int, default=1, help="beam size; 1 (the default) is greedy decoding")
-    t.add_argument("--alpha", type=float, default=0.6,
-                   help="beam search's length penalty ((5 + length) / 6) ** alpha; 0 is none (default 0.6)")
+    t.add_argument(
+        "--alpha",
+        type=float,
+        default=0.6,
+        help="beam search's length penalty ((5 + length) / 6) ** alpha; 0 is none (default 0.6)",
+    )
     t.add_argument("--max-len", type=int, default=None, help="the most target tokens (default block_size - 1)")
     add_device(t)
     add_json(t)
     t.set_defaults(command=cmd_translate)
 
-    a = sub.add_parser("attention", help="draw a trained model's attention weights over a text",
-                       description="Draw the attention weights of every layer and head over TEXT as "
-                                   "heatmaps: row t shows which characters position t attends to "
-                                   "(earlier ones only for a GPT, all of them for an encoder). For an "
-                                   "encoder-decoder TEXT is the source: the encoder's, the decoder's and "
-                                   "the cross-attention (rows: the target token being written; columns: "
-                                   "the source) side by side.")
+    a = sub.add_parser(
+        "attention",
+        help="draw a trained model's attention weights over a text",
+        description="Draw the attention weights of every layer and head over TEXT as "
+        "heatmaps: row t shows which characters position t attends to "
+        "(earlier ones only for a GPT, all of them for an encoder). For an "
+        "encoder-decoder TEXT is the source: the encoder's, the decoder's and "
+        "the cross-attention (rows: the target token being written; columns: "
+        "the source) side by side.",
+    )
     add_run(a)
     a.add_argument("--text", required=True, help="text to look at (at most block_size characters)")
     a.add_argument("--out", type=Path, default=Path("attention.png"), help="image file (default attention.png)")
@@ -119,12 +167,15 @@ def add_commands(sub):
     a.add_argument("--target", help="an encoder-decoder's target to read (default: its own translation of --text)")
     a.set_defaults(command=cmd_attention)
 
-    c = sub.add_parser("plot", help="draw a run's training curves from its metrics.jsonl",
-                       description="Draw a run's training curves from its metrics.jsonl, of any model and "
-                                   "task, finished or still training: the training loss, the train and "
-                                   "val estimates and the final score against the step, beside the "
-                                   "learning rate, the gradient norm (with clipping), tokens/s and the "
-                                   "task's tracked scores. Needs the viz extra (matplotlib).")
+    c = sub.add_parser(
+        "plot",
+        help="draw a run's training curves from its metrics.jsonl",
+        description="Draw a run's training curves from its metrics.jsonl, of any model and "
+        "task, finished or still training: the training loss, the train and "
+        "val estimates and the final score against the step, beside the "
+        "learning rate, the gradient norm (with clipping), tokens/s and the "
+        "task's tracked scores. Needs the viz extra (matplotlib).",
+    )
     add_run(c)
     c.add_argument("--out", type=Path, help="image file (default: RUN/curves.png)")
     c.set_defaults(command=cmd_plot)
@@ -143,8 +194,17 @@ def _load(args, families):
 
 
 def cmd_sample(args):
-    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.num_samples,
-                        args.stop, args.seed, args.cache, args.compile)
+    sampling = Sampling(
+        args.max_new_tokens,
+        args.temperature,
+        args.top_k,
+        args.top_p,
+        args.num_samples,
+        args.stop,
+        args.seed,
+        args.cache,
+        args.compile,
+    )
     model, tokenizer, config = _load(args, ("gpt", "bigram"))
     tokenizer.encode(args.prompt)  # refuse a bad prompt or stop string before printing anything
     sampling.check_stops(tokenizer)
@@ -184,17 +244,29 @@ def cmd_eval(args):
     if sha == data_info.get("sha256"):  # the cached token file of the training text
         _, val_data = prepare(path, tokenizer=None if tokenizer.kind == "char" else tokenizer).split()
     else:  # another text: its last 10% of characters in the model's own vocabulary
-        val_data = np.array(tokenizer.encode(text[int(TRAIN_FRACTION * len(text)):]), dtype=np.int64)
+        val_data = np.array(tokenizer.encode(text[int(TRAIN_FRACTION * len(text)) :]), dtype=np.int64)
     check_long_enough({"validation": val_data}, model_config.block_size)
-    loss, bpc = evaluate_split(model, val_data, model_config.block_size, device=device,
-                               char_counts=tokenizer.char_counts())
+    loss, bpc = evaluate_split(
+        model, val_data, model_config.block_size, device=device, char_counts=tokenizer.char_counts()
+    )
     windows = (len(val_data) - 1) // model_config.block_size
     if args.json:
-        print(json.dumps({"run": str(run), "val_loss": loss, "val_bpc": bpc, "windows": windows,
-                          "tokens": windows * model_config.block_size}))
+        print(
+            json.dumps(
+                {
+                    "run": str(run),
+                    "val_loss": loss,
+                    "val_bpc": bpc,
+                    "windows": windows,
+                    "tokens": windows * model_config.block_size,
+                }
+            )
+        )
     else:
-        print(f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char "
-              f"({windows} windows of {model_config.block_size} tokens)")
+        print(
+            f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char "
+            f"({windows} windows of {model_config.block_size} tokens)"
+        )
 
 
 def cmd_predict(args):
@@ -220,8 +292,12 @@ def cmd_fill(args):
     model, tokenizer, _ = _load(args, ("encoder",))
     guesses = fill(model, tokenizer, args.text, args.top_k)
     if args.json:
-        print(json.dumps({"text": args.text, "fills": [[{"token": t, "probability": p} for t, p in g]
-                                                       for g in guesses]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"text": args.text, "fills": [[{"token": t, "probability": p} for t, p in g] for g in guesses]},
+                ensure_ascii=False,
+            )
+        )
         return
     for i, options in enumerate(guesses, 1):
         print(f"[MASK] {i}: " + "  ".join(f"{t!r} {p:.1%}" for t, p in options))
@@ -247,8 +323,7 @@ def cmd_attention(args):
     check_selection(config, args.layer, args.head)
     panels, translation = attention_panels(model, tokenizer, args.text, args.target)
     plot_maps(panels, args.out, args.layer, args.head)
-    print((f"translation: {translation}\n" if translation is not None else "") + f"wrote {args.out}",
-          file=sys.stderr)
+    print((f"translation: {translation}\n" if translation is not None else "") + f"wrote {args.out}", file=sys.stderr)
 
 
 def cmd_plot(args):
@@ -257,8 +332,7 @@ def cmd_plot(args):
     if not any(r.get("kind") in ("train", "eval", "final") for r in records):
         if not run.is_dir():
             raise CheckpointError(f"run directory not found: {run}")
-        raise CheckpointError(f"{run} has no metrics yet; its first line comes after log_interval steps "
-                              f"of training")
+        raise CheckpointError(f"{run} has no metrics yet; its first line comes after log_interval steps of training")
     out = args.out or run / "curves.png"
     plot_curves(records, out, title=str(run))
     print(f"wrote {out}", file=sys.stderr)

@@ -51,8 +51,10 @@ def check_vocab_size(vocab_size, specials=()):
     least = BYTES + len(specials)
     if vocab_size < least:
         extra = f" + {len(specials)} special tokens" if specials else ""
-        raise ConfigError(f"--vocab-size {vocab_size} is smaller than the byte alphabet: byte-level BPE "
-                          f"needs at least {least} tokens ({BYTES} bytes{extra})")
+        raise ConfigError(
+            f"--vocab-size {vocab_size} is smaller than the byte alphabet: byte-level BPE "
+            f"needs at least {least} tokens ({BYTES} bytes{extra})"
+        )
 
 
 def train_bpe(texts, vocab_size, specials=(), min_frequency=2, length=None):
@@ -64,9 +66,13 @@ def train_bpe(texts, vocab_size, specials=(), min_frequency=2, length=None):
     tokenizer = tk.Tokenizer(tk.models.BPE())
     tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = tk.decoders.ByteLevel()
-    trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size - len(specials), min_frequency=min_frequency,
-                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
-                                     special_tokens=[], show_progress=False)
+    trainer = tk.trainers.BpeTrainer(
+        vocab_size=vocab_size - len(specials),
+        min_frequency=min_frequency,
+        initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(texts, trainer, length=length)
     return HFTokenizer(tokenizer).with_specials(specials)
 
@@ -92,7 +98,7 @@ class HFTokenizer:
 
     @property
     def kind(self):
-        """"bpe" (ours, GPT-2's), else the Hugging Face model's type: "wordpiece", "unigram", ..."""
+        """ "bpe" (ours, GPT-2's), else the Hugging Face model's type: "wordpiece", "unigram", ..."""
         return str(self._json.get("model", {}).get("type", "bpe")).lower()
 
     @classmethod

@@ -50,6 +50,7 @@ def cache_dir():
 # ---------------------------------------------------------------------------------------------
 # Finding the corpus
 
+
 def corpus_path(data=None):
     """The text file to train on (see the module docstring for the order of choices)."""
     if data is not None:
@@ -68,22 +69,26 @@ def tiny_shakespeare():
     try:
         text = bz2.decompress(TINY_SHAKESPEARE.read_bytes())
     except (OSError, ValueError) as e:
-        raise DataError(f"the Tiny Shakespeare shipped with scratchgpt cannot be read ({e}); "
-                        f"reinstall the package, or train on a file with --data PATH") from None
+        raise DataError(
+            f"the Tiny Shakespeare shipped with scratchgpt cannot be read ({e}); "
+            f"reinstall the package, or train on a file with --data PATH"
+        ) from None
     if hashlib.sha256(text).hexdigest() != TINY_SHAKESPEARE_SHA256:
-        raise DataError("the Tiny Shakespeare shipped with scratchgpt is damaged (its sha256 does not "
-                        "match); reinstall the package, or train on a file with --data PATH")
+        raise DataError(
+            "the Tiny Shakespeare shipped with scratchgpt is damaged (its sha256 does not "
+            "match); reinstall the package, or train on a file with --data PATH"
+        )
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dest, lambda tmp: Path(tmp).write_bytes(text))
     except OSError as e:
-        raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable "
-                        f"folder") from None
+        raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable folder") from None
     return dest
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading and encoding the corpus once
+
 
 @dataclass(frozen=True)
 class Corpus:
@@ -97,7 +102,7 @@ class Corpus:
 
     def split(self):
         """(training tokens, validation tokens): the first 90% of the text's characters, the last 10%."""
-        return self.tokens[:self.split_at], self.tokens[self.split_at:]
+        return self.tokens[: self.split_at], self.tokens[self.split_at :]
 
 
 READ_BYTES = 1 << 22  # bytes per read when encoding: bounds the memory whatever the file's size
@@ -135,13 +140,16 @@ def _text_pieces(path):
                 try:
                     yield decoder.decode(raw)
                 except UnicodeDecodeError as e:
-                    raise DataError(f"data file is not UTF-8 text (invalid byte at offset "
-                                    f"{start + e.start}): {path}") from None
+                    raise DataError(
+                        f"data file is not UTF-8 text (invalid byte at offset {start + e.start}): {path}"
+                    ) from None
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError as e:
-                raise DataError(f"data file is not UTF-8 text (it ends inside a character at offset "
-                                f"{offset - len(decoder.getstate()[0]) + e.start}): {path}") from None
+                raise DataError(
+                    f"data file is not UTF-8 text (it ends inside a character at offset "
+                    f"{offset - len(decoder.getstate()[0]) + e.start}): {path}"
+                ) from None
     except OSError as e:
         raise DataError(f"cannot read data file {path}: {e.strerror}") from None
 
@@ -181,8 +189,10 @@ def _cached(folder, sha, path, write):
     except OSError as e:
         corpus = _load_prepared(folder, sha, path)  # another process may have just written it
         if corpus is None:
-            raise DataError(f"cannot write the token cache in {folder.parent} ({e.strerror}); "
-                            f"set SCRATCHGPT_CACHE to a writable folder") from None
+            raise DataError(
+                f"cannot write the token cache in {folder.parent} ({e.strerror}); "
+                f"set SCRATCHGPT_CACHE to a writable folder"
+            ) from None
         return corpus
     return _load_prepared(folder, sha, path)
 
@@ -203,8 +213,7 @@ def _write_prepared(folder, path, tokenizer, sha):
                 f.write(tokenizer.encode_array(_codepoints(piece)).astype(dtype).tobytes())
                 num_tokens += len(piece)
         save_tokenizer(tokenizer, tmp / "tokenizer.json")
-        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name,
-                "num_tokens": num_tokens}
+        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name, "num_tokens": num_tokens}
         (tmp / "meta.json").write_text(json.dumps(meta))
         shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
         os.replace(tmp, folder)
@@ -258,8 +267,10 @@ def _trained_bpe(path, sha, vocab_size):
         saved.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(saved, tokenizer.save)
     except OSError as e:
-        raise DataError(f"cannot write the tokenizer cache in {saved.parent} ({e.strerror}); "
-                        f"set SCRATCHGPT_CACHE to a writable folder") from None
+        raise DataError(
+            f"cannot write the tokenizer cache in {saved.parent} ({e.strerror}); "
+            f"set SCRATCHGPT_CACHE to a writable folder"
+        ) from None
     return tokenizer
 
 
@@ -281,8 +292,15 @@ def _write_subwords(folder, path, tokenizer, sha):
                         f.write(np.asarray(ids, dtype=dtype).tobytes())
                         num_tokens += len(ids)
         save_tokenizer(tokenizer, tmp / "tokenizer.json")
-        meta = {"format": TOKEN_FORMAT, "sha256": sha, "dtype": np.dtype(dtype).name, "num_tokens": num_tokens,
-                "split_at": split_at, "num_chars": num_chars, "train_chars": n_train}
+        meta = {
+            "format": TOKEN_FORMAT,
+            "sha256": sha,
+            "dtype": np.dtype(dtype).name,
+            "num_tokens": num_tokens,
+            "split_at": split_at,
+            "num_chars": num_chars,
+            "train_chars": n_train,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta))
         shutil.rmtree(folder, ignore_errors=True)  # a stale or broken earlier attempt
         os.replace(tmp, folder)
@@ -317,7 +335,7 @@ def _chunks(pieces, size=None):
             cut = _CUT.search(text, start + size)
             if cut is None:
                 break
-            yield text[start:cut.start() + 1]
+            yield text[start : cut.start() + 1]
             start = cut.start() + 1
         rest = text[start:]
         if len(rest) > 64 * size:  # no space in sight: cut anyway, rather than hold it all in memory
@@ -342,6 +360,7 @@ def _batches(chunks, n=16):
 # ---------------------------------------------------------------------------------------------
 # Split and batches
 
+
 def split(tokens, train_fraction=TRAIN_FRACTION):
     """First 90% for training, last 10% for validation (the lecture's split, of a character corpus's
     tokens; Corpus.split() splits any corpus by its characters)."""
@@ -355,7 +374,8 @@ def check_long_enough(splits, block_size):
         if len(part) < block_size + 1:
             raise DataError(
                 f"corpus too short: its {name} split has {len(part)} tokens but block_size "
-                f"{block_size} needs at least {block_size + 1}; use more text or a smaller block_size")
+                f"{block_size} needs at least {block_size + 1}; use more text or a smaller block_size"
+            )
 
 
 def get_batch(data, block_size, batch_size, generator, device="cpu"):

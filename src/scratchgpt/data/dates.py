@@ -16,14 +16,49 @@ import datetime
 FIRST = datetime.date(1950, 1, 1)
 LAST = datetime.date(2049, 12, 31)
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # date.weekday() order
-_FIRST_NINETEEN = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-                   "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
-                   "eighteenth", "nineteenth")
-ORDINAL_WORDS = (*_FIRST_NINETEEN, "twentieth", *(f"twenty-{w}" for w in _FIRST_NINETEEN[:9]), "thirtieth",
-                 "thirty-first")  # ORDINAL_WORDS[d - 1] is day d written out
+_FIRST_NINETEEN = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+)
+ORDINAL_WORDS = (
+    *_FIRST_NINETEEN,
+    "twentieth",
+    *(f"twenty-{w}" for w in _FIRST_NINETEEN[:9]),
+    "thirtieth",
+    "thirty-first",
+)  # ORDINAL_WORDS[d - 1] is day d written out
 
 
 def month_name(d):

@@ -55,8 +55,10 @@ def _show(delimiter):
 
 def _example(path, line, row, regression, delimiter):
     if len(row) < 2:
-        raise DataError(f"{path}, line {line}: expected text{_show(delimiter)}"
-                        f"{'score' if regression else 'label'}, found one column")
+        raise DataError(
+            f"{path}, line {line}: expected text{_show(delimiter)}"
+            f"{'score' if regression else 'label'}, found one column"
+        )
     text, target = row[0].strip(), row[1].strip()
     if not text:
         raise DataError(f"{path}, line {line}: the text is empty")
@@ -85,8 +87,8 @@ def split_examples(examples, regression, path):
         rng.shuffle(group)
         n = round(0.1 * len(group))
         splits["test"] += group[:n]
-        splits["val"] += group[n:2 * n]
-        splits["train"] += group[2 * n:]
+        splits["val"] += group[n : 2 * n]
+        splits["train"] += group[2 * n :]
     if not splits["val"] or not splits["test"]:
         raise DataError(f"{path} has too few examples ({len(examples)}) for a train/val/test split of 80/10/10")
     return splits

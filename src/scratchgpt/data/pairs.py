@@ -29,7 +29,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def split_of(key):
-    """"train", "val" or "test": where the pairs of `key` belong, the same on every machine."""
+    """ "train", "val" or "test": where the pairs of `key` belong, the same on every machine."""
     bucket = hashlib.blake2b(f"{SPLIT_SEED}:{key}".encode(), digest_size=8).digest()[0] % 10
     return "val" if bucket == 0 else "test" if bucket == 1 else "train"
 
@@ -84,8 +84,10 @@ class Skipped:
         self.first.setdefault(reason, where)
 
     def __str__(self):  # a reason counts "lines ...": one is "1 line ..."
-        return "; ".join(f"{n:,} {reason.replace('lines', 'line', 1) if n == 1 else reason} "
-                         f"(first: {self.first[reason]})" for reason, n in self.counts.items())
+        return "; ".join(
+            f"{n:,} {reason.replace('lines', 'line', 1) if n == 1 else reason} (first: {self.first[reason]})"
+            for reason, n in self.counts.items()
+        )
 
 
 def read_pairs(paths, strict=False):
@@ -103,8 +105,10 @@ def read_pairs(paths, strict=False):
     except UnicodeDecodeError as e:
         raise DataError(f"{' or '.join(map(str, paths))} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not pairs:
-        raise DataError(f"{' and '.join(map(str, paths))}: no pairs to train on"
-                        + (f" ({skipped})" if skipped.counts else " (the file is empty)"))
+        raise DataError(
+            f"{' and '.join(map(str, paths))}: no pairs to train on"
+            + (f" ({skipped})" if skipped.counts else " (the file is empty)")
+        )
     return pairs, skipped
 
 
@@ -127,8 +131,10 @@ def _read_aligned(source_path, target_path, pairs, skipped, strict):
     with open(source_path, encoding="utf-8") as sources, open(target_path, encoding="utf-8") as targets:
         for number, (source, target) in enumerate(itertools.zip_longest(sources, targets), start=1):
             if source is None or target is None:
-                raise DataError(f"{source_path} and {target_path} are not aligned: "
-                                f"{target_path if source is None else source_path} has more lines (from line {number})")
+                raise DataError(
+                    f"{source_path} and {target_path} are not aligned: "
+                    f"{target_path if source is None else source_path} has more lines (from line {number})"
+                )
             source, target = source.strip(), target.strip()
             if not source and not target:
                 continue  # a blank line on both sides

@@ -53,8 +53,14 @@ PHRASES = {
     },
 }
 DISHES = ["pasta", "soup", "steak", "curry", "pizza", "salad", "risotto", "burger", "fish", "dessert"]
-FILLER = ["We went on a Friday.", "We came for a birthday.", "It was our first visit.",
-          "We had lunch there.", "I went with friends.", "We were a group of four."]
+FILLER = [
+    "We went on a Friday.",
+    "We came for a birthday.",
+    "It was our first visit.",
+    "We had lunch there.",
+    "I went with friends.",
+    "We were a group of four.",
+]
 CLASSES = ("negative", "neutral", "positive")
 
 
@@ -93,6 +99,5 @@ def default_reviews(classes):
             dest.parent.mkdir(parents=True, exist_ok=True)
             write_reviews(dest, classes=classes)
         except OSError as e:
-            raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable "
-                            f"folder") from None
+            raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable folder") from None
     return dest

@@ -24,15 +24,58 @@ from ..errors import DataError
 from ..files import atomic_write
 from .corpus import cache_dir, read_text, tiny_shakespeare
 
-SPEAKERS = ("GLOUCESTER", "DUKE VINCENTIO", "MENENIUS", "ROMEO", "PETRUCHIO", "CORIOLANUS",
-            "KING RICHARD III", "ISABELLA")
+SPEAKERS = (
+    "GLOUCESTER",
+    "DUKE VINCENTIO",
+    "MENENIUS",
+    "ROMEO",
+    "PETRUCHIO",
+    "CORIOLANUS",
+    "KING RICHARD III",
+    "ISABELLA",
+)
 SPLIT_SEED = 1234
 HELD_OUT = 0.1  # of each speaker's speeches, for val and for test each
 # Words of the speakers' names that are titles, roles, numerals or everyday words, not names.
-NOT_NAMES = {"ALL", "ANOTHER", "ARCHBISHOP", "BISHOP", "CARDINAL", "DUCHESS", "DUKE", "EARL", "FRIAR",
-             "GARDENER", "GENTLEMEN", "II", "III", "IV", "VI", "XI", "KING", "LADY", "LORD", "LORDS",
-             "MISTRESS", "NURSE", "OF", "PAGE", "PRINCE", "QUEEN", "SERVING-MEN", "SIR", "GREEN",
-             "ELBOW", "FROTH", "SLY", "BLUNT", "RIVERS", "BUSHY", "OVERDONE", "GREY"}
+NOT_NAMES = {
+    "ALL",
+    "ANOTHER",
+    "ARCHBISHOP",
+    "BISHOP",
+    "CARDINAL",
+    "DUCHESS",
+    "DUKE",
+    "EARL",
+    "FRIAR",
+    "GARDENER",
+    "GENTLEMEN",
+    "II",
+    "III",
+    "IV",
+    "VI",
+    "XI",
+    "KING",
+    "LADY",
+    "LORD",
+    "LORDS",
+    "MISTRESS",
+    "NURSE",
+    "OF",
+    "PAGE",
+    "PRINCE",
+    "QUEEN",
+    "SERVING-MEN",
+    "SIR",
+    "GREEN",
+    "ELBOW",
+    "FROTH",
+    "SLY",
+    "BLUNT",
+    "RIVERS",
+    "BUSHY",
+    "OVERDONE",
+    "GREY",
+}
 _SPEECH = re.compile(r"(?:^|\n\n)([A-Za-z][^\n]*):\n(.+?)(?=\n\n|\n*\Z)", re.S)
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -59,21 +102,25 @@ def speeches(play):
         n = round(HELD_OUT * len(shuffled))
         for i in shuffled[:n]:
             split[i] = "test"
-        for i in shuffled[n:2 * n]:
+        for i in shuffled[n : 2 * n]:
             split[i] = "val"
     return [Speech(speaker, text, start, split[i]) for i, (speaker, text, start) in enumerate(found)]
 
 
 def speaker_examples(all_speeches, split):
     """[(text, label index in SPEAKERS)] of the split's speeches by SPEAKERS."""
-    return [(s.text, SPEAKERS.index(s.speaker)) for s in all_speeches
-            if s.split == split and s.speaker in SPEAKERS]
+    return [(s.text, SPEAKERS.index(s.speaker)) for s in all_speeches if s.split == split and s.speaker in SPEAKERS]
 
 
 def name_words(all_speeches):
     """The words that name the play's speakers, as they are written in speech ("Romeo")."""
-    return {w.capitalize() for s in all_speeches if s.speaker.isupper()
-            for w in s.speaker.split() if w not in NOT_NAMES and len(w) > 2}
+    return {
+        w.capitalize()
+        for s in all_speeches
+        if s.speaker.isupper()
+        for w in s.speaker.split()
+        if w not in NOT_NAMES and len(w) > 2
+    }
 
 
 def name_labels(text, names):
@@ -81,7 +128,7 @@ def name_labels(text, names):
     labels = [0] * len(text)
     for m in _WORD.finditer(text):
         if m.group() in names:
-            labels[m.start():m.end()] = [1] * (m.end() - m.start())
+            labels[m.start() : m.end()] = [1] * (m.end() - m.start())
     return labels
 
 
@@ -97,7 +144,7 @@ def pretraining_text(play):
     kept, last = [], 0
     for m in _SPEECH.finditer(play):
         if m.start(2) in held_out:
-            kept.append(play[last:m.start()])
+            kept.append(play[last : m.start()])
             last = m.end()
     kept.append(play[last:])
     return "".join(kept)
@@ -112,6 +159,5 @@ def pretraining_corpus():
         try:
             atomic_write(dest, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         except OSError as e:
-            raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable "
-                            f"folder") from None
+            raise DataError(f"cannot write {dest} ({e.strerror}); set SCRATCHGPT_CACHE to a writable folder") from None
     return dest

@@ -130,13 +130,17 @@ class PairTokenizer:
             if shared:
                 both = train_bpe([*sources, *targets], vocab_size, TRANSLATION_SPECIALS)
                 return cls(both, both)
-            return cls(train_bpe(sources, vocab_size, TRANSLATION_SPECIALS),
-                       train_bpe(targets, vocab_size, TRANSLATION_SPECIALS))
+            return cls(
+                train_bpe(sources, vocab_size, TRANSLATION_SPECIALS),
+                train_bpe(targets, vocab_size, TRANSLATION_SPECIALS),
+            )
         if shared:
             both = CharTokenizer(sorted(set("".join(sources)) | set("".join(targets))), TRANSLATION_SPECIALS)
             return cls(both, both)
-        return cls(CharTokenizer.from_text("".join(sources)).with_specials(TRANSLATION_SPECIALS),
-                   CharTokenizer.from_text("".join(targets)).with_specials(TRANSLATION_SPECIALS))
+        return cls(
+            CharTokenizer.from_text("".join(sources)).with_specials(TRANSLATION_SPECIALS),
+            CharTokenizer.from_text("".join(targets)).with_specials(TRANSLATION_SPECIALS),
+        )
 
     @property
     def shared(self):
@@ -147,8 +151,12 @@ class PairTokenizer:
         return self.target.vocab_size
 
     def to_dict(self):
-        return {"kind": self.kind, "source": self.source.to_dict(), "target": self.target.to_dict(),
-                "shared": self.shared}
+        return {
+            "kind": self.kind,
+            "source": self.source.to_dict(),
+            "target": self.target.to_dict(),
+            "shared": self.shared,
+        }
 
 
 class TextStream:
@@ -169,19 +177,19 @@ class TextStream:
     def add(self, ids):
         """The text that `ids` (the next tokens) complete: possibly "" while a character is cut."""
         self.ids += [int(i) for i in ids]
-        before = self.tokenizer.decode(self.ids[self.start:self.read])
-        now = self.tokenizer.decode(self.ids[self.start:])
+        before = self.tokenizer.decode(self.ids[self.start : self.read])
+        now = self.tokenizer.decode(self.ids[self.start :])
         if len(now) <= len(before) or now.endswith("\ufffd"):
             return ""  # nothing new, or a character still cut: wait for the next token
         self.start, self.read = self.read, len(self.ids)
-        return now[len(before):]
+        return now[len(before) :]
 
     def flush(self):
         """What is held back at the end of the stream (a character that was never completed)."""
-        before = self.tokenizer.decode(self.ids[self.start:self.read])
-        now = self.tokenizer.decode(self.ids[self.start:])
+        before = self.tokenizer.decode(self.ids[self.start : self.read])
+        now = self.tokenizer.decode(self.ids[self.start :])
         self.start = self.read = len(self.ids)
-        return now[len(before):]
+        return now[len(before) :]
 
 
 def tokenizer_from_dict(d):
@@ -193,14 +201,16 @@ def tokenizer_from_dict(d):
         source = tokenizer_from_dict(d["source"])
         return PairTokenizer(source, source if d.get("shared") else tokenizer_from_dict(d["target"]))
     if not isinstance(d, dict) or d.get("kind") != "char" or not isinstance(d.get("chars"), list):
-        raise TokenizerError("unsupported tokenizer description (expected kind 'char' with 'chars', or a "
-                             "Hugging Face tokenizer.json)")
+        raise TokenizerError(
+            "unsupported tokenizer description (expected kind 'char' with 'chars', or a Hugging Face tokenizer.json)"
+        )
     if not all(isinstance(ch, str) and len(ch) == 1 for ch in d["chars"]):
         raise TokenizerError("a character tokenizer's 'chars' must be single characters")
     specials = d.get("specials", [])
     if specials and list(specials) not in (list(SPECIALS), list(TRANSLATION_SPECIALS)):
-        raise TokenizerError(f"unsupported special tokens {specials} (expected {list(SPECIALS)} or "
-                             f"{list(TRANSLATION_SPECIALS)})")
+        raise TokenizerError(
+            f"unsupported special tokens {specials} (expected {list(SPECIALS)} or {list(TRANSLATION_SPECIALS)})"
+        )
     return CharTokenizer(d["chars"], specials)
 
 

@@ -92,9 +92,14 @@ def export_hf(run_dir, out, force=False):
         _write_json(tmp / "config.json", hf_config)
         safetensors.torch.save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        _write_json(tmp / "tokenizer_config.json", {
-            "tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-            "model_max_length": model_config.block_size})
+        _write_json(
+            tmp / "tokenizer_config.json",
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": model_config.block_size,
+            },
+        )
         card = model_card(run_dir, out, model_config, train_config, data_info, records, source)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         for path in [tmp, *tmp.iterdir()]:
@@ -122,16 +127,18 @@ def _load_complete_model(run_dir, model_config):
                 raise
             continue
         return model.eval(), f"the checkpoint of step {manifest['step']} (no kept model yet)"
-    raise CheckpointError(f"{run_dir} has no model yet (no {ckpt.MODEL_FILE} and no checkpoint); wait "
-                          f"for its first evaluation")
+    raise CheckpointError(
+        f"{run_dir} has no model yet (no {ckpt.MODEL_FILE} and no checkpoint); wait for its first evaluation"
+    )
 
 
 def _tokenizer_json(run_dir, vocab_size):
     """The HF tokenizer.json text for the run's tokenizer: built for characters, copied for BPE."""
     tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     if tokenizer.vocab_size != vocab_size:
-        raise CheckpointError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model "
-                              f"expects {vocab_size}")
+        raise CheckpointError(
+            f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {vocab_size}"
+        )
     if tokenizer.kind == "char":
         return char_tokenizer_json(tokenizer)
     text = (run_dir / "tokenizer.json").read_text(encoding="utf-8")
@@ -145,6 +152,7 @@ def char_tokenizer_json(tokenizer):
     with our id, and decoding joins them with nothing between."""
     tokenizers = require_tokenizers("a character tokenizer for Hugging Face")
     from tokenizers import Regex, decoders, models, pre_tokenizers
+
     if tokenizer.specials:
         raise ConfigError("a character tokenizer with special tokens (an encoder's) has no GPT-2 form")
     vocab = {ch: i for i, ch in enumerate(tokenizer.chars)}
@@ -178,6 +186,7 @@ def _replace_dir(new, out):
 # ---------------------------------------------------------------------------------------------
 # The model card
 
+
 def model_card(run_dir, out, model_config, train_config, data_info, records, source):
     """README.md for the exported directory: what it is, how to load it, its score, its data and
     its settings."""
@@ -185,12 +194,16 @@ def model_card(run_dir, out, model_config, train_config, data_info, records, sou
     evals = [r for r in records if r.get("kind") == "eval" and "val_loss" in r]
     if final is not None:
         bpc = f" ({final['val_bpc']:.4f} bits per character)" if "val_bpc" in final else ""
-        score = (f"Validation loss **{final['val_loss']:.4f}** nats per token{bpc}, on the whole "
-                 f"validation split, after {final['step']} steps.")
+        score = (
+            f"Validation loss **{final['val_loss']:.4f}** nats per token{bpc}, on the whole "
+            f"validation split, after {final['step']} steps."
+        )
     elif evals:
         best = min(evals, key=lambda r: r["val_loss"])
-        score = (f"Training had not finished when this was exported. Best estimated validation loss "
-                 f"so far: {best['val_loss']:.4f} nats per token, at step {best['step']}.")
+        score = (
+            f"Training had not finished when this was exported. Best estimated validation loss "
+            f"so far: {best['val_loss']:.4f} nats per token, at step {best['step']}."
+        )
     else:
         score = "Training had not finished when this was exported, and had no estimate yet."
     tokenizer = load_tokenizer(run_dir / "tokenizer.json")

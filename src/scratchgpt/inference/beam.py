@@ -71,7 +71,7 @@ def greedy(model, src, src_mask, bos, eos, max_len, cache=True):
     and [EOS] (a target that reached max_len tokens without [EOS] is cut there)."""
     steps = list(greedy_steps(model, src, src_mask, bos, eos, max_len, cache))
     out = torch.stack(steps, dim=1).tolist() if steps else [[] for _ in range(src.shape[0])]  # (B, t)
-    return [row[:row.index(eos)] if eos in row else row for row in out]
+    return [row[: row.index(eos)] if eos in row else row for row in out]
 
 
 def length_penalty(length, alpha):

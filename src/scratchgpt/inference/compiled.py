@@ -47,7 +47,8 @@ def check_compilable(config):
     """Refuse, in one line, a model whose decoding has nothing to compile."""
     if not compilable(config):
         what = {"gpt": "a GPT with the readable attention", "bigram": "a bigram model"}.get(
-            config.kind, f"{'an' if config.kind[0] in 'aeiou' else 'a'} {config.kind} model")
+            config.kind, f"{'an' if config.kind[0] in 'aeiou' else 'a'} {config.kind} model"
+        )
         raise ConfigError(f"compile speeds up decoding with a key/value cache, and {what} has none")
 
 
@@ -67,14 +68,19 @@ class Decoder:
         check_compilable(model.config)
         self.model = model
         self.cuda = next(model.parameters()).device.type == "cuda"
-        self.weights = {} if self.cuda else {  # name -> the Linear weight, column-major (see above)
-            f"{name}.weight": m.weight.detach().t().contiguous().t()
-            for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+        self.weights = (
+            {}
+            if self.cuda
+            else {  # name -> the Linear weight, column-major (see above)
+                f"{name}.weight": m.weight.detach().t().contiguous().t()
+                for name, m in model.named_modules()
+                if isinstance(m, nn.Linear)
+            }
+        )
         # dynamic=False: one graph of fixed shapes; fullgraph: an error, not a silent slow path,
         # if the step ever breaks out of the graph. Every Decoder shares the compiled graph of its
         # shapes: the model and weights are its inputs, not constants.
-        self.step = torch.compile(_step, dynamic=False, fullgraph=True,
-                                  mode="reduce-overhead" if self.cuda else None)
+        self.step = torch.compile(_step, dynamic=False, fullgraph=True, mode="reduce-overhead" if self.cuda else None)
         self._free = []  # static caches no generation is using
         self._lock = threading.Lock()
 

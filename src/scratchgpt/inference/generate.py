@@ -41,8 +41,18 @@ from .compiled import Decoder, check_compilable
 from .sampling import Sampling, sample_next
 
 
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
-             cache="window", compile=False, decoder=None):
+def generate(
+    model,
+    idx,
+    max_new_tokens,
+    temperature=1.0,
+    top_k=None,
+    top_p=None,
+    generator=None,
+    cache="window",
+    compile=False,
+    decoder=None,
+):
     """Yield each new token (B, 1), extending the context idx (B, T) one token at a time: the
     lecture's generate, as a stream. With compile, `decoder` is the model's Decoder to reuse (one is
     made, and compiled, when it is None)."""
@@ -174,7 +184,7 @@ def stream_text(model, tokenizer, prompt="", sampling=None, *, decoder=None, **o
         if any(stop in text for stop in s.stop):
             break
         if len(text) - hold > sent:
-            yield text[sent:len(text) - hold]
+            yield text[sent : len(text) - hold]
             sent = len(text) - hold
     else:
         text += stream.flush()

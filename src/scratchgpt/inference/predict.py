@@ -32,12 +32,12 @@ def mean_over_windows(model, texts, cls, sep, pad_id, device, batch_size=64):
     rows, owner = [], []  # every window of every text, and the index of its text
     for i, ids in enumerate(texts):
         for start in windows(len(ids), width):
-            rows.append([cls, *ids[start:start + width], sep])
+            rows.append([cls, *ids[start : start + width], sep])
             owner.append(i)
     outs = []
     with evaluating(model):
         for start in range(0, len(rows), batch_size):
-            ids = pad(rows[start:start + batch_size], pad_id, device)  # (b, L)
+            ids = pad(rows[start : start + batch_size], pad_id, device)  # (b, L)
             outs.append(model(ids, key_mask=ids != pad_id)[0].float().cpu())  # (b, K) or (b,)
     out = torch.cat(outs)  # (R, K) or (R,): one per window
     owner = torch.tensor(owner)  # (R,)
@@ -52,16 +52,22 @@ def predict(model, tokenizer, texts, batch_size=64):
     a token head."""
     config = model.config
     if config.head == "mlm":
-        raise ConfigError("predict needs a fine-tuned encoder; a pretrained (masked-LM) one can fill: "
-                          "scratchgpt fill")
+        raise ConfigError("predict needs a fine-tuned encoder; a pretrained (masked-LM) one can fill: scratchgpt fill")
     device = next(model.parameters()).device
     if config.head == "sequence":
-        out = mean_over_windows(model, [tokenizer.encode(t) for t in texts], tokenizer.special_id("[CLS]"),
-                                tokenizer.special_id("[SEP]"), tokenizer.special_id("[PAD]"), device, batch_size)
+        out = mean_over_windows(
+            model,
+            [tokenizer.encode(t) for t in texts],
+            tokenizer.special_id("[CLS]"),
+            tokenizer.special_id("[SEP]"),
+            tokenizer.special_id("[PAD]"),
+            device,
+            batch_size,
+        )
         return [_describe(config, text, out[i], None) for i, text in enumerate(texts)]
     results = []
     for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
+        chunk = texts[start : start + batch_size]
         ids, key_mask = batch_texts(tokenizer, chunk, config.block_size, device)
         with evaluating(model), torch.no_grad():
             out = model(ids, key_mask=key_mask)[0].float().cpu()
@@ -75,9 +81,8 @@ def _describe(config, text, out, length):
         return {"score": out.item()}
     if config.head == "sequence":
         probs = F.softmax(out, dim=-1).tolist()
-        return {"label": config.labels[int(out.argmax())],
-                "probabilities": dict(zip(config.labels, probs))}
-    labels = [config.labels[i] for i in out[1:1 + length].argmax(-1).tolist()]  # skip [CLS]
+        return {"label": config.labels[int(out.argmax())], "probabilities": dict(zip(config.labels, probs))}
+    labels = [config.labels[i] for i in out[1 : 1 + length].argmax(-1).tolist()]  # skip [CLS]
     spans, start = [], None
     for i, label in enumerate(labels + [config.labels[0]]):
         if label != config.labels[0] and start is None:
@@ -92,8 +97,9 @@ def fill(model, tokenizer, text, top_k=5):
     """For each [MASK] of `text`, in order: [(token, probability)] of the top_k guesses."""
     config = model.config
     if config.head != "mlm":
-        raise ConfigError(f"fill needs a pretrained (masked-LM) encoder; this one has a {config.head} head "
-                          f"(use scratchgpt predict)")
+        raise ConfigError(
+            f"fill needs a pretrained (masked-LM) encoder; this one has a {config.head} head (use scratchgpt predict)"
+        )
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     mask = tokenizer.special_id("[MASK]")

@@ -47,8 +47,10 @@ class Sampling:
         if self.cache not in CACHE_POLICIES:
             raise ConfigError(f"cache must be one of {', '.join(CACHE_POLICIES)}, got {self.cache!r}")
         if self.compile and self.cache == "none":
-            raise ConfigError("compile needs the key/value cache (cache window or exact); cache none is "
-                              "the lecture's uncached method, with no decode step to compile")
+            raise ConfigError(
+                "compile needs the key/value cache (cache window or exact); cache none is "
+                "the lecture's uncached method, with no decode step to compile"
+            )
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
 

@@ -21,8 +21,9 @@ def encode_sources(tokenizer, texts, block_size, device="cpu"):
         if not row:
             raise InputError(f"text {i + 1} to translate is empty")
         if len(row) > block_size:
-            raise InputError(f"text {i + 1} to translate has {len(row)} tokens; the model reads at most "
-                             f"block_size {block_size}")
+            raise InputError(
+                f"text {i + 1} to translate has {len(row)} tokens; the model reads at most block_size {block_size}"
+            )
     pad = tokenizer.source.special_id("[PAD]")
     width = max(map(len, rows))
     src = torch.tensor([row + [pad] * (width - len(row)) for row in rows], dtype=torch.long, device=device)
@@ -43,7 +44,7 @@ def translate(model, tokenizer, texts, beam=1, alpha=0.6, max_len=None, batch_si
     out = []
     with evaluating(model):  # decoding turns gradients off itself
         for start in range(0, len(texts), batch_size):
-            src, mask = encode_sources(tokenizer, texts[start:start + batch_size], config.block_size, device)
+            src, mask = encode_sources(tokenizer, texts[start : start + batch_size], config.block_size, device)
             if beam == 1:
                 out += greedy(model, src, mask, bos, eos, max_len)
             else:

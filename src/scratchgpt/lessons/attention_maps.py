@@ -82,15 +82,19 @@ def attention_panels(model, tokenizer, text, target=None):
     translation = target if target is not None else translate(model, tokenizer, [text])[0]
     written = tokenizer.target.encode(translation)
     if len(written) + 1 > config.block_size:
-        raise InputError(f"the target has {len(written)} tokens; the model writes at most "
-                         f"block_size - 1 = {config.block_size - 1}")
+        raise InputError(
+            f"the target has {len(written)} tokens; the model writes at most block_size - 1 = {config.block_size - 1}"
+        )
     bos, eos = (tokenizer.target.special_id(t) for t in ("[BOS]", "[EOS]"))
     maps = translation_attention(model, src, torch.tensor([[bos, *written]]))
     source = tokenizer.source.pieces(src[0].tolist())
     read = tokenizer.target.pieces([bos, *written])
     wrote = tokenizer.target.pieces([*written, eos])
-    return [("encoder", maps["encoder"], source, source), ("decoder", maps["decoder"], read, read),
-            ("cross", maps["cross"], wrote, source)], translation
+    return [
+        ("encoder", maps["encoder"], source, source),
+        ("decoder", maps["decoder"], read, read),
+        ("cross", maps["cross"], wrote, source),
+    ], translation
 
 
 def plot_attention(weights, text, path, layer=None, head=None):
@@ -113,12 +117,12 @@ def plot_maps(panels, path, layer=None, head=None):
     size = max(2.5, 0.18 * max(max(len(rows), len(cols)) for _, _, rows, cols in panels))
     columns = len(heads) * len(panels)
     fig, axes = plt.subplots(len(layers), columns, figsize=(size * columns, size * len(layers)), squeeze=False)
-    for row, l in enumerate(layers):
+    for row, layer in enumerate(layers):
         for p, (name, weights, rows, cols) in enumerate(panels):
             for c, h in enumerate(heads):
                 ax = axes[row][p * len(heads) + c]
-                ax.imshow(weights[l, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
-                ax.set_title(f"{name + ', ' if name else ''}layer {l}, head {h}", fontsize=9)
+                ax.imshow(weights[layer, h].cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
+                ax.set_title(f"{name + ', ' if name else ''}layer {layer}, head {h}", fontsize=9)
                 rotation = 90 if max(map(len, cols)) > 1 else 0  # several characters: stand them up
                 ax.set_xticks(range(len(cols)), _labels(cols), fontsize=7, rotation=rotation)
                 ax.set_yticks(range(len(rows)), _labels(rows), fontsize=7)

@@ -25,7 +25,7 @@ def average_loop(x):
     xbow = torch.zeros_like(x)
     for b in range(B):
         for t in range(T):
-            xbow[b, t] = x[b, :t + 1].mean(dim=0)  # (t+1, C) -> (C,)
+            xbow[b, t] = x[b, : t + 1].mean(dim=0)  # (t+1, C) -> (C,)
     return xbow
 
 

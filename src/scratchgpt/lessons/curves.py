@@ -48,8 +48,14 @@ def plot_curves(records, path, title=None):
     _line(loss, evals, "val_loss", "s-", label="estimate: val split", ms=4)
     for final in finals:
         if "val_loss" in final:  # every task scores a loss; skipped if one ever did not
-            loss.plot([final["step"]], [final["val_loss"]], "*", ms=14, color="black",
-                      label=f"final: whole val split, {final['val_loss']:.4f}")
+            loss.plot(
+                [final["step"]],
+                [final["val_loss"]],
+                "*",
+                ms=14,
+                color="black",
+                label=f"final: whole val split, {final['val_loss']:.4f}",
+            )
             loss.axhline(final["val_loss"], ls=":", lw=0.8, color="black")
     loss.set_xlabel("step")
     loss.set_ylabel("loss (nats)")

@@ -8,6 +8,7 @@ def pyplot(what):
     matplotlib, MissingExtra saying that `what` needs it."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:

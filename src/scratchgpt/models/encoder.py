@@ -31,8 +31,9 @@ class EncoderModel(nn.Module):
         if config.position == "learned":
             self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
         elif config.position == "sinusoidal":  # fixed, so not saved: computed again on load
-            self.register_buffer("position_embedding_table",
-                                 sinusoidal_encoding(config.block_size, config.n_embd), persistent=False)
+            self.register_buffer(
+                "position_embedding_table", sinusoidal_encoding(config.block_size, config.n_embd), persistent=False
+            )
         self.blocks = nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = HEADS[config.head](config)
@@ -45,9 +46,13 @@ class EncoderModel(nn.Module):
     def embed(self, idx):
         """idx (B, T) -> (x (B, T, C), rope: rotary (cos, sin) or None)."""
         positions = torch.arange(idx.shape[1], device=idx.device)  # (T,)
-        return with_positions(self.token_embedding_table(idx), positions, self.config.position,
-                              self.config.n_embd // self.config.n_head,
-                              getattr(self, "position_embedding_table", None))
+        return with_positions(
+            self.token_embedding_table(idx),
+            positions,
+            self.config.position,
+            self.config.n_embd // self.config.n_head,
+            getattr(self, "position_embedding_table", None),
+        )
 
     def encode(self, idx, key_mask=None):
         """idx (B, T), key_mask (B, T) True on real tokens -> h (B, T, C), one vector per token."""

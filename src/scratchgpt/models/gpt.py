@@ -84,8 +84,13 @@ class GPTLanguageModel(nn.Module):
         is an int, or a 0-d long tensor (a static KVCache's length: the same graph at every position)."""
         positions = start + torch.arange(idx.shape[1], device=idx.device)  # (T,)
         x = self.token_embedding_table(idx)  # (B, T, C)
-        return with_positions(x, positions, self.config.position, self.config.n_embd // self.config.n_head,
-                              getattr(self, "position_embedding_table", None))
+        return with_positions(
+            x,
+            positions,
+            self.config.position,
+            self.config.n_embd // self.config.n_head,
+            getattr(self, "position_embedding_table", None),
+        )
 
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just

@@ -35,41 +35,73 @@ from ..errors import CheckpointError, ConfigError
 
 # Our activation setting <-> GPT-2's `activation_function` (Hugging Face's names).
 ACTIVATION_TO_GPT2 = {"relu": "relu", "gelu": "gelu", "gelu_tanh": "gelu_new"}
-ACTIVATION_FROM_GPT2 = {"relu": "relu", "gelu": "gelu", "gelu_new": "gelu_tanh",
-                        "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh"}
+ACTIVATION_FROM_GPT2 = {
+    "relu": "relu",
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+}
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which every LayerNorm of ours uses
 # Settings of our GPT that come from a GPT-2; the rest (dropout, attention face) are the user's.
-GPT2_SETTINGS = ("vocab_size", "block_size", "n_embd", "n_head", "n_layer", "position", "qk_norm",
-                 "activation", "tie_embeddings", "lm_head_bias", "qkv_bias")
+GPT2_SETTINGS = (
+    "vocab_size",
+    "block_size",
+    "n_embd",
+    "n_head",
+    "n_layer",
+    "position",
+    "qk_norm",
+    "activation",
+    "tie_embeddings",
+    "lm_head_bias",
+    "qkv_bias",
+)
 
 _BLOCK = {  # ours (in blocks.i.) -> GPT-2's (in transformer.h.i.), and whether a Conv1D (transposed)
-    "ln1.weight": ("ln_1.weight", False), "ln1.bias": ("ln_1.bias", False),
+    "ln1.weight": ("ln_1.weight", False),
+    "ln1.bias": ("ln_1.bias", False),
     "sa.qkv.weight": ("attn.c_attn.weight", True),
-    "sa.proj.weight": ("attn.c_proj.weight", True), "sa.proj.bias": ("attn.c_proj.bias", False),
-    "ln2.weight": ("ln_2.weight", False), "ln2.bias": ("ln_2.bias", False),
-    "ffwd.net.0.weight": ("mlp.c_fc.weight", True), "ffwd.net.0.bias": ("mlp.c_fc.bias", False),
-    "ffwd.net.2.weight": ("mlp.c_proj.weight", True), "ffwd.net.2.bias": ("mlp.c_proj.bias", False),
+    "sa.proj.weight": ("attn.c_proj.weight", True),
+    "sa.proj.bias": ("attn.c_proj.bias", False),
+    "ln2.weight": ("ln_2.weight", False),
+    "ln2.bias": ("ln_2.bias", False),
+    "ffwd.net.0.weight": ("mlp.c_fc.weight", True),
+    "ffwd.net.0.bias": ("mlp.c_fc.bias", False),
+    "ffwd.net.2.weight": ("mlp.c_proj.weight", True),
+    "ffwd.net.2.bias": ("mlp.c_proj.bias", False),
 }
-_TOP = {"token_embedding_table.weight": "wte.weight", "position_embedding_table.weight": "wpe.weight",
-        "ln_f.weight": "ln_f.weight", "ln_f.bias": "ln_f.bias"}
+_TOP = {
+    "token_embedding_table.weight": "wte.weight",
+    "position_embedding_table.weight": "wpe.weight",
+    "ln_f.weight": "ln_f.weight",
+    "ln_f.bias": "ln_f.bias",
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # Ours -> GPT-2
 
+
 def gpt2_obstacle(config):
     """Why a model of `config` cannot be written as a GPT-2 (one line naming the option and how to
     train one that can), or None. The lm_head bias is checked on the weights (to_gpt2_state)."""
     if config.kind != "gpt":
-        return (f"the {config.kind} model has no GPT-2 form; only GPT runs export to Hugging Face "
-                f"(train one with --preset gpt2-compatible)")
-    why = {config.position == "rotary": "rotary positions (position = rotary)",
-           config.qk_norm: "QK-norm (qk_norm = true)",
-           config.activation not in ACTIVATION_TO_GPT2: f"the {config.activation} activation"}
+        return (
+            f"the {config.kind} model has no GPT-2 form; only GPT runs export to Hugging Face "
+            f"(train one with --preset gpt2-compatible)"
+        )
+    why = {
+        config.position == "rotary": "rotary positions (position = rotary)",
+        config.qk_norm: "QK-norm (qk_norm = true)",
+        config.activation not in ACTIVATION_TO_GPT2: f"the {config.activation} activation",
+    }
     for cannot, what in why.items():
         if cannot:
-            return (f"GPT-2 cannot express {what}; train with --preset gpt2-compatible, or with learned "
-                    f"positions, no QK-norm and activation relu, gelu or gelu_tanh")
+            return (
+                f"GPT-2 cannot express {what}; train with --preset gpt2-compatible, or with learned "
+                f"positions, no QK-norm and activation relu, gelu or gelu_tanh"
+            )
     return None
 
 
@@ -79,18 +111,31 @@ def gpt2_config(config):
     if why:
         raise ConfigError(why)
     return {
-        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
-        "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_embd": config.n_embd,
-        "n_layer": config.n_layer, "n_head": config.n_head, "n_inner": None,
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": config.vocab_size,
+        "n_positions": config.block_size,
+        "n_embd": config.n_embd,
+        "n_layer": config.n_layer,
+        "n_head": config.n_head,
+        "n_inner": None,
         "activation_function": ACTIVATION_TO_GPT2[config.activation],
-        "layer_norm_epsilon": LAYER_NORM_EPS, "initializer_range": 0.02,
+        "layer_norm_epsilon": LAYER_NORM_EPS,
+        "initializer_range": 0.02,
         # our dropout acts on attention weights and on both residual branches, never on embeddings
-        "attn_pdrop": config.dropout, "resid_pdrop": config.dropout, "embd_pdrop": 0.0,
-        "scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
-        "reorder_and_upcast_attn": False, "add_cross_attention": False, "use_cache": True,
+        "attn_pdrop": config.dropout,
+        "resid_pdrop": config.dropout,
+        "embd_pdrop": 0.0,
+        "scale_attn_weights": True,
+        "scale_attn_by_inverse_layer_idx": False,
+        "reorder_and_upcast_attn": False,
+        "add_cross_attention": False,
+        "use_cache": True,
         "tie_word_embeddings": config.tie_embeddings,
         # no end-of-text token: our sampling never stops on one, so neither does generate()
-        "bos_token_id": None, "eos_token_id": None, "pad_token_id": None,
+        "bos_token_id": None,
+        "eos_token_id": None,
+        "pad_token_id": None,
         "torch_dtype": "float32",
     }
 
@@ -101,8 +146,10 @@ def to_gpt2_state(state, config):
     gpt2_config(config)  # refuses what GPT-2 cannot express
     bias = state.get("lm_head.bias")
     if bias is not None and bool(bias.abs().max() > 0):
-        raise ConfigError("GPT-2's lm_head has no bias and this model's is not zero (lm_head_bias = "
-                          "true); train with --lm-head-bias false or --preset gpt2-compatible")
+        raise ConfigError(
+            "GPT-2's lm_head has no bias and this model's is not zero (lm_head_bias = "
+            "true); train with --lm-head-bias false or --preset gpt2-compatible"
+        )
     C = config.n_embd
     out = {f"transformer.{theirs}": state[ours] for ours, theirs in _TOP.items()}
     for i in range(config.n_layer):
@@ -111,7 +158,8 @@ def to_gpt2_state(state, config):
             out[f"transformer.h.{i}.{theirs}"] = w.t() if conv1d else w
         qkv_bias = state.get(f"blocks.{i}.sa.qkv.bias")
         out[f"transformer.h.{i}.attn.c_attn.bias"] = (
-            qkv_bias if qkv_bias is not None else torch.zeros(3 * C, dtype=state["ln_f.weight"].dtype))
+            qkv_bias if qkv_bias is not None else torch.zeros(3 * C, dtype=state["ln_f.weight"].dtype)
+        )
     if not config.tie_embeddings:
         out["lm_head.weight"] = state["lm_head.weight"]
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in out.items()}
@@ -120,13 +168,15 @@ def to_gpt2_state(state, config):
 # ---------------------------------------------------------------------------------------------
 # GPT-2 -> ours
 
+
 def settings_from_gpt2(hf, where):
     """Our GPT settings ({name: value}, GPT2_SETTINGS) for GPT-2's config.json `hf`; a GPT-2 we
     cannot build exactly is refused, naming the option."""
     if not isinstance(hf, dict) or hf.get("model_type") != "gpt2":
         found = hf.get("model_type") if isinstance(hf, dict) else None
-        raise CheckpointError(f"{where} is not a GPT-2 directory (its config.json has model_type "
-                              f"{found!r}, expected 'gpt2')")
+        raise CheckpointError(
+            f"{where} is not a GPT-2 directory (its config.json has model_type {found!r}, expected 'gpt2')"
+        )
     try:
         n_embd, n_head, n_layer = int(hf["n_embd"]), int(hf["n_head"]), int(hf["n_layer"])
         n_positions, vocab_size = int(hf["n_positions"]), int(hf["vocab_size"])
@@ -136,8 +186,8 @@ def settings_from_gpt2(hf, where):
     checks = {
         activation is None: f"activation_function {hf.get('activation_function')!r}",
         hf.get("n_inner") not in (None, 4 * n_embd): f"n_inner {hf.get('n_inner')} (ours is 4 n_embd)",
-        abs(float(hf.get("layer_norm_epsilon", 1e-5)) - LAYER_NORM_EPS) > 1e-12:
-            f"layer_norm_epsilon {hf.get('layer_norm_epsilon')} (ours is {LAYER_NORM_EPS})",
+        abs(float(hf.get("layer_norm_epsilon", 1e-5)) - LAYER_NORM_EPS)
+        > 1e-12: f"layer_norm_epsilon {hf.get('layer_norm_epsilon')} (ours is {LAYER_NORM_EPS})",
         not hf.get("scale_attn_weights", True): "scale_attn_weights false",
         bool(hf.get("scale_attn_by_inverse_layer_idx", False)): "scale_attn_by_inverse_layer_idx",
         bool(hf.get("add_cross_attention", False)): "add_cross_attention",
@@ -145,10 +195,19 @@ def settings_from_gpt2(hf, where):
     for cannot, what in checks.items():
         if cannot:
             raise CheckpointError(f"{where}: this GPT-2 has {what}, which our GPT cannot express")
-    return {"vocab_size": vocab_size, "block_size": n_positions, "n_embd": n_embd, "n_head": n_head,
-            "n_layer": n_layer, "position": "learned", "qk_norm": False, "activation": activation,
-            "tie_embeddings": bool(hf.get("tie_word_embeddings", True)), "lm_head_bias": False,
-            "qkv_bias": True}
+    return {
+        "vocab_size": vocab_size,
+        "block_size": n_positions,
+        "n_embd": n_embd,
+        "n_head": n_head,
+        "n_layer": n_layer,
+        "position": "learned",
+        "qk_norm": False,
+        "activation": activation,
+        "tie_embeddings": bool(hf.get("tie_word_embeddings", True)),
+        "lm_head_bias": False,
+        "qkv_bias": True,
+    }
 
 
 def from_gpt2_state(hf_state, config, where):
@@ -171,8 +230,9 @@ def from_gpt2_state(hf_state, config, where):
         w = state.pop(theirs)
         w = w.t() if conv1d else w
         if tuple(w.shape) != shape:
-            raise CheckpointError(f"{where} is not GPT-2 shaped: {theirs} is {tuple(w.shape)}, expected "
-                                  f"{shape} from its config.json")
+            raise CheckpointError(
+                f"{where} is not GPT-2 shaped: {theirs} is {tuple(w.shape)}, expected {shape} from its config.json"
+            )
         return w.to(torch.float32).contiguous()
 
     out["token_embedding_table.weight"] = take("wte.weight", (V, C))
@@ -180,12 +240,22 @@ def from_gpt2_state(hf_state, config, where):
     rows = wpe.shape[0] if wpe is not None else config.block_size
     if rows < config.block_size:
         raise CheckpointError(f"{where} has {rows} positions; block_size {config.block_size} cannot be longer")
-    out["position_embedding_table.weight"] = take("wpe.weight", (rows, C))[:config.block_size].contiguous()
+    out["position_embedding_table.weight"] = take("wpe.weight", (rows, C))[: config.block_size].contiguous()
     for name in ("ln_f.weight", "ln_f.bias"):
         out[name] = take(name, (C,))
-    shapes = {"ln1.weight": (C,), "ln1.bias": (C,), "sa.qkv.weight": (3 * C, C), "sa.proj.weight": (C, C),
-              "sa.proj.bias": (C,), "ln2.weight": (C,), "ln2.bias": (C,), "ffwd.net.0.weight": (4 * C, C),
-              "ffwd.net.0.bias": (4 * C,), "ffwd.net.2.weight": (C, 4 * C), "ffwd.net.2.bias": (C,)}
+    shapes = {
+        "ln1.weight": (C,),
+        "ln1.bias": (C,),
+        "sa.qkv.weight": (3 * C, C),
+        "sa.proj.weight": (C, C),
+        "sa.proj.bias": (C,),
+        "ln2.weight": (C,),
+        "ln2.bias": (C,),
+        "ffwd.net.0.weight": (4 * C, C),
+        "ffwd.net.0.bias": (4 * C,),
+        "ffwd.net.2.weight": (C, 4 * C),
+        "ffwd.net.2.bias": (C,),
+    }
     for i in range(config.n_layer):
         for ours, (theirs, conv1d) in _BLOCK.items():
             out[f"blocks.{i}.{ours}"] = take(f"h.{i}.{theirs}", shapes[ours], conv1d)
@@ -202,8 +272,10 @@ def from_gpt2_state(hf_state, config, where):
         out["lm_head.weight"] = take("lm_head.weight", (V, C))
     extra = sorted(state)  # everything not taken: more layers than n_layer, or foreign weights
     if extra:
-        raise CheckpointError(f"{where} is not GPT-2 shaped: unexpected weights {', '.join(extra[:3])}"
-                              f"{' and more' if len(extra) > 3 else ''}")
+        raise CheckpointError(
+            f"{where} is not GPT-2 shaped: unexpected weights {', '.join(extra[:3])}"
+            f"{' and more' if len(extra) > 3 else ''}"
+        )
     return out
 
 
@@ -229,8 +301,10 @@ def read_gpt2_config(path):
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read {path / 'config.json'}: {e}") from None
     if isinstance(hf, dict) and "format_version" in hf:
-        raise CheckpointError(f"{path} is a scratchgpt run, not a Hugging Face GPT-2 directory (export it "
-                              f"with scratchgpt export, or continue it with train --resume)")
+        raise CheckpointError(
+            f"{path} is a scratchgpt run, not a Hugging Face GPT-2 directory (export it "
+            f"with scratchgpt export, or continue it with train --resume)"
+        )
     return hf
 
 

@@ -4,8 +4,7 @@ from .encoder import EncoderModel
 from .gpt import BigramLanguageModel, GPTLanguageModel
 from .seq2seq import Seq2SeqModel
 
-MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel, "encoder": EncoderModel,
-          "seq2seq": Seq2SeqModel}
+MODELS = {"gpt": GPTLanguageModel, "bigram": BigramLanguageModel, "encoder": EncoderModel, "seq2seq": Seq2SeqModel}
 
 
 def build_model(config):

@@ -38,8 +38,9 @@ class Seq2SeqModel(nn.Module):
         self.config = config
         C = config.n_embd
         self.target_embedding_table = nn.Embedding(config.vocab_size, C)
-        self.source_embedding_table = (self.target_embedding_table if config.shared_vocab
-                                       else nn.Embedding(config.src_vocab_size, C))
+        self.source_embedding_table = (
+            self.target_embedding_table if config.shared_vocab else nn.Embedding(config.src_vocab_size, C)
+        )
         if config.position == "learned":
             self.source_position_table = nn.Embedding(config.block_size, C)
             self.target_position_table = nn.Embedding(config.block_size, C)
@@ -52,7 +53,7 @@ class Seq2SeqModel(nn.Module):
         self.lm_head = nn.Linear(C, config.vocab_size)
         self.apply(init_weights)
         for table in (self.source_embedding_table, self.target_embedding_table):
-            nn.init.normal_(table.weight, std=C ** -0.5)  # times sqrt(C) in embed(): unit scale, as the positions
+            nn.init.normal_(table.weight, std=C**-0.5)  # times sqrt(C) in embed(): unit scale, as the positions
         self.tied_weights = {}  # copy -> original: saved once, aliased again on load
         if config.shared_vocab:
             self.tied_weights["source_embedding_table.weight"] = "target_embedding_table.weight"
@@ -71,8 +72,13 @@ class Seq2SeqModel(nn.Module):
         positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (L,)
         x = table(idx) * math.sqrt(self.config.n_embd)  # (B, L, C)
         learned = getattr(self, f"{side}_position_table", None)
-        return with_positions(x, positions, self.config.position, self.config.n_embd // self.config.n_head,
-                              learned if learned is not None else getattr(self, "position_table", None))
+        return with_positions(
+            x,
+            positions,
+            self.config.position,
+            self.config.n_embd // self.config.n_head,
+            learned if learned is not None else getattr(self, "position_table", None),
+        )
 
     def encode(self, src, src_mask=None):
         """src (B, S), src_mask (B, S) True on real tokens -> memory (B, S, C)."""
@@ -88,8 +94,9 @@ class Seq2SeqModel(nn.Module):
         With a KVCache (fast face only), tgt holds just the tokens after the cached ones."""
         start = 0 if cache is None else cache.length
         if start + tgt.shape[1] > self.config.block_size:
-            raise InputError(f"target of {start + tgt.shape[1]} tokens is longer than block_size "
-                             f"{self.config.block_size}")
+            raise InputError(
+                f"target of {start + tgt.shape[1]} tokens is longer than block_size {self.config.block_size}"
+            )
         x, rope = self.embed(tgt, "target", start)  # (B, T, C)
         for layer, block in enumerate(self.decoder_blocks):
             x = block(x, memory, src_mask, rope=rope, cache=cache, layer=layer)  # (B, T, C)
@@ -104,8 +111,11 @@ class Seq2SeqModel(nn.Module):
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask)  # (B, T, V)
         if targets is None:
             return logits, None
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                               label_smoothing=self.config.label_smoothing if self.training else 0.0)
+        loss = F.cross_entropy(
+            logits.flatten(0, 1),
+            targets.flatten(),
+            label_smoothing=self.config.label_smoothing if self.training else 0.0,
+        )
         return logits, loss
 
     def num_parameters(self):

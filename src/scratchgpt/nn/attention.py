@@ -93,7 +93,8 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         head_size = n_embd // n_head
         self.heads = nn.ModuleList(
-            [Head(n_embd, head_size, block_size, dropout, causal, qk_norm, qkv_bias) for _ in range(n_head)])
+            [Head(n_embd, head_size, block_size, dropout, causal, qk_norm, qkv_bias) for _ in range(n_head)]
+        )
         self.proj = nn.Linear(head_size * n_head, n_embd)
         self.dropout = Dropout(dropout)
 
@@ -110,8 +111,9 @@ class MultiHeadAttention(nn.Module):
 
 def _refuse_cache(cache):
     if cache is not None:
-        raise InputError("the readable attention keeps no key/value cache; convert the model to the "
-                         "fast face to decode with one")
+        raise InputError(
+            "the readable attention keeps no key/value cache; convert the model to the fast face to decode with one"
+        )
 
 
 class FusedMultiHeadAttention(nn.Module):
@@ -162,14 +164,15 @@ class FusedMultiHeadAttention(nn.Module):
                 raise InputError("a static KVCache is for causal self-attention without padding")
             mask, is_causal = cache.visible(T), False  # (T, block_size): the unfilled rows hidden
         else:
-            mask, is_causal = self._mask(T, k.size(2), key_mask, x.device, past if context is None else 0,
-                                         self.causal and context is None)
+            mask, is_causal = self._mask(
+                T, k.size(2), key_mask, x.device, past if context is None else 0, self.causal and context is None
+            )
         if self.training and self.attn_dropout > 0 and q.device.type == "cpu":
             y = attention_with_dropout(q, k, v, mask, is_causal, self.attn_dropout)  # (B, nh, T, hs)
         else:
             y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=is_causal,
-                dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
+                q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=self.attn_dropout if self.training else 0.0
+            )  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again: (B, T, C)
         return self.dropout(self.proj(y))  # (B, T, C)
 
@@ -207,8 +210,13 @@ def _dropout_attention(q, k, v, mask, causal, keeps, scale_kept):
     and their matmuls are 3/4 of the full (T, T)."""
     if len(keeps) == 2:
         h = q.size(-2) // 2
-        y = torch.cat([_attend(q[..., :h, :], k[..., :h, :], v[..., :h, :], None, True, keeps[0]),  # (B, nh, h, hs)
-                       _attend(q[..., h:, :], k, v, None, True, keeps[1])], dim=-2)  # (B, nh, T, hs)
+        y = torch.cat(
+            [
+                _attend(q[..., :h, :], k[..., :h, :], v[..., :h, :], None, True, keeps[0]),  # (B, nh, h, hs)
+                _attend(q[..., h:, :], k, v, None, True, keeps[1]),
+            ],
+            dim=-2,
+        )  # (B, nh, T, hs)
     else:
         y = _attend(q, k, v, mask, causal, keeps[0])
     return y * scale_kept  # the kept weights scaled by 1 / P(keep)
@@ -238,7 +246,9 @@ def attention_with_dropout(q, k, v, mask, causal, p):
     except Exception as e:  # the compiler is missing or failed: the same steps, eagerly
         if _compiled["attention"] is _dropout_attention:
             raise
-        warnings.warn(f"torch.compile of dropout attention failed ({type(e).__name__}); running it eagerly")
+        warnings.warn(
+            f"torch.compile of dropout attention failed ({type(e).__name__}); running it eagerly", stacklevel=2
+        )
         _compiled["attention"] = _dropout_attention
         return _dropout_attention(q, k, v, mask, causal, keeps, 1 / kept_fraction(p))
 
@@ -247,13 +257,15 @@ def make_attention(config, causal=True):
     """The attention face `config.attention` names ("readable" or "fast"), shaped by `config`."""
     qkv_bias = getattr(config, "qkv_bias", False)  # a GPT setting (GPT-2 has these biases)
     if config.attention == "readable":
-        return MultiHeadAttention(config.n_embd, config.n_head, config.block_size, config.dropout,
-                                  causal, config.qk_norm, qkv_bias)
+        return MultiHeadAttention(
+            config.n_embd, config.n_head, config.block_size, config.dropout, causal, config.qk_norm, qkv_bias
+        )
     return FusedMultiHeadAttention(config.n_embd, config.n_head, config.dropout, causal, config.qk_norm, qkv_bias)
 
 
 # ---------------------------------------------------------------------------------------------
 # Moving weights between the faces, on a state dict, for the attention module at `prefix`.
+
 
 def fuse_heads(state, prefix, n_head):
     """Readable -> fast, in place: each head's query, key and value weights (hs, C) stacked into
@@ -280,7 +292,7 @@ def split_heads(state, prefix, n_head, tril=None):
         hs = q.shape[0] // n_head
         for name, w in (("query", q), ("key", k), ("value", v)):
             for h in range(n_head):
-                state[f"{prefix}heads.{h}.{name}.{kind}"] = w[h * hs:(h + 1) * hs]  # (hs, C); biases (hs,)
+                state[f"{prefix}heads.{h}.{name}.{kind}"] = w[h * hs : (h + 1) * hs]  # (hs, C); biases (hs,)
     if tril is not None:
         for h in range(n_head):
             state[f"{prefix}heads.{h}.tril"] = tril.clone()
@@ -324,8 +336,8 @@ class KVCache:
             self.values[layer].index_copy_(2, positions, v)
             return self.keys[layer], self.values[layer]
         end = self.length + k.size(2)
-        self.keys[layer][:, :, self.length:end] = k
-        self.values[layer][:, :, self.length:end] = v
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
     def source(self, layer):
@@ -353,7 +365,7 @@ class KVCache:
         the beams it keeps. Only the filled `length` positions move. The sources stay: a beam only
         ever takes the place of a beam of the same source."""
         for buffer in self.keys + self.values:
-            buffer[:, :, :self.length] = buffer[index, :, :self.length]  # (B, nh, length, hs)
+            buffer[:, :, : self.length] = buffer[index, :, : self.length]  # (B, nh, length, hs)
 
     def reset(self):
         """Forget the self-attention tokens (a new window); the source stays."""

@@ -23,7 +23,7 @@ import contextlib
 import torch
 import torch.nn as nn
 
-_RANGE = 2 ** 31  # int32 random_() draws uniformly from [0, 2^31)
+_RANGE = 2**31  # int32 random_() draws uniformly from [0, 2^31)
 _masks = {"record": None, "replay": None}  # the test mode: a list being recorded or replayed
 
 

@@ -49,8 +49,9 @@ router = APIRouter(prefix="/api")
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
 
-    run: str | None = Field(None, min_length=1, description="the run's name, as /api/runs lists it "
-                                                            "(default: the server's only run)")
+    run: str | None = Field(
+        None, min_length=1, description="the run's name, as /api/runs lists it (default: the server's only run)"
+    )
 
 
 class GenerateBody(_Body):
@@ -111,8 +112,10 @@ async def _model(request, name, ability, readable=False):
     can = abilities(loaded.config)
     if ability not in can:
         kind = loaded.config.kind
-        raise ConfigError(f"run {name!r} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} model, which "
-                          f"cannot {ability} (it can: {', '.join(can)})")
+        raise ConfigError(
+            f"run {name!r} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} model, which "
+            f"cannot {ability} (it can: {', '.join(can)})"
+        )
     return loaded
 
 
@@ -120,10 +123,18 @@ async def _model(request, name, ability, readable=False):
 async def health(request: Request):
     state = _state(request)
     limits = state.limits
-    return {"status": "ok", "runs": len(state.runs.paths()), **state.gate.counts(),
-            "workers": state.gate.workers, "queue": state.gate.queue,
-            "limits": {"max_new_tokens": limits.max_new_tokens, "max_text_chars": limits.max_text_chars,
-                       "max_texts": limits.max_texts}}
+    return {
+        "status": "ok",
+        "runs": len(state.runs.paths()),
+        **state.gate.counts(),
+        "workers": state.gate.workers,
+        "queue": state.gate.queue,
+        "limits": {
+            "max_new_tokens": limits.max_new_tokens,
+            "max_text_chars": limits.max_text_chars,
+            "max_texts": limits.max_texts,
+        },
+    }
 
 
 @router.get("/runs")
@@ -147,16 +158,24 @@ async def generate(request: Request, body: GenerateBody):
     state = _state(request)
     _check_text(request, body.prompt, "the prompt")
     if body.max_new_tokens > state.limits.max_new_tokens:
-        raise InputError(f"max_new_tokens is {body.max_new_tokens:,}; this server generates at most "
-                         f"{state.limits.max_new_tokens:,}")
+        raise InputError(
+            f"max_new_tokens is {body.max_new_tokens:,}; this server generates at most {state.limits.max_new_tokens:,}"
+        )
     loaded = await _model(request, body.run, "generate")
     vocab = loaded.config.vocab_size
     if body.top_k is not None and body.top_k > vocab:
         raise InputError(f"top_k is {body.top_k}; the model has {vocab} tokens")
     loaded.tokenizer.encode(body.prompt)  # characters outside the vocabulary: 422 before any work
     compiled = loaded.decoder is not None and body.cache != "none"  # serve --compile, a model with a cache
-    sampling = Sampling(body.max_new_tokens, body.temperature, body.top_k, body.top_p, seed=body.seed,
-                        cache=body.cache, compile=compiled)
+    sampling = Sampling(
+        body.max_new_tokens,
+        body.temperature,
+        body.top_k,
+        body.top_p,
+        seed=body.seed,
+        cache=body.cache,
+        compile=compiled,
+    )
     job = state.gate.admit()
     clock = {}
 
@@ -182,8 +201,9 @@ async def generate(request: Request, body: GenerateBody):
             return
         yield event("done", timing(job.steps))
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 @router.post("/attention")
@@ -192,17 +212,27 @@ async def attention(request: Request, body: AttentionBody):
     loaded = await _model(request, body.run, "attention", readable=True)
     job = _state(request).gate.admit()
     panels, translation = await job.result(
-        lambda job: attention_panels(loaded.readable, loaded.tokenizer, body.text, body.target))
-    return {"translation": translation, "panels": [_panel(*panel) for panel in panels],
-            "n_layer": loaded.config.n_layer, "n_head": loaded.config.n_head}
+        lambda job: attention_panels(loaded.readable, loaded.tokenizer, body.text, body.target)
+    )
+    return {
+        "translation": translation,
+        "panels": [_panel(*panel) for panel in panels],
+        "n_layer": loaded.config.n_layer,
+        "n_head": loaded.config.n_head,
+    }
 
 
 def _panel(name, weights, rows, cols):
     """A panel as JSON: the weights (n_layer, n_head, R, K) as bytes (weight = byte / 255), row-major,
     in base64: a twentieth of the size of the numbers as JSON text."""
     quantised = (weights.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return {"name": name, "rows": rows, "cols": cols, "shape": list(quantised.shape),
-            "weights": base64.b64encode(np.ascontiguousarray(quantised).tobytes()).decode("ascii")}
+    return {
+        "name": name,
+        "rows": rows,
+        "cols": cols,
+        "shape": list(quantised.shape),
+        "weights": base64.b64encode(np.ascontiguousarray(quantised).tobytes()).decode("ascii"),
+    }
 
 
 @router.post("/fill")
@@ -227,8 +257,9 @@ async def translate_texts(request: Request, body: TranslateBody):
     _check_texts(request, body.texts)
     loaded = await _model(request, body.run, "translate")
     job = _state(request).gate.admit()
-    translations = await job.result(lambda job: translate(loaded.model, loaded.tokenizer, body.texts, body.beam,
-                                                          body.alpha, body.max_len))
+    translations = await job.result(
+        lambda job: translate(loaded.model, loaded.tokenizer, body.texts, body.beam, body.alpha, body.max_len)
+    )
     return {"translations": translations}
 
 

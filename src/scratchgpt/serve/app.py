@@ -29,16 +29,22 @@ STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("scratchgpt.serve")
 
 
-def create_app(runs=None, limits=Limits()):
-    """The app over `runs` (a Runs; default: every run under ./runs)."""
+def create_app(runs=None, limits=None):
+    """The app over `runs` (a Runs; default: every run under ./runs) within `limits` (default: Limits())."""
+    limits = limits if limits is not None else Limits()
 
     @asynccontextmanager
     async def lifespan(app):
         yield
         app.state.gate.cancel_all()  # shutting down: no job outlives the server
 
-    app = FastAPI(title="scratchgpt playground", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="scratchgpt playground",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.runs = runs if runs is not None else Runs()
     app.state.limits = limits
     app.state.gate = Gate(limits.workers, limits.queue)
@@ -57,8 +63,11 @@ def create_app(runs=None, limits=Limits()):
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):
-        return JSONResponse({"error": str(e.detail).lower() if e.status_code in (404, 405) else str(e.detail)},
-                            status_code=e.status_code, headers=getattr(e, "headers", None))
+        return JSONResponse(
+            {"error": str(e.detail).lower() if e.status_code in (404, 405) else str(e.detail)},
+            status_code=e.status_code,
+            headers=getattr(e, "headers", None),
+        )
 
     @app.exception_handler(ScratchGPTError)  # a refusal, answered where the request was handled
     @app.exception_handler(Exception)  # a bug, answered by the outermost layer (which logs it again)

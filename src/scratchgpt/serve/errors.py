@@ -1,9 +1,9 @@
 """Every refusal as a status and one line: what the API's error handlers answer.
 
-    404  an unknown run (or page)          409  a run with no model yet, or damaged files
-    400  a body that is not JSON           413  a body over the server's limit
-    422  a body that breaks a rule         503  workers and queue full (with Retry-After)
-    500  a bug: the line names its type; the traceback goes to the server's log, never the answer
+404  an unknown run (or page)          409  a run with no model yet, or damaged files
+400  a body that is not JSON           413  a body over the server's limit
+422  a body that breaks a rule         503  workers and queue full (with Retry-After)
+500  a bug: the line names its type; the traceback goes to the server's log, never the answer
 """
 
 from ..errors import CheckpointError, ScratchGPTError

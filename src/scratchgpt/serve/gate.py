@@ -39,8 +39,10 @@ class Gate:
         """A Job for one request, or Busy if workers and queue are all taken."""
         with self._lock:
             if self.admitted >= self.workers + self.queue:
-                raise Busy(f"the server is busy ({self.workers} computing, {self.queue} waiting); "
-                           f"retry in {self.retry_after} s")
+                raise Busy(
+                    f"the server is busy ({self.workers} computing, {self.queue} waiting); "
+                    f"retry in {self.retry_after} s"
+                )
             self.admitted += 1
             job = Job(self)
             self.live.add(job)

@@ -85,8 +85,9 @@ class Runs:
         paths = self.paths()
         if len(paths) == 1:
             return next(iter(paths))
-        raise InputError(f"run: name one of this server's runs ({', '.join(paths)})" if paths else
-                         "run: this server has no runs yet")
+        raise InputError(
+            f"run: name one of this server's runs ({', '.join(paths)})" if paths else "run: this server has no runs yet"
+        )
 
     def path(self, name):
         paths = self.paths()
@@ -134,12 +135,24 @@ class Runs:
         except CheckpointError:
             manifest = None
         return {
-            "name": name, "path": str(path), "kind": config.kind, "head": getattr(config, "head", None),
-            "task": train.task, "abilities": abilities(config), "has_model": (path / MODEL_FILE).exists(),
-            "shape": {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
-                      if hasattr(config, k)},
-            "step": last["step"] if last else 0, "checkpoint_step": manifest["step"] if manifest else None,
-            "max_iters": train.max_iters, "max_time": train.max_time, "final": final, "data": data.get("source"),
+            "name": name,
+            "path": str(path),
+            "kind": config.kind,
+            "head": getattr(config, "head", None),
+            "task": train.task,
+            "abilities": abilities(config),
+            "has_model": (path / MODEL_FILE).exists(),
+            "shape": {
+                k: getattr(config, k)
+                for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+                if hasattr(config, k)
+            },
+            "step": last["step"] if last else 0,
+            "checkpoint_step": manifest["step"] if manifest else None,
+            "max_iters": train.max_iters,
+            "max_time": train.max_time,
+            "final": final,
+            "data": data.get("source"),
             "status": "training" if run_is_training(path) else "finished" if final else "stopped",
         }
 

@@ -1,9 +1,9 @@
 """Baselines a fine-tuned classifier has to beat, scored the same way on the same test split.
 
-    majority           always the most frequent label of the training split
-    bag_of_characters  multinomial logistic regression on how often each character occurs in the
-                       text (order thrown away), with an L2 penalty, fitted by L-BFGS: what a text
-                       classifier gets without a transformer
+majority           always the most frequent label of the training split
+bag_of_characters  multinomial logistic regression on how often each character occurs in the
+                   text (order thrown away), with an L2 penalty, fitted by L-BFGS: what a text
+                   classifier gets without a transformer
 """
 
 import collections
@@ -44,7 +44,7 @@ def bag_of_characters(train_texts, train_labels, test_texts, num_classes, l2=1e-
 
     def objective():
         optimizer.zero_grad()
-        loss = F.cross_entropy(x @ weight + bias, y) + l2 * (weight ** 2).sum()
+        loss = F.cross_entropy(x @ weight + bias, y) + l2 * (weight**2).sum()
         loss.backward()
         return loss
 

@@ -45,7 +45,7 @@ def matmul_peak(device, dtype, size=None, seconds=1.0):
         start = time.perf_counter()
         a @ b
         synchronize(device)
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
+        best = max(best, 2 * size**3 / (time.perf_counter() - start))
         if time.perf_counter() >= deadline:
             return best
 
@@ -83,7 +83,13 @@ def bench_step(model_config, train_config, task, device, attention, compile, ste
     warmup_seconds = run(warmup)
     seconds = run(steps)
     tokens = task.batch_tokens(train_config.batch_size)
-    return {"attention": attention, "compile": compile, "dtype": dtype, "ms_per_step": 1000 * seconds / steps,
-            "tokens_per_s": tokens * steps / seconds, "warmup_s": warmup_seconds,
-            "achieved_flops": flops_per_token(config) * tokens * steps / seconds,
-            "peak_memory_mb": peak_memory_bytes(device) / 2**20}
+    return {
+        "attention": attention,
+        "compile": compile,
+        "dtype": dtype,
+        "ms_per_step": 1000 * seconds / steps,
+        "tokens_per_s": tokens * steps / seconds,
+        "warmup_s": warmup_seconds,
+        "achieved_flops": flops_per_token(config) * tokens * steps / seconds,
+        "peak_memory_mb": peak_memory_bytes(device) / 2**20,
+    }

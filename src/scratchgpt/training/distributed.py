@@ -77,8 +77,10 @@ class World:
     def check_batch(self, batch_size, grad_accum):
         """Each rank's share of each micro-batch must be whole."""
         if batch_size % (self.size * grad_accum):
-            raise ConfigError(f"batch_size {batch_size} must divide by the number of processes times "
-                              f"grad_accum ({self.size} x {grad_accum})")
+            raise ConfigError(
+                f"batch_size {batch_size} must divide by the number of processes times "
+                f"grad_accum ({self.size} x {grad_accum})"
+            )
 
     def wrap(self, model, device):
         """The model as the steps call it: DDP's wrapper (which averages the gradients in backward),
@@ -88,8 +90,11 @@ class World:
         # no buffer is trained (masks and rotary tables only): no need to broadcast them every step
         # (torch 2.13 renamed broadcast_buffers, which it still reads, with a warning)
         quiet = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-        return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                       **{"forward_sync_buffers" if quiet else "broadcast_buffers": False})
+        return DistributedDataParallel(
+            model,
+            device_ids=[device] if device.type == "cuda" else None,
+            **{"forward_sync_buffers" if quiet else "broadcast_buffers": False},
+        )
 
     def shard(self, task):
         """`task` whose batches are this rank's slices of the global batches (itself when alone)."""
@@ -106,7 +111,7 @@ class World:
         cut = []
         for piece in range(pieces):
             start = (piece * self.size + self.rank) * b
-            part = tuple(t[start:start + b] for t in batch)  # (b, ...)
+            part = tuple(t[start : start + b] for t in batch)  # (b, ...)
             cut.append((part, self.size * targets(part) / total))
         return cut
 
@@ -207,16 +212,20 @@ def device_for(setting, local_rank, size):
     if size == 1:
         return resolve_device(setting)
     if setting not in ("auto", "cuda", "cpu"):
-        raise ConfigError(f"under torchrun each process takes its own device; use --device cuda (process "
-                          f"LOCAL_RANK on cuda:LOCAL_RANK) or cpu, not {setting}")
+        raise ConfigError(
+            f"under torchrun each process takes its own device; use --device cuda (process "
+            f"LOCAL_RANK on cuda:LOCAL_RANK) or cpu, not {setting}"
+        )
     device = resolve_device(setting)
     if device.type == "mps":  # auto on a Mac: no DDP backend for it
         return torch.device("cpu")
     if device.type == "cuda":
         count = torch.cuda.device_count()
         if local_rank >= count:
-            raise ConfigError(f"process LOCAL_RANK {local_rank} needs cuda:{local_rank}, but this machine has "
-                              f"{count} GPUs; start at most {count} processes per node")
+            raise ConfigError(
+                f"process LOCAL_RANK {local_rank} needs cuda:{local_rank}, but this machine has "
+                f"{count} GPUs; start at most {count} processes per node"
+            )
         return torch.device("cuda", local_rank)
     return device
 
@@ -259,6 +268,8 @@ def peers_watched(world, run_dir, last_checkpoint):
             raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         first = first.split("] ", 1)[-1].split(". ")[0]  # without gloo's source path and advice
-        raise DistributedError(f"another process of this run stopped or cannot be reached ({first}); "
-                               f"{last_checkpoint()}; continue with: scratchgpt train --resume --out "
-                               f"{run_dir} (under torchrun with any number of processes)") from None
+        raise DistributedError(
+            f"another process of this run stopped or cannot be reached ({first}); "
+            f"{last_checkpoint()}; continue with: scratchgpt train --resume --out "
+            f"{run_dir} (under torchrun with any number of processes)"
+        ) from None

@@ -52,8 +52,8 @@ def evaluate_split(model, data, block_size, batch_size=64, device="cpu", char_co
     total = 0.0
     with evaluating(model):
         for start in range(0, n, batch_size):
-            x = x_all[start:start + batch_size].to(device)  # (b, T)
-            y = y_all[start:start + batch_size].to(device)  # (b, T)
+            x = x_all[start : start + batch_size].to(device)  # (b, T)
+            y = y_all[start : start + batch_size].to(device)  # (b, T)
             logits, _ = model(x)  # (b, T, V), float32
             total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
     loss = total / (n * block_size)

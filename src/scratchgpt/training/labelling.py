@@ -27,8 +27,9 @@ class _LabelledTask:
         self.name, self.tokenizer, self.labels, self.data_info = name, tokenizer, labels, data_info
         self.block_size = block_size
         self.pad_id = tokenizer.special_id("[PAD]")
-        self.rows = {split: [frame(tokenizer, text, block_size) for text, _ in pairs]
-                     for split, pairs in examples.items()}
+        self.rows = {
+            split: [frame(tokenizer, text, block_size) for text, _ in pairs] for split, pairs in examples.items()
+        }
         self.targets = {split: self._targets([t for _, t in pairs]) for split, pairs in examples.items()}
 
     def summary(self):
@@ -98,7 +99,7 @@ class SequenceTask(_LabelledTask):
             ids = self.ids[split][i]
             spare = len(ids) - self.width  # > 0: a long text, of which a random window
             start = torch.randint(spare + 1, (1,), generator=generator).item() if spare > 0 else 0
-            rows.append([self.cls, *ids[start:start + self.width], self.sep])
+            rows.append([self.cls, *ids[start : start + self.width], self.sep])
         ids = pad(rows, self.pad_id, device)  # (B, L)
         return ids, ids != self.pad_id, self._batch_targets(split, index, device)
 
@@ -121,18 +122,28 @@ class SequenceTask(_LabelledTask):
         outs, loss = self.outputs(model, split, device)
         out, actual = torch.cat(outs), self.targets[split]
         if self.labels is None:
-            return {f"{split}_loss": loss, f"{split}_rmse": scores.rmse(out, actual),
-                    f"{split}_spearman": scores.spearman(out, actual)}
+            return {
+                f"{split}_loss": loss,
+                f"{split}_rmse": scores.rmse(out, actual),
+                f"{split}_spearman": scores.spearman(out, actual),
+            }
         predicted = out.argmax(-1)
-        return {f"{split}_loss": loss, f"{split}_accuracy": scores.accuracy(predicted, actual),
-                f"{split}_macro_f1": scores.macro_f1(predicted, actual, len(self.labels))}
+        return {
+            f"{split}_loss": loss,
+            f"{split}_accuracy": scores.accuracy(predicted, actual),
+            f"{split}_macro_f1": scores.macro_f1(predicted, actual, len(self.labels)),
+        }
 
     def report(self, s):
         if self.labels is None:
-            return (f"test split: RMSE {s['test_rmse']:.3f}, Spearman {s['test_spearman']:.3f} "
-                    f"(val: {s['val_rmse']:.3f}, {s['val_spearman']:.3f})")
-        return (f"test split: accuracy {s['test_accuracy']:.1%}, macro-F1 {s['test_macro_f1']:.3f} "
-                f"(val: {s['val_accuracy']:.1%}, {s['val_macro_f1']:.3f})")
+            return (
+                f"test split: RMSE {s['test_rmse']:.3f}, Spearman {s['test_spearman']:.3f} "
+                f"(val: {s['val_rmse']:.3f}, {s['val_spearman']:.3f})"
+            )
+        return (
+            f"test split: accuracy {s['test_accuracy']:.1%}, macro-F1 {s['test_macro_f1']:.3f} "
+            f"(val: {s['val_accuracy']:.1%}, {s['val_macro_f1']:.3f})"
+        )
 
 
 class TokenTask(_LabelledTask):
@@ -148,14 +159,15 @@ class TokenTask(_LabelledTask):
         outs, loss = self.outputs(model, split, device)
         predicted, actual = [], []
         for start, out in zip(range(0, len(self.rows[split]), 64), outs):
-            labels = pad(self.targets[split][start:start + len(out)], IGNORE)  # (b, L)
+            labels = pad(self.targets[split][start : start + len(out)], IGNORE)  # (b, L)
             real = labels != IGNORE
             predicted.append(out.argmax(-1)[real])
             actual.append(labels[real])
         precision, recall, f1 = scores.binary_prf(torch.cat(predicted), torch.cat(actual))
-        return {f"{split}_loss": loss, f"{split}_precision": precision, f"{split}_recall": recall,
-                f"{split}_f1": f1}
+        return {f"{split}_loss": loss, f"{split}_precision": precision, f"{split}_recall": recall, f"{split}_f1": f1}
 
     def report(self, s):
-        return (f"test split, name characters: precision {s['test_precision']:.3f}, recall "
-                f"{s['test_recall']:.3f}, F1 {s['test_f1']:.3f} (val F1 {s['val_f1']:.3f})")
+        return (
+            f"test split, name characters: precision {s['test_precision']:.3f}, recall "
+            f"{s['test_recall']:.3f}, F1 {s['test_f1']:.3f} (val F1 {s['val_f1']:.3f})"
+        )

@@ -43,8 +43,18 @@ clock = time.perf_counter  # the clock of training time and time budgets (tests 
 PROGRESS_SECONDS = 30.0  # without a progress bar (output not a terminal), a progress line this often
 
 # Settings that may differ between a run and its --resume; any other difference is refused.
-RESUMABLE = {"max_iters", "max_time", "eval_interval", "eval_iters", "log_interval", "device",
-             "sample_tokens", "compile", "grad_accum", "tensorboard"}
+RESUMABLE = {
+    "max_iters",
+    "max_time",
+    "eval_interval",
+    "eval_iters",
+    "log_interval",
+    "device",
+    "sample_tokens",
+    "compile",
+    "grad_accum",
+    "tensorboard",
+}
 
 
 @dataclass(frozen=True)
@@ -65,8 +75,17 @@ class TrainResult:
         return self.scores["val_bpc"]
 
 
-def train(model_config, train_config, run_dir, data=None, resume=False, extend=False, pretrained=None,
-          progress=True, log=print):
+def train(
+    model_config,
+    train_config,
+    run_dir,
+    data=None,
+    resume=False,
+    extend=False,
+    pretrained=None,
+    progress=True,
+    log=print,
+):
     """Train a model for train_config.task on `data` (a path; None: the task's built-in data) into
     `run_dir` (a new directory, or an existing one with resume=True). `pretrained`, a run directory
     of an encoder, gives a fine-tuned encoder its weights (all but the head's) and its tokenizer; a
@@ -82,10 +101,23 @@ def train(model_config, train_config, run_dir, data=None, resume=False, extend=F
     run as one process, which rank 0 alone writes and logs; a run may resume with another number of
     processes. On ranks other than 0, the result has no scores and no sample.
     """
-    with (distributed.joined(train_config.device) as (world, device),
-          distributed.peers_watched(world, run_dir, lambda: _last_good(Path(run_dir)))):
-        return _train(model_config, train_config, run_dir, data, resume, extend, pretrained,
-                      progress and world.is_main, log if world.is_main else _silent, world=world, device=device)
+    with (
+        distributed.joined(train_config.device) as (world, device),
+        distributed.peers_watched(world, run_dir, lambda: _last_good(Path(run_dir))),
+    ):
+        return _train(
+            model_config,
+            train_config,
+            run_dir,
+            data,
+            resume,
+            extend,
+            pretrained,
+            progress and world.is_main,
+            log if world.is_main else _silent,
+            world=world,
+            device=device,
+        )
 
 
 def _silent(message):
@@ -100,8 +132,9 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
     if resume:
         model_config, train_config, data, planned = _resume_settings(run_dir, model_config, train_config, data)
     elif (run_dir / "config.json").exists():
-        raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume, "
-                              f"or train into another directory with --out")
+        raise CheckpointError(
+            f"{run_dir} already holds a run; continue it with --resume, or train into another directory with --out"
+        )
     check_optimizer(model_config, train_config)
     world.check_batch(train_config.batch_size, train_config.grad_accum)
     device = configure(device)
@@ -123,15 +156,25 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
         run_dir.mkdir(parents=True, exist_ok=True)
     run = None
     try:
-        with (ckpt.run_lock(run_dir) if world.is_main else contextlib.nullcontext()), StopSignals() as stop:
+        with ckpt.run_lock(run_dir) if world.is_main else contextlib.nullcontext(), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
             model = build_model(model_config)
             if pretrained is not None and not resume:
                 model.load_pretrained(source)
             dtype = training_dtype(device, model_config, train_config)  # float32 or bfloat16
             amp = autocast(device, dtype)
-            run = _Run(run_dir, model_config, train_config, task, device, model.to(device), amp, log,
-                       horizon=_horizon(train_config), world=world)
+            run = _Run(
+                run_dir,
+                model_config,
+                train_config,
+                task,
+                device,
+                model.to(device),
+                amp,
+                log,
+                horizon=_horizon(train_config),
+                world=world,
+            )
             optimizer = make_optimizer(run.model, train_config)
             batch_rng = torch.Generator().manual_seed(train_config.seed)
             start, best_val, run.train_seconds = 0, math.inf, 0.0
@@ -153,8 +196,10 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
                     ckpt.remove_stale(run_dir)
                 if state is not None:
                     _plan_schedule(run, planned, extend, start)
-            log(f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device} ({dtype}), "
-                f"run directory {run_dir}")
+            log(
+                f"{run.model.num_parameters() / 1e6:.2f}M parameters, {task.summary()}, device {device} ({dtype}), "
+                f"run directory {run_dir}"
+            )
             steps_done, best_val = _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress)
         if not world.is_main:  # rank 0 scores the model and writes the sample
             return TrainResult(steps_done, best_val, {}, run.train_seconds, 0.0, "")
@@ -164,7 +209,9 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
         kept = f"the checkpoint of step {manifest['step']} is intact" if manifest else "no checkpoint yet"
         raise TrainingInterrupted(
             f"stopped at once by a second {signal_name(e.signum)}; {kept}; continue with: "
-            f"scratchgpt train --resume --out {run_dir}", 128 + e.signum) from None
+            f"scratchgpt train --resume --out {run_dir}",
+            128 + e.signum,
+        ) from None
     finally:
         if run is not None and run.board is not None:
             run.board.close()  # at the end, and on an interruption or an error too
@@ -173,11 +220,14 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
 def _check_room_to_train(run, start):
     c = run.train_config
     if start > c.max_iters:
-        raise ConfigError(f"{run.run_dir} is already at step {start}, past max_iters {c.max_iters}; "
-                          f"pass a larger --max-iters")
+        raise ConfigError(
+            f"{run.run_dir} is already at step {start}, past max_iters {c.max_iters}; pass a larger --max-iters"
+        )
     if 0 < c.max_time <= run.train_seconds:
-        raise ConfigError(f"{run.run_dir} has already trained {run.train_seconds:.1f} s of its "
-                          f"max_time {c.max_time:g} s; pass a larger --max-time")
+        raise ConfigError(
+            f"{run.run_dir} has already trained {run.train_seconds:.1f} s of its "
+            f"max_time {c.max_time:g} s; pass a larger --max-time"
+        )
 
 
 def _horizon(c):
@@ -189,13 +239,16 @@ def _plan_schedule(run, planned, extend, start):
     """On resume: keep the schedule the run was planned with, or re-plan it (--extend) and log it."""
     c = run.train_config
     if extend:
-        run.log(f"--extend: the learning-rate schedule is re-planned over {_describe(run.horizon)} "
-                f"from step {start} on")
+        run.log(
+            f"--extend: the learning-rate schedule is re-planned over {_describe(run.horizon)} from step {start} on"
+        )
         run.record({"kind": "extend", "step": start, **run.horizon})
     elif planned != run.horizon:
         if c.schedule != "constant":
-            run.log(f"the learning-rate schedule keeps its plan of {_describe(planned)}; after it the "
-                    f"rate stays at its final value (--extend re-plans it over {_describe(run.horizon)})")
+            run.log(
+                f"the learning-rate schedule keeps its plan of {_describe(planned)}; after it the "
+                f"rate stays at its final value (--extend re-plans it over {_describe(run.horizon)})"
+            )
         run.horizon = planned
 
 
@@ -268,10 +321,14 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
     estimated = world.shard(run.task)  # this rank's slices of the estimates' batches
     forward = torch.compile(replica) if c.compile else replica
     timed = c.max_time > 0  # the bar counts seconds of the budget, else steps
-    bar = tqdm(total=c.max_time if timed else c.max_iters, initial=run.train_seconds if timed else start,
-               unit="s" if timed else "step", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]" if timed else None,
-               disable=None if progress else True)  # None: only on a terminal
+    bar = tqdm(
+        total=c.max_time if timed else c.max_iters,
+        initial=run.train_seconds if timed else start,
+        unit="s" if timed else "step",
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]" if timed else None,
+        disable=None if progress else True,
+    )  # None: only on a terminal
     steps_done, interval_steps, interval_seconds, step_seconds = 0, 0, 0.0, 0.0
     lines = progress and bar.disable  # no bar to watch (a log file, a pipe): a line now and then instead
     last_line, loss_value = clock() if lines else 0.0, None
@@ -281,8 +338,9 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
             step_start = clock()
             for group in optimizer.param_groups:  # the schedule's clock: the expected end of this step
                 group["lr"] = lr_at(step, schedule, run.train_seconds + step_seconds, group["peak_lr"])
-            loss, run.grad_norm = training_step(forward, model, optimizer, run.task, c, batch_rng, run.device,
-                                                run.amp, replica, world)
+            loss, run.grad_norm = training_step(
+                forward, model, optimizer, run.task, c, batch_rng, run.device, run.amp, replica, world
+            )
             run.pending_losses.append(loss.detach())
             # every rank: the same clock (rank 0's) and the same decision to stop
             signum, step_seconds = world.agree(stop.signum, clock() - step_start)
@@ -300,27 +358,48 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}")
                 # the step's gradient norm, read after that sync: no more waiting
                 grad_norm = {} if run.grad_norm is None else {"grad_norm": run.grad_norm.item()}
-                run.record({"kind": "train", "step": done, "loss": loss_value,
-                            "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
-                            **grad_norm, "tokens_per_s": tokens_per_s, "train_seconds": run.train_seconds})
+                run.record(
+                    {
+                        "kind": "train",
+                        "step": done,
+                        "loss": loss_value,
+                        "lr": optimizer.param_groups[-1]["lr"],  # AdamW's
+                        **grad_norm,
+                        "tokens_per_s": tokens_per_s,
+                        "train_seconds": run.train_seconds,
+                    }
+                )
                 interval_steps, interval_seconds = 0, 0.0
 
             if lines and clock() - last_line >= PROGRESS_SECONDS:
                 last_line = clock()
-                run.log(f"step {done:,}" + (f", {run.train_seconds:.0f} s of {c.max_time:g}" if timed
-                                            else f" of {c.max_iters:,}")
-                        + (f", loss {loss_value:.4f}" if loss_value is not None else "")
-                        + f", {steps_done * batch_tokens / run.train_seconds:,.0f} tokens/s")
+                run.log(
+                    f"step {done:,}"
+                    + (f", {run.train_seconds:.0f} s of {c.max_time:g}" if timed else f" of {c.max_iters:,}")
+                    + (f", loss {loss_value:.4f}" if loss_value is not None else "")
+                    + f", {steps_done * batch_tokens / run.train_seconds:,.0f} tokens/s"
+                )
 
             if done % c.eval_interval == 0 or last:
                 synchronize(run.device)  # the steps' queued work belongs to training time
-                losses = world.mean_values(estimate_loss(model, estimated, c.batch_size, c.eval_iters, c.seed + 1,
-                                                         run.device, run.amp))  # over each rank's slices
+                losses = world.mean_values(
+                    estimate_loss(model, estimated, c.batch_size, c.eval_iters, c.seed + 1, run.device, run.amp)
+                )  # over each rank's slices
                 tracked = run.task.track(model, run.device) if world.is_main else {}
-                run.log(f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
-                        + "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in tracked.items()))
-                run.record({"kind": "eval", "step": done, "train_loss": losses["train"], "val_loss": losses["val"],
-                            **tracked, "train_seconds": run.train_seconds})
+                run.log(
+                    f"step {done}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                    + "".join(f", {k.replace('_', ' ')} {v:.4f}" for k, v in tracked.items())
+                )
+                run.record(
+                    {
+                        "kind": "eval",
+                        "step": done,
+                        "train_loss": losses["train"],
+                        "val_loss": losses["val"],
+                        **tracked,
+                        "train_seconds": run.train_seconds,
+                    }
+                )
                 if losses["val"] < best_val:
                     best_val = losses["val"]
                     _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)
@@ -332,7 +411,9 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 world.barrier()  # no rank leaves (and makes torchrun stop the others) before rank 0 has saved
                 raise TrainingInterrupted(
                     f"stopped by {signal_name(signum)} at step {done}, checkpoint saved; "
-                    f"continue with: scratchgpt train --resume --out {run.run_dir}", 128 + signum)
+                    f"continue with: scratchgpt train --resume --out {run.run_dir}",
+                    128 + signum,
+                )
             if last:
                 break
     finally:
@@ -351,8 +432,9 @@ def _checked_losses(run, step):
     for i, value in enumerate(values):
         if not math.isfinite(value):
             bad_step = step - len(values) + 1 + i
-            raise TrainingDiverged(f"loss became {value} at step {bad_step}; lower lr or enable "
-                                   f"grad_clip ({_last_good(run.run_dir)})")
+            raise TrainingDiverged(
+                f"loss became {value} at step {bad_step}; lower lr or enable grad_clip ({_last_good(run.run_dir)})"
+            )
     return values[-1]
 
 
@@ -360,14 +442,14 @@ def _check_finite(run, step):
     """Refuse to save a model whose losses since the last check, or whose weights, are not finite."""
     _checked_losses(run, step)
     if not torch.stack([p.isfinite().all() for p in run.model.parameters()]).all():
-        raise TrainingDiverged(f"the weights stopped being finite by step {step}; lower lr or enable "
-                               f"grad_clip ({_last_good(run.run_dir)})")
+        raise TrainingDiverged(
+            f"the weights stopped being finite by step {step}; lower lr or enable grad_clip ({_last_good(run.run_dir)})"
+        )
 
 
 def _last_good(run_dir):
     manifest = ckpt.read_manifest(run_dir)
-    return (f"the last good checkpoint, step {manifest['step']}, is kept" if manifest
-            else "no checkpoint was saved")
+    return f"the last good checkpoint, step {manifest['step']}, is kept" if manifest else "no checkpoint was saved"
 
 
 def _save_weights(run, path, what, step):
@@ -386,9 +468,15 @@ def _keep_a_model(run, step):
 def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
     """Everything --resume needs to continue exactly from `step`; never a diverged model."""
     _check_finite(run, step)
-    state = {"step": step, "best_val_loss": best_val, "train_seconds": run.train_seconds,
-             "schedule": run.horizon, "optimizer": optimizer.state_dict(),
-             "batch_rng": batch_rng.get_state(), "torch_rng": torch.get_rng_state()}
+    state = {
+        "step": step,
+        "best_val_loss": best_val,
+        "train_seconds": run.train_seconds,
+        "schedule": run.horizon,
+        "optimizer": optimizer.state_dict(),
+        "batch_rng": batch_rng.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
     if run.world.is_main:  # the ranks' states are the same: rank 0's weights, optimizer and random streams
@@ -412,8 +500,16 @@ def _finish(run, final_step, steps_done, best_val):
     scores = run.task.evaluate(model, run.device)
     train_seconds = run.train_seconds
     tokens_per_s = final_step * run.task.batch_tokens(run.train_config.batch_size) / max(train_seconds, 1e-9)
-    run.record({"kind": "final", "step": final_step, **scores, "best_estimated_val_loss": best_val,
-                "train_seconds": train_seconds, "tokens_per_s": tokens_per_s})
+    run.record(
+        {
+            "kind": "final",
+            "step": final_step,
+            **scores,
+            "best_estimated_val_loss": best_val,
+            "train_seconds": train_seconds,
+            "tokens_per_s": tokens_per_s,
+        }
+    )
     run.log(f"{run.task.report(scores)} ({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
     sample = run.task.sample(model, run.train_config.sample_tokens, run.train_config.seed)
     with ckpt.writing(f"the sample to {run.run_dir}"):
@@ -427,14 +523,15 @@ def _resume_settings(run_dir, model_config, train_config, data):
     """(saved model config, saved train config with the changes a resume allows, data, the horizon
     the saved settings planned the schedule over)."""
     saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
-    changed = [f"{name}: {a!r} -> {b!r}"
-               for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
-               for name, a, b in _differences(old, new)
-               if name not in RESUMABLE | fitted]  # the model's vocab_size is the data's, set by make_task
+    changed = [
+        f"{name}: {a!r} -> {b!r}"
+        for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
+        for name, a, b in _differences(old, new)
+        if name not in RESUMABLE | fitted
+    ]  # the model's vocab_size is the data's, set by make_task
     if changed:
         raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
-    train_config = dataclasses.replace(
-        saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})
+    train_config = dataclasses.replace(saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})
     data = data if data is not None else saved_data.get("source")
     return saved_model, train_config, data, _horizon(saved_train)
 
@@ -442,5 +539,8 @@ def _resume_settings(run_dir, model_config, train_config, data):
 def _differences(a, b):
     if type(a) is not type(b):
         return [("model", a.kind, b.kind)]
-    return [(f.name, getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
-            if getattr(a, f.name) != getattr(b, f.name)]
+    return [
+        (f.name, getattr(a, f.name), getattr(b, f.name))
+        for f in dataclasses.fields(a)
+        if getattr(a, f.name) != getattr(b, f.name)
+    ]

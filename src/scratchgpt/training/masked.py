@@ -65,7 +65,7 @@ class MaskedTokenTask:
         total, right, count = 0.0, 0, 0
         with evaluating(model):
             for start in range(0, len(inputs), 64):
-                x, y = inputs[start:start + 64].to(device), labels[start:start + 64].to(device)
+                x, y = inputs[start : start + 64].to(device), labels[start : start + 64].to(device)
                 logits, _ = model(x)  # (b, T, V)
                 chosen = y != IGNORE
                 total += F.cross_entropy(logits[chosen].float(), y[chosen], reduction="sum").item()
@@ -82,8 +82,10 @@ class MaskedTokenTask:
 
     def report(self, scores):
         unit = "characters" if self.tokenizer.kind == "char" else "tokens"
-        return (f"validation text, {scores['val_masked']:,} masked {unit}: loss "
-                f"{scores['val_loss']:.4f}, accuracy {scores['val_accuracy']:.1%}")
+        return (
+            f"validation text, {scores['val_masked']:,} masked {unit}: loss "
+            f"{scores['val_loss']:.4f}, accuracy {scores['val_accuracy']:.1%}"
+        )
 
     @torch.no_grad()
     def sample(self, model, max_tokens, seed):
@@ -97,6 +99,9 @@ class MaskedTokenTask:
             logits, _ = model(inputs.to(next(model.parameters()).device))
         filled = torch.where(labels != IGNORE, logits.argmax(-1).cpu(), inputs)
         seen = self.tokenizer.decode(inputs[0, 1:-1].tolist()).replace("[MASK]", "_")
-        lines = {"masked": seen, "filled": self.tokenizer.decode(filled[0, 1:-1].tolist()),
-                 "original": self.tokenizer.decode(window[0].tolist())}
+        lines = {
+            "masked": seen,
+            "filled": self.tokenizer.decode(filled[0, 1:-1].tolist()),
+            "original": self.tokenizer.decode(window[0].tolist()),
+        }
         return "".join(f"{name + ':':10}{text.replace(chr(10), '↵')}\n" for name, text in lines.items())

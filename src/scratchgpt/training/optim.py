@@ -106,16 +106,23 @@ class Optimizers:
 def block_matrices(model):
     """The 2-D weights inside the model's transformer blocks (attention and feed-forward matrices),
     whatever the family calls its stacks of blocks: the parameters Muon updates."""
-    return {p for module in model.modules() if isinstance(module, (Block, DecoderBlock))
-            for p in module.parameters() if p.dim() == 2}
+    return {
+        p
+        for module in model.modules()
+        if isinstance(module, (Block, DecoderBlock))
+        for p in module.parameters()
+        if p.dim() == 2
+    }
 
 
 def check_optimizer(model_config, c):
     """Refuse Muon for a model without transformer blocks (the bigram, or no layers): it would
     silently be AdamW."""
     if c.optimizer == "muon" and getattr(model_config, "n_layer", 0) == 0:
-        raise ConfigError(f"--optimizer muon updates the weight matrices inside transformer blocks, and this "
-                          f"{model_config.kind} model has none; use --optimizer adamw")
+        raise ConfigError(
+            f"--optimizer muon updates the weight matrices inside transformer blocks, and this "
+            f"{model_config.kind} model has none; use --optimizer adamw"
+        )
 
 
 def make_optimizer(model, c):
@@ -131,8 +138,11 @@ def make_optimizer(model, c):
     adamw = torch.optim.AdamW(groups, lr=c.lr, betas=(c.beta1, c.beta2), fused=fused)
     if not muon_params:
         return adamw
-    muon = Muon([{"params": [p for p in model.parameters() if p in muon_params],
-                  "peak_lr": c.muon_lr}], lr=c.muon_lr, momentum=c.muon_momentum)
+    muon = Muon(
+        [{"params": [p for p in model.parameters() if p in muon_params], "peak_lr": c.muon_lr}],
+        lr=c.muon_lr,
+        momentum=c.muon_momentum,
+    )
     return Optimizers(muon, adamw)
 
 

@@ -1,9 +1,9 @@
 """The scores fine-tuned models are reported by, written out (each a few lines of arithmetic).
 
-    accuracy, macro_f1           classification: the share right; the mean over classes of F1
-    binary_prf                   token labelling: precision, recall and F1 of the positive class
-    rmse, spearman               regression: root mean squared error; rank correlation
-    translation_scores           translation: BLEU and chrF, computed by sacrebleu
+accuracy, macro_f1           classification: the share right; the mean over classes of F1
+binary_prf                   token labelling: precision, recall and F1 of the positive class
+rmse, spearman               regression: root mean squared error; rank correlation
+translation_scores           translation: BLEU and chrF, computed by sacrebleu
 """
 
 import math
@@ -47,7 +47,7 @@ def binary_prf(predicted, actual):
 
 def rmse(predicted, actual):
     diff = torch.as_tensor(predicted, dtype=torch.float64) - torch.as_tensor(actual, dtype=torch.float64)
-    return math.sqrt((diff ** 2).mean().item())
+    return math.sqrt((diff**2).mean().item())
 
 
 def _ranks(x):
@@ -66,7 +66,7 @@ def spearman(predicted, actual):
     """Spearman's rank correlation: Pearson's correlation of the ranks (ties get mean ranks)."""
     a, b = _ranks(predicted), _ranks(actual)
     a, b = a - a.mean(), b - b.mean()
-    denominator = math.sqrt((a ** 2).sum().item() * (b ** 2).sum().item())
+    denominator = math.sqrt((a**2).sum().item() * (b**2).sum().item())
     return (a * b).sum().item() / denominator if denominator else 0.0
 
 
@@ -78,6 +78,9 @@ def translation_scores(hypotheses, references):
     except ImportError:
         raise MissingExtra("BLEU and chrF need sacrebleu: pip install 'scratchgpt[translate]'") from None
     bleu, chrf = BLEU(), CHRF()
-    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
-            "chrf": chrf.corpus_score(hypotheses, [references]).score,
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    return {
+        "bleu": bleu.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }

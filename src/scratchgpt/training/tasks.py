@@ -97,8 +97,9 @@ class NextTokenTask:
         return batch_size * self.block_size
 
     def evaluate(self, model, device):
-        val_loss, val_bpc = evaluate_split(model, self.splits["val"], self.block_size, device=device,
-                                           char_counts=self.tokenizer.char_counts())
+        val_loss, val_bpc = evaluate_split(
+            model, self.splits["val"], self.block_size, device=device, char_counts=self.tokenizer.char_counts()
+        )
         return {"val_loss": val_loss, "val_bpc": val_bpc}
 
     def track(self, model, device):
@@ -112,9 +113,15 @@ class NextTokenTask:
 
 
 # The model families each task trains, and the head an encoder needs for it.
-FAMILIES = {"next-token": ("gpt", "bigram"), "mlm": ("encoder",), "speakers": ("encoder",),
-            "names": ("encoder",), "classify": ("encoder",), "regress": ("encoder",),
-            **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")}}
+FAMILIES = {
+    "next-token": ("gpt", "bigram"),
+    "mlm": ("encoder",),
+    "speakers": ("encoder",),
+    "names": ("encoder",),
+    "classify": ("encoder",),
+    "regress": ("encoder",),
+    **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")},
+}
 FINE_TUNING = ("speakers", "names", "classify", "regress")
 HEADS = {"mlm": "mlm", "speakers": "sequence", "names": "token", "classify": "sequence", "regress": "sequence"}
 
@@ -132,15 +139,17 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
     """
     name = train_config.task
     if model_config.kind not in FAMILIES[name]:
-        raise ConfigError(f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the "
-                          f"{model_config.kind} model")
+        raise ConfigError(
+            f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the {model_config.kind} model"
+        )
     if isinstance(data, (list, tuple)) and name != "pairs":
         raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
     if model_config.kind == "seq2seq":
         return _translation_task(model_config, train_config, data, tokenizer)
     if name == "names" and (tokenizer.kind if tokenizer is not None else train_config.tokenizer) != "char":
-        raise ConfigError("the names task labels characters; it needs --tokenizer char (and an encoder "
-                          "pretrained on characters)")
+        raise ConfigError(
+            "the names task labels characters; it needs --tokenizer char (and an encoder pretrained on characters)"
+        )
     if name == "next-token":
         corpus = _corpus(corpus_path(data), train_config, tokenizer)
         task = NextTokenTask(corpus, model_config.block_size)
@@ -156,13 +165,17 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         path = Path(data) if data is not None else tiny_shakespeare()
         play, sha = read_text(path)
         found = speeches(play)
-        examples = {s: (speaker_examples if name == "speakers" else name_examples)(found, s)
-                    for s in ("train", "val", "test")}
+        examples = {
+            s: (speaker_examples if name == "speakers" else name_examples)(found, s) for s in ("train", "val", "test")
+        }
         if not all(examples.values()):
             raise DataError(f"{path} has too few speeches (NAME: lines, then text) for the {name} task")
         labels = SPEAKERS if name == "speakers" else ("other", "name")
-        tokenizer = tokenizer or _chosen(train_config, SPECIALS, lambda size: train_bpe(
-            [text for text, _ in examples["train"]], size)) or CharTokenizer.from_text(play).with_specials()
+        tokenizer = (
+            tokenizer
+            or _chosen(train_config, SPECIALS, lambda size: train_bpe([text for text, _ in examples["train"]], size))
+            or CharTokenizer.from_text(play).with_specials()
+        )
         task_class = SequenceTask if name == "speakers" else TokenTask
         task = task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
     else:  # classify, regress
@@ -173,17 +186,27 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         unknown = [e for split_ in splits.values() for e in split_ if not regression and e.target not in labels]
         if unknown:
             first = min(unknown, key=lambda e: e.line)
-            raise DataError(f"{path}, line {first.line}: the label {first.target!r} is not one the model knows "
-                            f"({', '.join(labels)})")
-        tokenizer = tokenizer or _chosen(train_config, SPECIALS, lambda size: train_bpe(
-            [e.text for e in splits["train"]], size)) or CharTokenizer.from_text(
-                "".join(e.text for e in splits["train"])).with_specials()
+            raise DataError(
+                f"{path}, line {first.line}: the label {first.target!r} is not one the model knows "
+                f"({', '.join(labels)})"
+            )
+        tokenizer = (
+            tokenizer
+            or _chosen(train_config, SPECIALS, lambda size: train_bpe([e.text for e in splits["train"]], size))
+            or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()
+        )
         examples = {s: [(e.text, e.target) for e in split_] for s, split_ in splits.items()}
-        task = SequenceTask(name, examples, tokenizer, model_config.block_size, labels or None,
-                            _info(path, sha256_file(path)))
+        task = SequenceTask(
+            name, examples, tokenizer, model_config.block_size, labels or None, _info(path, sha256_file(path))
+        )
     num_labels = len(labels) if name != "regress" else 1
-    return task, dataclasses.replace(model_config, vocab_size=task.tokenizer.vocab_size, head=HEADS[name],
-                                     num_labels=0 if name == "mlm" else num_labels, labels=tuple(labels))
+    return task, dataclasses.replace(
+        model_config,
+        vocab_size=task.tokenizer.vocab_size,
+        head=HEADS[name],
+        num_labels=0 if name == "mlm" else num_labels,
+        labels=tuple(labels),
+    )
 
 
 def _translation_task(model_config, train_config, data, tokenizer):
@@ -207,11 +230,14 @@ def _translation_task(model_config, train_config, data, tokenizer):
         if tokenizer is None:
             tokenizer = _pair_tokenizer(splits["train"] or pairs, model_config, train_config)
         sha = sha256_file(paths[0]) if len(paths) == 1 else _combined_sha(paths)
-        info = {"source": [str(p.resolve()) for p in paths] if len(paths) > 1 else str(paths[0].resolve()),
-                "sha256": sha}
+        info = {
+            "source": [str(p.resolve()) for p in paths] if len(paths) > 1 else str(paths[0].resolve()),
+            "sha256": sha,
+        }
         task = TranslationTask(name, tokenizer, model_config.block_size, splits, skipped, info)
-    return task, dataclasses.replace(model_config, src_vocab_size=tokenizer.source.vocab_size,
-                                     vocab_size=tokenizer.target.vocab_size)
+    return task, dataclasses.replace(
+        model_config, src_vocab_size=tokenizer.source.vocab_size, vocab_size=tokenizer.target.vocab_size
+    )
 
 
 def _combined_sha(paths):
@@ -231,6 +257,7 @@ def _same_vocabulary(given, built, source):
 # Which tokens: TrainConfig.tokenizer is char, bpe (trained here, of vocab_size tokens) or the
 # path of a Hugging Face tokenizer.json (used as it is). A given tokenizer (a resumed run's, a
 # pretrained encoder's) always wins.
+
 
 def _corpus(path, train_config, given, bpe_size=None):
     """The corpus of `path` in the tokens of `given` (a tokenizer, the run's), else as train_config
@@ -268,11 +295,15 @@ def _pair_tokenizer(pairs, model_config, train_config):
     if train_config.tokenizer == "char":
         return PairTokenizer.from_pairs(sources, targets, shared=model_config.shared_vocab)
     if train_config.tokenizer == "bpe":
-        return PairTokenizer.from_pairs(sources, targets, shared=model_config.shared_vocab,
-                                        vocab_size=_vocab_size(train_config))
+        return PairTokenizer.from_pairs(
+            sources, targets, shared=model_config.shared_vocab, vocab_size=_vocab_size(train_config)
+        )
     source = _tokenizer_file(train_config.tokenizer).with_specials(TRANSLATION_SPECIALS)
-    target = source if model_config.shared_vocab else _tokenizer_file(train_config.tokenizer).with_specials(
-        TRANSLATION_SPECIALS)
+    target = (
+        source
+        if model_config.shared_vocab
+        else _tokenizer_file(train_config.tokenizer).with_specials(TRANSLATION_SPECIALS)
+    )
     return PairTokenizer(source, target)
 
 
@@ -282,8 +313,9 @@ def _vocab_size(train_config):
 
 def _tokenizer_file(path):
     if not Path(path).is_file():
-        raise ConfigError(f"--tokenizer {path}: no such file (give char, bpe, or the path of a Hugging Face "
-                          f"tokenizer.json)")
+        raise ConfigError(
+            f"--tokenizer {path}: no such file (give char, bpe, or the path of a Hugging Face tokenizer.json)"
+        )
     return HFTokenizer.from_file(path)
 
 

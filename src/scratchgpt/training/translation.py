@@ -44,28 +44,36 @@ class TranslationTask:
             self.too_long[split] = len(split_pairs) - len(self.pairs[split])
         dropped = sum(self.too_long.values())
         if not self.generated:  # what did not make it into training, recorded in config.json
-            self.data_info = {**data_info, "dropped": {**(skipped.counts if skipped else {}),
-                                                       "pairs longer than block_size": dropped}}
+            self.data_info = {
+                **data_info,
+                "dropped": {**(skipped.counts if skipped else {}), "pairs longer than block_size": dropped},
+            }
         empty = [split for split in SPLITS if split in self.pairs and not self.pairs[split]]
         if empty:
             hint = "give more pairs" + (", or a larger --block-size" if dropped else "")
-            raise DataError(f"{data_info.get('source', name)}: no {' or '.join(empty)} pairs (a key's split is "
-                            f"fixed by its hash, 80/10/10; {hint})")
+            raise DataError(
+                f"{data_info.get('source', name)}: no {' or '.join(empty)} pairs (a key's split is "
+                f"fixed by its hash, 80/10/10; {hint})"
+            )
         self.pad, self.bos, self.eos = (tokenizer.target.special_id(t) for t in ("[PAD]", "[BOS]", "[EOS]"))
         self.src_pad = tokenizer.source.special_id("[PAD]")
 
     def _fits(self, pair):
         source, target = pair
-        return (len(self.tokenizer.source.encode(source)) <= self.block_size
-                and len(self.tokenizer.target.encode(target)) + 1 <= self.block_size)
+        return (
+            len(self.tokenizer.source.encode(source)) <= self.block_size
+            and len(self.tokenizer.target.encode(target)) + 1 <= self.block_size
+        )
 
     def summary(self):
         counts = ", ".join(f"{len(self.pairs[s]):,} {s}" for s in SPLITS if s in self.pairs)
         dropped = sum(self.too_long.values())
         what = f"{self.name} pairs: fresh ones every step, " if self.generated else "pairs: "
-        return (f"{what}{counts}"
-                + (f"; dropped {dropped:,} longer than block_size {self.block_size}" if dropped else "")
-                + (f"; skipped {self.skipped}" if self.skipped and self.skipped.counts else ""))
+        return (
+            f"{what}{counts}"
+            + (f"; dropped {dropped:,} longer than block_size {self.block_size}" if dropped else "")
+            + (f"; skipped {self.skipped}" if self.skipped and self.skipped.counts else "")
+        )
 
     def _collate(self, pairs, device):
         """(src (B, S), src_mask (B, S), tgt (B, T) = [BOS] target, targets (B, T) = target [EOS])."""
@@ -102,7 +110,7 @@ class TranslationTask:
         total, count = 0.0, 0
         with evaluating(model):
             for start in range(0, len(self.pairs[split]), batch_size):
-                src, src_mask, tgt, targets = self._collate(self.pairs[split][start:start + batch_size], device)
+                src, src_mask, tgt, targets = self._collate(self.pairs[split][start : start + batch_size], device)
                 logits, _ = model(src, tgt, src_mask=src_mask)
                 total += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum").item()
                 count += (targets != IGNORE).sum().item()
@@ -119,16 +127,27 @@ class TranslationTask:
         val_exact, _ = self.exact_match(model, self.pairs["val"], beam)
         test = self.pairs["test"]
         test_exact, outputs = self.exact_match(model, test, beam)
-        result = {"val_loss": self._loss(model, "val", device), "val_exact": val_exact, "test_exact": test_exact,
-                  "test_pairs": len(test), "beam": beam}
+        result = {
+            "val_loss": self._loss(model, "val", device),
+            "val_exact": val_exact,
+            "test_exact": test_exact,
+            "test_pairs": len(test),
+            "beam": beam,
+        }
         references = [t for _, t in test]
         try:
             ours = scores.translation_scores(outputs, references)
             copied = scores.translation_scores([s for s, _ in test], references)
         except MissingExtra as e:
             return {**result, "missing": str(e)}
-        return {**result, "test_chrf": ours["chrf"], "test_bleu": ours["bleu"], "copy_chrf": copied["chrf"],
-                "chrf_signature": ours["chrf_signature"], "bleu_signature": ours["bleu_signature"]}
+        return {
+            **result,
+            "test_chrf": ours["chrf"],
+            "test_bleu": ours["bleu"],
+            "copy_chrf": copied["chrf"],
+            "chrf_signature": ours["chrf_signature"],
+            "bleu_signature": ours["bleu_signature"],
+        }
 
     def track(self, model, device):
         """Exact match on the first TRACKED val pairs, greedily: the curve of what counts."""
@@ -137,11 +156,15 @@ class TranslationTask:
     def report(self, s):
         head = f"test split, {s['test_pairs']:,} pairs{'' if s['beam'] == 1 else ', beam ' + str(s['beam'])}: "
         if "missing" in s:
-            return (f"{head}exact match {s['test_exact']:.1%}; val exact match {s['val_exact']:.1%} "
-                    f"(no chrF or BLEU: {s['missing']})")
-        return (f"{head}exact match {s['test_exact']:.1%}, chrF {s['test_chrf']:.1f}, BLEU {s['test_bleu']:.1f} "
-                f"(copying the source: chrF {s['copy_chrf']:.1f}); val exact match {s['val_exact']:.1%}\n"
-                f"  sacrebleu signatures: chrF {s['chrf_signature']}; BLEU {s['bleu_signature']}")
+            return (
+                f"{head}exact match {s['test_exact']:.1%}; val exact match {s['val_exact']:.1%} "
+                f"(no chrF or BLEU: {s['missing']})"
+            )
+        return (
+            f"{head}exact match {s['test_exact']:.1%}, chrF {s['test_chrf']:.1f}, BLEU {s['test_bleu']:.1f} "
+            f"(copying the source: chrF {s['copy_chrf']:.1f}); val exact match {s['val_exact']:.1%}\n"
+            f"  sacrebleu signatures: chrF {s['chrf_signature']}; BLEU {s['bleu_signature']}"
+        )
 
     def sample(self, model, max_tokens, seed):
         """The first max_tokens test pairs: source, the model's translation, and the reference."""
@@ -149,5 +172,7 @@ class TranslationTask:
         if not pairs:
             return ""
         outputs = translate(model, self.tokenizer, [s for s, _ in pairs])
-        return "".join(f"{'✓' if o == t else '✗'} {s}  →  {o}" + ("" if o == t else f"  (reference: {t})") + "\n"
-                       for (s, t), o in zip(pairs, outputs))
+        return "".join(
+            f"{'✓' if o == t else '✗'} {s}  →  {o}" + ("" if o == t else f"  (reference: {t})") + "\n"
+            for (s, t), o in zip(pairs, outputs)
+        )
