@@ -1,4 +1,4 @@
-"""Attention dropout on the CPU: the ablation behind nn/attention.py's attention_with_dropout, and
+"""Attention dropout on the CPU: the ablation behind nn/attention_dropout.py's AttentionDropout, and
 the lecture preset's training step before and after.
 
 1. One attention layer at the lecture's shape (batch 64, 6 heads, T 256, head size 64), forward and
@@ -25,9 +25,8 @@ from torch.nn import functional as F
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig
 from scratchgpt.device import autocast, cpu_flags, device_name
-from scratchgpt.nn import attention, dropout
-from scratchgpt.nn.attention import _attend, _dropout_attention
-from scratchgpt.nn.dropout import keep_mask, kept_fraction
+from scratchgpt.nn.attention_dropout import AttentionDropout, _attend, _dropout_attention
+from scratchgpt.nn.dropout import Dropout, keep_mask, kept_fraction
 from scratchgpt.training.optim import make_optimizer
 
 NH, T, HS, P = 6, 256, 64, 0.2  # the lecture's heads, block, head size, dropout
@@ -66,7 +65,7 @@ def residual_rows(B):
     x = torch.randn(B, T, 384, requires_grad=True)
     return {
         "torch's dropout": lambda: F.dropout(x, P),
-        "dropout.py's dropout": lambda: dropout.dropout(x, P),
+        "dropout.py's dropout": lambda: Dropout(P)(x),
     }, torch.randn(B, T, 384)
 
 
@@ -89,15 +88,15 @@ def interleaved(rows, grad, rounds):
 @contextmanager
 def torchs_dropout():
     """The fast face as it was: SDPA's own dropout on the weights, F.dropout on the residuals."""
-    saved = attention.attention_with_dropout, dropout.dropout
-    attention.attention_with_dropout = lambda q, k, v, mask, causal, p: F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=causal, dropout_p=p
+    saved = AttentionDropout.forward, Dropout.forward
+    AttentionDropout.forward = lambda self, q, k, v, mask, causal: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.p
     )
-    dropout.dropout = lambda x, p, training=True: F.dropout(x, p, training)
+    Dropout.forward = lambda self, x: F.dropout(x, self.p, self.training)
     try:
         yield
     finally:
-        attention.attention_with_dropout, dropout.dropout = saved
+        AttentionDropout.forward, Dropout.forward = saved
 
 
 def step_rows(B, rounds):

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from scratchgpt.nn.attention import FusedMultiHeadAttention, KVCache, MultiHeadAttention, fuse_heads, split_heads
+from scratchgpt.nn.attention import MultiHeadAttention
+from scratchgpt.nn.fused import FusedMultiHeadAttention, fuse_heads, split_heads
+from scratchgpt.nn.kv_cache import KVCache
 from scratchgpt.nn.modes import evaluating
 
 C, NH, BLOCK = 32, 4, 12

@@ -25,7 +25,7 @@ from scratchgpt.inference.compiled import Decoder
 from scratchgpt.inference.generate import generate, sample_text
 from scratchgpt.inference.sampling import Sampling
 from scratchgpt.models.gpt import BigramLanguageModel
-from scratchgpt.nn.attention import KVCache
+from scratchgpt.nn.kv_cache import KVCache, StaticKVCache
 from scratchgpt.serve.app import create_app
 from scratchgpt.serve.limits import Limits
 from scratchgpt.serve.runs import Runs
@@ -57,7 +57,7 @@ def test_the_static_cache_decodes_like_the_growing_one(options):
     model = peaked(config)
     idx = torch.randint(0, 65, (3, 40), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        growing, static = KVCache(config, 3, "cpu"), KVCache(config, 3, "cpu", static=True)
+        growing, static = KVCache(config, 3, "cpu"), StaticKVCache(config, 3, "cpu")
         for span in ((0, 5), (5, 6), (6, 7), (7, 20), (20, 21), "reset", (24, 30), (30, 31)):
             if span == "reset":  # the window slides: a new context from position 0
                 growing.reset()

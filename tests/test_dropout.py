@@ -1,6 +1,7 @@
 """Dropout's cheaper masks: the same distribution as torch's, and the two attention faces equal in
 training mode when they share their masks."""
 
+import contextlib
 import math
 import warnings
 
@@ -8,11 +9,38 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from scratchgpt.nn import attention
-from scratchgpt.nn.attention import FusedMultiHeadAttention, MultiHeadAttention, attention_with_dropout, fuse_heads
-from scratchgpt.nn.dropout import Dropout, dropout, keep_mask, kept_fraction, recording_masks, replaying_masks
+from scratchgpt.nn.attention import MultiHeadAttention
+from scratchgpt.nn.attention_dropout import AttentionDropout, _dropout_attention
+from scratchgpt.nn.dropout import Dropout, drawing_masks, keep_mask, kept_fraction
+from scratchgpt.nn.fused import FusedMultiHeadAttention, fuse_heads
 
 N = 4_000_000
+
+
+@contextlib.contextmanager
+def recording_masks(model):
+    """Inside, every mask the dropouts of `model` draw is appended to the list this yields."""
+    masks = []
+
+    def record(shape, p, device):
+        masks.append(keep_mask(shape, p, device))
+        return masks[-1]
+
+    with drawing_masks(model, record):
+        yield masks
+
+
+def replaying_masks(model, masks):
+    """Inside, the dropouts of `model` take `masks` in order instead of drawing (each of the shape asked for)."""
+    masks = list(masks)
+
+    def replay(shape, p, device):
+        mask = masks.pop(0)
+        if mask.shape != torch.Size(shape):
+            raise RuntimeError(f"replayed dropout mask has shape {tuple(mask.shape)}, wanted {tuple(shape)}")
+        return mask
+
+    return drawing_masks(model, replay)
 
 
 def within(observed, expected, n, sigmas=5):
@@ -40,12 +68,12 @@ def test_kept_fraction_is_one_minus_p_to_within_two_to_the_minus_31():
 def test_dropout_keeps_the_mean_and_zeroes_the_rest():
     torch.manual_seed(1)
     x = torch.full((N,), 3.0)
-    y = dropout(x, 0.2)
+    y = Dropout(0.2)(x)
     kept = y != 0
     assert torch.allclose(y[kept], torch.tensor(3.0 / kept_fraction(0.2)))
     assert within(kept.float().mean().item(), 0.8, N)
     assert abs(y.mean().item() - 3.0) <= 5 * 3.0 * math.sqrt(0.2 / 0.8 / N)  # E[y] = x
-    assert torch.equal(dropout(x, 0.2, training=False), x) and torch.equal(dropout(x, 0.0), x)
+    assert torch.equal(Dropout(0.2).eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -54,8 +82,9 @@ def test_in_low_precision_the_kept_are_scaled_by_the_exact_inverse_then_rounded_
     shrinks every kept element's mean by 0.16%."""
     torch.manual_seed(2)
     x = torch.randn(100_000).to(dtype)
-    with recording_masks() as masks:
-        y = dropout(x, 0.1)
+    module = Dropout(0.1)
+    with recording_masks(module) as masks:
+        y = module(x)
     exact = (x.float() * masks[0] * (1 / kept_fraction(0.1))).to(dtype)  # rounded once, from float32
     assert y.dtype == dtype and torch.equal(y, exact)
     kept = masks[0]
@@ -73,7 +102,7 @@ def test_masks_come_from_the_default_generator_so_a_seed_repeats_them():
 def test_dropout_module_is_a_no_op_in_eval_mode_and_passes_gradients_through_the_kept():
     module = Dropout(0.5)
     x = torch.randn(64, 32, requires_grad=True)
-    with recording_masks() as masks:
+    with recording_masks(module) as masks:
         module(x).sum().backward()
     assert torch.equal(x.grad, masks[0].float() * 2.0)
     assert torch.equal(module.eval()(x), x)
@@ -88,7 +117,7 @@ def test_attention_with_dropout_drops_weights_at_rate_p_and_never_looks_ahead():
     v = torch.eye(T).expand(B, nh, T, T)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a compiler-less machine runs it eagerly, with a warning
-        weights = attention_with_dropout(q, k, v, None, True, p)  # (B, nh, T, T)
+        weights = AttentionDropout(p)(q, k, v, None, True)  # (B, nh, T, T)
     visible = torch.ones(T, T, dtype=torch.bool).tril()
     assert torch.all(weights[..., ~visible] == 0)  # the future, in both halves
     full = (1 / torch.arange(1, T + 1, dtype=torch.float))[:, None].expand(T, T) / kept_fraction(p)  # (T, T)
@@ -135,18 +164,18 @@ def test_readable_and_fast_faces_agree_in_training_mode_with_shared_masks(case, 
             "context": torch.randn(3, 7, 32),
             "key_mask": torch.arange(7)[None, :] < torch.tensor([7, 3, 5])[:, None],
         }
-    with recording_masks() as masks, warnings.catch_warnings():
+    with recording_masks(fast) as masks, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         y_fast = fast(x, **kwargs)
     (grad_fast,) = torch.autograd.grad(y_fast.square().sum(), x)
     assert len(masks) == (3 if case == "causal" and T % 2 == 0 else 2)
-    with replaying_masks(as_readable(masks, 4, T)):
+    with replaying_masks(readable, as_readable(masks, 4, T)):
         y_readable = readable(x, **kwargs)
     (grad_readable,) = torch.autograd.grad(y_readable.square().sum(), x)
     assert (y_fast == 0).sum() < y_fast.numel()  # not everything dropped
     assert torch.allclose(y_fast, y_readable, atol=1e-5)
     assert torch.allclose(grad_fast, grad_readable, atol=1e-4)
-    with replaying_masks([~m for m in as_readable(masks, 4, T)]):  # other masks, other output
+    with replaying_masks(readable, [~m for m in as_readable(masks, 4, T)]):  # other masks, other output
         assert not torch.allclose(readable(x, **kwargs), y_fast, atol=1e-3)
 
 
@@ -158,12 +187,12 @@ def test_a_failed_compile_runs_the_same_steps_eagerly_with_a_warning(monkeypatch
         return run
 
     monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setitem(attention._compiled, "attention", None)
+    module = AttentionDropout(0.5)
     q, k, v = torch.randn(3, 2, 2, 8, 16).unbind(0)
     torch.manual_seed(3)
     with pytest.warns(UserWarning, match="running it eagerly"):
-        y = attention_with_dropout(q, k, v, None, True, 0.5)
+        y = module(q, k, v, None, True)
     torch.manual_seed(3)
     keeps = [keep_mask((2, 2, 4, 4), 0.5, q.device), keep_mask((2, 2, 4, 8), 0.5, q.device)]
-    assert torch.equal(y, attention._dropout_attention(q, k, v, None, True, keeps, 2.0))
-    assert attention._compiled["attention"] is attention._dropout_attention
+    assert torch.equal(y, _dropout_attention(q, k, v, None, True, keeps, 2.0))
+    assert module.kernel is _dropout_attention

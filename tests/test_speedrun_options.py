@@ -15,7 +15,7 @@ from scratchgpt.checkpoint import load_weights, save_weights
 from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
 from scratchgpt.inference.generate import generate
 from scratchgpt.models.registry import build_model
-from scratchgpt.nn.blocks import Block, DecoderBlock
+from scratchgpt.nn.attention import Block, DecoderBlock
 from scratchgpt.nn.positional import apply_rotary, rotary_angles
 from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 
@@ -62,7 +62,7 @@ def test_readable_and_fast_paths_agree_with_every_option(name):
 @pytest.mark.parametrize("attention", ["readable", "fast"])
 def test_rotary_model_is_causal_and_has_no_position_table(attention):
     model = make(attention, position="rotary", qk_norm=True)
-    assert not hasattr(model, "position_embedding_table")
+    assert model.position_embedding_table is None
     idx = tokens()
     logits, _ = model(idx)
     changed = idx.clone()

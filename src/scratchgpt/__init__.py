@@ -8,8 +8,9 @@ it, not the training loop or the command line.
 import importlib
 
 _EXPORTS = {
-    "nn.attention": ["FusedMultiHeadAttention", "Head", "KVCache", "MultiHeadAttention"],
-    "nn.blocks": ["Block", "DecoderBlock", "FeedForward"],
+    "nn.attention": ["Block", "DecoderBlock", "FeedForward", "Head", "MultiHeadAttention"],
+    "nn.fused": ["FusedMultiHeadAttention"],
+    "nn.kv_cache": ["KVCache"],
     "models.gpt": ["BigramLanguageModel", "GPTLanguageModel"],
     "models.encoder": ["EncoderModel"],
     "models.seq2seq": ["Seq2SeqModel"],

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from ..nn.attention import KVCache
+from ..nn.kv_cache import KVCache
 
 
 def _start(model, src, src_mask, repeat, cache):

@@ -4,7 +4,7 @@ A cached step at batch 1 is about a hundred small ops (six layers of LayerNorm, 
 attention, a feed-forward, residual adds); in eager mode each is a trip through Python and the
 dispatcher. `torch.compile` turns the whole step into one graph of fused kernels, but only if the
 step has the same shapes at every token, or it would compile again for every position. So the
-compiled step decodes with a static `KVCache` (nn/attention.py): the position is a 0-d tensor, not
+compiled step decodes with a `StaticKVCache` (nn/kv_cache.py): the position is a 0-d tensor, not
 a Python int; new keys and values are written at it with `index_copy_`; attention reads the whole
 (B, nh, block_size, hs) buffer, the rows not filled yet hidden by a mask. It is the model's own
 forward, compiled: there is no second copy of the transformer. Prefill and the window policy's
@@ -34,7 +34,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..errors import ConfigError
-from ..nn.attention import KVCache
+from ..nn.kv_cache import StaticKVCache
 from ..nn.modes import evaluating
 
 
@@ -118,7 +118,7 @@ class Decoder:
                 self._free.append(kv)
 
     def _new_cache(self, batch_size, device, dtype):
-        kv = KVCache(self.model.config, batch_size, device, dtype, static=True)
+        kv = StaticKVCache(self.model.config, batch_size, device, dtype)
         if self.cuda:  # CUDA graphs may write in place only to tensors whose address never changes
             for t in kv.tensors():
                 torch._dynamo.mark_static_address(t)

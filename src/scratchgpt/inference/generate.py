@@ -35,7 +35,7 @@ import torch
 
 from ..data.tokenizer import TextStream
 from ..errors import ConfigError
-from ..nn.attention import KVCache
+from ..nn.kv_cache import KVCache
 from ..nn.modes import evaluating
 from .compiled import Decoder, check_compilable
 from .sampling import Sampling, sample_next

@@ -1,13 +1,14 @@
 """Moving a trained model between the readable and the fast attention face.
 
-Every attention module of a model converts on its own (`nn.attention.fuse_heads` and
+Every attention module of a model converts on its own (`nn.fused.fuse_heads` and
 `split_heads`), so any model built from them converts, whatever its family: the modules of the
 target model say where they are and what they need (their head count, their causal mask).
 """
 
 import dataclasses
 
-from ..nn.attention import FusedMultiHeadAttention, MultiHeadAttention, fuse_heads, split_heads
+from ..nn.attention import MultiHeadAttention
+from ..nn.fused import FusedMultiHeadAttention, fuse_heads, split_heads
 from .registry import build_model
 
 

@@ -15,25 +15,26 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError, InputError
-from ..nn.blocks import Block
+from ..nn.attention import Block
 from ..nn.positional import sinusoidal_encoding, with_positions
-from .gpt import init_weights
+from .gpt import Model, init_weights
 from .heads import HEADS
 
 
-class EncoderModel(nn.Module):
+class EncoderModel(Model):
     supports_kv_cache = False  # an encoder reads its whole input at once
 
     def __init__(self, config):
         super().__init__()
         self.config = config
         self.token_embedding_table = nn.Embedding(config.vocab_size, config.n_embd)
-        if config.position == "learned":
-            self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
-        elif config.position == "sinusoidal":  # fixed, so not saved: computed again on load
+        if config.position == "sinusoidal":  # fixed, so not saved: computed again on load
             self.register_buffer(
                 "position_embedding_table", sinusoidal_encoding(config.block_size, config.n_embd), persistent=False
             )
+        else:  # learned, or rotary: no table
+            learned = config.position == "learned"
+            self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd) if learned else None
         self.blocks = nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = HEADS[config.head](config)
@@ -51,7 +52,7 @@ class EncoderModel(nn.Module):
             positions,
             self.config.position,
             self.config.n_embd // self.config.n_head,
-            getattr(self, "position_embedding_table", None),
+            self.position_embedding_table,
         )
 
     def encode(self, idx, key_mask=None):
@@ -73,6 +74,3 @@ class EncoderModel(nn.Module):
         missing, unexpected = self.load_state_dict(state, strict=False)
         if unexpected or not all(k.startswith("head.") for k in missing):
             raise CheckpointError(f"the pretrained encoder does not fit: missing {missing}, unexpected {unexpected}")
-
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())

@@ -11,8 +11,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from ..errors import CheckpointError, InputError
-from ..nn.blocks import Block
-from ..nn.positional import with_positions
+from ..nn.attention import Block
+from ..nn.positional import rotary_angles
 
 
 def _loss(logits, targets):
@@ -22,7 +22,15 @@ def _loss(logits, targets):
     return F.cross_entropy(logits.view(B * T, V), targets.view(B * T))
 
 
-class BigramLanguageModel(nn.Module):
+class Model(nn.Module):
+    """What every model family has beside its forward: its size."""
+
+    def num_parameters(self):
+        """The number of parameters, a tied matrix counted once."""
+        return sum(p.numel() for p in self.parameters())
+
+
+class BigramLanguageModel(Model):
     """Each token reads the logits of the next token straight off a (V, V) lookup table.
 
     The lecture's first model and the baseline every later loss is compared with. It trains,
@@ -42,11 +50,8 @@ class BigramLanguageModel(nn.Module):
         logits = self.token_embedding_table(idx)  # (B, T) -> (B, T, V)
         return logits, _loss(logits, targets)
 
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())
 
-
-class GPTLanguageModel(nn.Module):
+class GPTLanguageModel(Model):
     """Decoder-only transformer: token + position embeddings, n_layer Blocks, LayerNorm, lm_head.
 
     The speedrun options of ModelConfig change pieces, not the plan: rotary positions replace the
@@ -61,8 +66,8 @@ class GPTLanguageModel(nn.Module):
         # a checkpoint stores the tensor once.
         self.tied_weights = {"lm_head.weight": "token_embedding_table.weight"} if config.tie_embeddings else {}
         self.token_embedding_table = nn.Embedding(config.vocab_size, config.n_embd)
-        if config.position == "learned":
-            self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd)
+        learned = config.position == "learned"  # else rotary: no table, attention turns q and k
+        self.position_embedding_table = nn.Embedding(config.block_size, config.n_embd) if learned else None
         self.blocks = nn.Sequential(*[Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd)  # final layer norm
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)
@@ -84,13 +89,9 @@ class GPTLanguageModel(nn.Module):
         is an int, or a 0-d long tensor (a static KVCache's length: the same graph at every position)."""
         positions = start + torch.arange(idx.shape[1], device=idx.device)  # (T,)
         x = self.token_embedding_table(idx)  # (B, T, C)
-        return with_positions(
-            x,
-            positions,
-            self.config.position,
-            self.config.n_embd // self.config.n_head,
-            getattr(self, "position_embedding_table", None),
-        )
+        if self.position_embedding_table is None:  # rotary: the angles attention turns q and k by
+            return x, rotary_angles(positions, self.config.n_embd // self.config.n_head)
+        return x + self.position_embedding_table(positions), None  # (T, C) broadcast over B
 
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) -> (logits (B, T, V), loss). With a KVCache (fast path only), idx holds just
@@ -116,9 +117,6 @@ class GPTLanguageModel(nn.Module):
             self.load_state_dict(pretrained.state_dict())
         except RuntimeError as e:
             raise CheckpointError(f"the pretrained GPT does not fit: {str(e).strip().splitlines()[0]}") from None
-
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())
 
 
 def init_weights(module):

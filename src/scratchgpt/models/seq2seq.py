@@ -27,12 +27,12 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from ..errors import InputError
-from ..nn.blocks import Block, DecoderBlock
+from ..nn.attention import Block, DecoderBlock
 from ..nn.positional import sinusoidal_encoding, with_positions
-from .gpt import init_weights
+from .gpt import Model, init_weights
 
 
-class Seq2SeqModel(nn.Module):
+class Seq2SeqModel(Model):
     def __init__(self, config):
         super().__init__()
         self.config = config
@@ -41,11 +41,13 @@ class Seq2SeqModel(nn.Module):
         self.source_embedding_table = (
             self.target_embedding_table if config.shared_vocab else nn.Embedding(config.src_vocab_size, C)
         )
-        if config.position == "learned":
-            self.source_position_table = nn.Embedding(config.block_size, C)
-            self.target_position_table = nn.Embedding(config.block_size, C)
-        elif config.position == "sinusoidal":  # fixed, so not saved: computed again on load
+        learned = config.position == "learned"  # a table per side; else one sinusoidal table, or rotary's none
+        self.source_position_table = nn.Embedding(config.block_size, C) if learned else None
+        self.target_position_table = nn.Embedding(config.block_size, C) if learned else None
+        if config.position == "sinusoidal":  # fixed, so not saved: computed again on load
             self.register_buffer("position_table", sinusoidal_encoding(config.block_size, C), persistent=False)
+        else:
+            self.position_table = None
         self.encoder_blocks = nn.ModuleList([Block(config, causal=False) for _ in range(config.n_layer)])
         self.ln_encoder = nn.LayerNorm(C)
         self.decoder_blocks = nn.ModuleList([DecoderBlock(config) for _ in range(config.n_layer)])
@@ -68,16 +70,19 @@ class Seq2SeqModel(nn.Module):
 
     def embed(self, idx, side, start=0):
         """idx (B, L) of the source or target `side`, at positions start.. -> (x (B, L, C), rope or None)."""
-        table = self.source_embedding_table if side == "source" else self.target_embedding_table
+        tokens, learned = (
+            (self.source_embedding_table, self.source_position_table)
+            if side == "source"
+            else (self.target_embedding_table, self.target_position_table)
+        )
         positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (L,)
-        x = table(idx) * math.sqrt(self.config.n_embd)  # (B, L, C)
-        learned = getattr(self, f"{side}_position_table", None)
+        x = tokens(idx) * math.sqrt(self.config.n_embd)  # (B, L, C)
         return with_positions(
             x,
             positions,
             self.config.position,
             self.config.n_embd // self.config.n_head,
-            learned if learned is not None else getattr(self, "position_table", None),
+            learned if learned is not None else self.position_table,
         )
 
     def encode(self, src, src_mask=None):
@@ -117,6 +122,3 @@ class Seq2SeqModel(nn.Module):
             label_smoothing=self.config.label_smoothing if self.training else 0.0,
         )
         return logits, loss
-
-    def num_parameters(self):
-        return sum(p.numel() for p in self.parameters())

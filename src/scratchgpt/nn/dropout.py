@@ -1,5 +1,5 @@
 """Dropout: zero each element with probability p and scale the rest by 1 / (1 - p), so that the
-expected value is unchanged. The lecture's idea, with a cheaper random mask.
+expected value is unchanged. The lecture's nn.Dropout, with a cheaper random mask.
 
 torch's dropout draws its mask with `bernoulli_`, a float uniform per element. On the CPUs we
 measured, that draw costs about three times as much as a 31-bit random integer per element
@@ -13,9 +13,10 @@ so P(keep) = 1 - p to within 2^-32 (`bernoulli_` compares a 24-bit float, no clo
 kept elements are scaled by the exact inverse of that probability.
 
 One Dropout module serves both attention faces and the feed-forward block; the fast attention
-applies `keep_mask` to its weights itself (attention.py). For the tests, `recording_masks` and
-`replaying_masks` let one face reuse the masks the other drew, so the two faces can be proven
-equal in training mode, dropout included.
+draws the masks of its weights through `AttentionDropout` (attention_dropout.py). Each of them
+draws with its `draw_mask`; `drawing_masks(model, draw)` lends a test's own draw to every one in a
+model, so that one face can replay the masks the other drew and the two be proven equal in
+training mode, dropout included.
 """
 
 import contextlib
@@ -24,7 +25,6 @@ import torch
 import torch.nn as nn
 
 _RANGE = 2**31  # int32 random_() draws uniformly from [0, 2^31)
-_masks = {"record": None, "replay": None}  # the test mode: a list being recorded or replayed
 
 
 def kept_fraction(p):
@@ -35,61 +35,35 @@ def kept_fraction(p):
 def keep_mask(shape, p, device):
     """A bool mask of `shape`, each element True (kept) with probability kept_fraction(p), drawn
     from torch's default generator (seeded and checkpointed like every other draw of training)."""
-    if _masks["replay"] is not None:
-        mask = _masks["replay"].pop(0)
-        if mask.shape != torch.Size(shape):
-            raise RuntimeError(f"replayed dropout mask has shape {tuple(mask.shape)}, wanted {tuple(shape)}")
-        return mask
-    mask = torch.empty(shape, dtype=torch.int32, device=device).random_() >= round(p * _RANGE)
-    if _masks["record"] is not None:
-        _masks["record"].append(mask)
-    return mask
+    return torch.empty(shape, dtype=torch.int32, device=device).random_() >= round(p * _RANGE)
 
 
-def dropout(x, p, training=True):
-    """x with each element zeroed with probability p and the rest scaled to keep the mean."""
-    if not training or p == 0:
-        return x
-    scale = 1 / kept_fraction(p)
-    mask = keep_mask(x.shape, p, x.device)
-    if x.dtype in (torch.float32, torch.float64):  # the mask scaled first: one pass over x
-        return x * (mask * torch.full((), scale, dtype=x.dtype, device=x.device))
-    # bf16 or float16 (under autocast): 1/0.9 in bf16 is 1.109375, so scaling by a bf16 number would
-    # shrink the mean; a Python float multiplies in float32 and rounds once, to x's dtype
-    return x * mask * scale
-
-
-class Dropout(nn.Module):
+class Dropout(nn.Dropout):
     """nn.Dropout's interface and distribution, with keep_mask's cheaper draw."""
 
-    def __init__(self, p=0.5):
-        super().__init__()
-        self.p = p
+    draw_mask = staticmethod(keep_mask)  # (shape, p, device) -> bool mask; drawing_masks lends another
 
     def forward(self, x):
-        return dropout(x, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}"
-
-
-@contextlib.contextmanager
-def recording_masks():
-    """Inside, every mask keep_mask draws is appended to the list this yields."""
-    masks = []
-    _masks["record"] = masks
-    try:
-        yield masks
-    finally:
-        _masks["record"] = None
+        if not self.training or self.p == 0:
+            return x
+        scale = 1 / kept_fraction(self.p)
+        mask = self.draw_mask(x.shape, self.p, x.device)
+        if x.dtype in (torch.float32, torch.float64):  # the mask scaled first: one pass over x
+            return x * (mask * torch.full((), scale, dtype=x.dtype, device=x.device))
+        # bf16 or float16 (under autocast): 1/0.9 in bf16 is 1.109375, so scaling by a bf16 number
+        # would shrink the mean; a Python float multiplies in float32 and rounds once, to x's dtype
+        return x * mask * scale
 
 
 @contextlib.contextmanager
-def replaying_masks(masks):
-    """Inside, keep_mask hands out `masks` in order instead of drawing (each must have the shape
-    asked for)."""
-    _masks["replay"] = list(masks)
+def drawing_masks(model, draw):
+    """Inside, every dropout of `model` (each module with a `draw_mask`) draws its masks with
+    draw(shape, p, device) instead: a test's recording or replaying of masks."""
+    modules = [m for m in model.modules() if hasattr(m, "draw_mask")]
+    for m in modules:
+        m.draw_mask = draw
     try:
-        yield
+        yield model
     finally:
-        _masks["replay"] = None
+        for m in modules:
+            del m.draw_mask

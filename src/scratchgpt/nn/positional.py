@@ -16,6 +16,7 @@ the window has since dropped.
 """
 
 import torch
+from torch.nn import functional as F
 
 
 def sinusoidal_encoding(num_positions, n_embd, base=10000.0):
@@ -41,6 +42,16 @@ def apply_rotary(x, cos, sin):
     x1, x2 = x.chunk(2, dim=-1)  # (..., T, hs/2) each: the two halves of every channel pair
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., T, hs)
+
+
+def prepare_qk(t, qk_norm, rope):
+    """Queries or keys t (..., T, hs) before their scores: QK-norm (RMS-normalised, a speedrun
+    option), then turned by the rotary angles rope = (cos, sin), if any; the same shape back."""
+    if qk_norm:
+        t = F.rms_norm(t, t.shape[-1:])
+    if rope is not None:
+        t = apply_rotary(t, *rope)
+    return t
 
 
 def with_positions(x, positions, position, head_size, table=None):

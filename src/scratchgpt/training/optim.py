@@ -20,7 +20,7 @@ import math
 import torch
 
 from ..errors import ConfigError
-from ..nn.blocks import Block, DecoderBlock
+from ..nn.attention import Block, DecoderBlock
 
 # Coefficients of the quintic Newton-Schulz iteration tuned in the modded-nanogpt speedrun: they
 # push every singular value into roughly [0.7, 1.2] in five steps instead of converging exactly.
