@@ -23,7 +23,12 @@ def _loss(logits, targets):
 
 
 class Model(nn.Module):
-    """What every model family has beside its forward: its size."""
+    """What every model family has beside its forward: its size, and whether it decodes with a KVCache."""
+
+    @property
+    def supports_kv_cache(self):
+        """Only the fast attention face keeps keys and values for incremental decoding."""
+        return self.config.attention == "fast"
 
     def num_parameters(self):
         """The number of parameters, a tied matrix counted once."""
@@ -78,11 +83,6 @@ class GPTLanguageModel(Model):
             for block in self.blocks:
                 nn.init.zeros_(block.sa.proj.weight)
                 nn.init.zeros_(block.ffwd.proj.weight)
-
-    @property
-    def supports_kv_cache(self):
-        """Only the fast path keeps keys and values for incremental decoding."""
-        return self.config.attention == "fast"
 
     def embed(self, idx, start=0):
         """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None). start

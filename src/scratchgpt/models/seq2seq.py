@@ -63,18 +63,10 @@ class Seq2SeqModel(Model):
             self.lm_head.weight = self.target_embedding_table.weight
             self.tied_weights["lm_head.weight"] = "target_embedding_table.weight"
 
-    @property
-    def supports_kv_cache(self):
-        """Only the fast face keeps keys and values for incremental decoding."""
-        return self.config.attention == "fast"
-
     def embed(self, idx, side, start=0):
         """idx (B, L) of the source or target `side`, at positions start.. -> (x (B, L, C), rope or None)."""
-        tokens, learned = (
-            (self.source_embedding_table, self.source_position_table)
-            if side == "source"
-            else (self.target_embedding_table, self.target_position_table)
-        )
+        tokens = self.source_embedding_table if side == "source" else self.target_embedding_table
+        learned = self.source_position_table if side == "source" else self.target_position_table
         positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (L,)
         x = tokens(idx) * math.sqrt(self.config.n_embd)  # (B, L, C)
         return with_positions(

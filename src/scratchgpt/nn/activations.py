@@ -1,10 +1,5 @@
-"""The feed-forward's non-linearity, by name (`config.activation`): the lecture's ReLU and the options.
-
-relu       the lecture's
-gelu       GELU, exact
-gelu_tanh  GELU by its tanh approximation, as GPT-2 computes it (Hugging Face's "gelu_new")
-relu2      relu(x)^2, the modded-nanogpt speedruns', with its derivative written out
-"""
+"""The feed-forward's non-linearity, by name (`config.activation`): the lecture's ReLU, GELU,
+GPT-2's tanh GELU, or the speedruns' relu(x)^2."""
 
 import torch
 import torch.nn as nn

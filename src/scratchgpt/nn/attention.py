@@ -67,9 +67,8 @@ class Head(nn.Module):
             wei = wei.masked_fill(~key_mask[:, None, :], float("-inf"))  # so is padding: (B, 1, S)
         return F.softmax(wei, dim=-1)  # (B, T, S)
 
-    def forward(self, x, context=None, key_mask=None, rope=None, cache=None, layer=0):
+    def forward(self, x, context=None, key_mask=None, rope=None):
         """x (B, T, C) -> (B, T, hs): the weighted average of the values."""
-        _refuse_cache(cache)
         wei = self.dropout(self.weights(x, context, key_mask, rope))  # (B, T, S)
         v = self.value(x if context is None else context)  # (B, S, hs)
         return wei @ v  # (B, T, S) @ (B, S, hs) -> (B, T, hs)
@@ -93,16 +92,12 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x, context=None, key_mask=None, rope=None, cache=None, layer=0):
         """x (B, T, C) -> (B, T, C)."""
-        _refuse_cache(cache)
+        if cache is not None:
+            raise InputError(
+                "the readable attention keeps no key/value cache; convert the model to the fast face to decode with one"
+            )
         out = torch.cat([h(x, context, key_mask, rope) for h in self.heads], dim=-1)  # nh x (B, T, hs) -> (B, T, C)
         return self.dropout(self.proj(out))  # (B, T, C)
-
-
-def _refuse_cache(cache):
-    if cache is not None:
-        raise InputError(
-            "the readable attention keeps no key/value cache; convert the model to the fast face to decode with one"
-        )
 
 
 def make_attention(config, causal=True):

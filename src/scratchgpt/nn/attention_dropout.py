@@ -82,6 +82,3 @@ class AttentionDropout(nn.Module):
             )
             self.kernel = _dropout_attention
             return _dropout_attention(q, k, v, mask, causal, keeps, 1 / kept_fraction(self.p))
-
-    def extra_repr(self):
-        return f"p={self.p}"

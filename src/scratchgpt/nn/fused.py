@@ -1,17 +1,9 @@
-"""The fast face of attention: the same function as attention.py's MultiHeadAttention, with one
-QKV projection and a fused attention kernel.
-
-Shapes: B batch, T time (the queries' tokens), S source (the keys' tokens), C channels (n_embd),
-nh heads, hs head size (C / nh).
-
-One Linear, `qkv`, holds the queries, keys and values of every head, and
-`torch.nn.functional.scaled_dot_product_attention` does mask, scale, softmax and weighted sum in
-one kernel (flash attention where the device has it). It composes the speed-ups that live in
-modules of their own: a cache (kv_cache.py) for incremental decoding, and on the CPU in training
-mode the compiled dropout attention (attention_dropout.py).
-
-`fuse_heads` and `split_heads` move weights between the faces; the tests prove the faces equal in
-every case.
+"""The fast face of attention (shapes as in attention.py): one Linear, `qkv`, holds the queries,
+keys and values of every head, and scaled_dot_product_attention does mask, scale, softmax and
+weighted sum in one kernel (flash attention where the device has it). It composes a cache
+(kv_cache.py) for decoding and, in training on the CPU, the compiled dropout attention
+(attention_dropout.py). `fuse_heads` and `split_heads` move weights between the faces; the tests
+prove the faces equal in every case.
 """
 
 import torch

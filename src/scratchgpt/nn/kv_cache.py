@@ -1,15 +1,5 @@
-"""Key/value caches for incremental decoding with the fast attention face (fused.py).
-
-Shapes: B batch, nh heads, T new tokens, S keys, hs head size.
-
-    KVCache        the keys and values of the tokens seen so far, per layer, growing by the new
-                   tokens of each call; and, for cross-attention, the source's keys and values,
-                   computed once per source
-    StaticKVCache  the same with every shape fixed from one token to the next, so that one
-                   compiled graph (inference/compiled.py) serves every position
-
-Self-attention buffers are allocated once at (B, nh, block_size, hs): memory never grows with the
-number of generated tokens. `length` tokens are filled; the model calls `advance` after each forward.
+"""Key/value caches for incremental decoding with the fast attention face (fused.py). Shapes: B
+batch, nh heads, T new tokens, S keys, hs head size.
 """
 
 import torch
@@ -32,7 +22,12 @@ def attention_mask(T, S, key_mask, device, past=0, causal=True):
 
 
 class KVCache:
-    """Keys and values of the tokens so far (self-attention) and of the source (cross-attention)."""
+    """The keys and values of the tokens seen so far, per layer, for incremental decoding; and, for
+    cross-attention, the keys and values of the source, computed once per source.
+
+    Self-attention buffers are allocated once at (B, nh, block_size, hs): memory never grows with
+    the number of generated tokens. `length` tokens are filled; the model calls `advance` after each
+    forward."""
 
     def __init__(self, config, batch_size, device, dtype=torch.float32):
         hs = config.n_embd // config.n_head
@@ -74,7 +69,8 @@ class KVCache:
 
 
 class StaticKVCache(KVCache):
-    """A KVCache of fixed shapes, for a compiled decode step: `length` is a 0-d long tensor,
+    """A KVCache of the same shapes at every token, so that one compiled graph (inference/compiled.py)
+    serves every position: `length` is a 0-d long tensor,
     advanced in place; new keys and values are written at that position with `index_copy_`; and
     attention reads the whole (B, nh, block_size, hs) buffer, its unfilled rows masked. Nothing
     checks that length stays within block_size (that would read the tensor back at every token):
