@@ -19,7 +19,7 @@ import pytest
 import torch
 from helpers import fails
 
-from scratchgpt import pretrained, rundir
+from scratchgpt import rundir
 from scratchgpt.cli import main
 from scratchgpt.config import EncoderConfig, ModelConfig, TrainConfig
 from scratchgpt.data.tokenizer import CharTokenizer
@@ -400,7 +400,7 @@ def random_gpt2(path, text, tied=True, bin_file=False):
 def test_a_gpt2_loads_as_our_gpt_with_equal_logits(root, tmp_path, tied, bin_file):
     """Catches the same mapping errors as the export, backwards, and GPT-2's c_attn bias lost."""
     gpt2 = random_gpt2(tmp_path / "gpt2", (root / "text.txt").read_text()[:8000], tied, bin_file)
-    ours, tokenizer, config = pretrained.load_gpt2(tmp_path / "gpt2")
+    ours, tokenizer, config = rundir.load_gpt2(tmp_path / "gpt2")
     assert (config.tie_embeddings, config.qkv_bias, config.lm_head_bias, config.activation) == (
         tied,
         True,
@@ -410,7 +410,7 @@ def test_a_gpt2_loads_as_our_gpt_with_equal_logits(root, tmp_path, tied, bin_fil
     ids = torch.tensor([tokenizer.encode(TEXT)])
     with torch.no_grad():
         assert (gpt2(ids).logits - ours(ids)[0]).abs().max() < 1e-5
-        readable, _, _ = pretrained.load_gpt2(
+        readable, _, _ = rundir.load_gpt2(
             tmp_path / "gpt2", dataclasses.replace(config, attention="readable", block_size=16)
         )
         assert (gpt2(ids[:, :16]).logits - readable(ids[:, :16])[0]).abs().max() < 1e-5

@@ -22,16 +22,14 @@ ALLOWED = {
     "models": {"nn", "errors"},
     "data": {"errors", "files"},
     "rundir": CORE | {"models", "data"},
-    "pretrained": CORE | {"models", "data", "rundir"},
     "inference": {"nn", "models", "errors", "data"},
-    "training": CORE | {"nn", "models", "data", "rundir", "pretrained", "inference"},
+    "training": CORE | {"nn", "models", "data", "rundir", "inference"},
     "evaluation": CORE | {"data", "training"},
     "lessons": CORE | {"nn", "models", "data", "inference"},
     "serve": CORE | {"nn", "models", "data", "rundir", "inference", "lessons"},
     "export": CORE | {"nn", "models", "data", "rundir", "inference"},
     "cli": CORE
-    | {"nn", "models", "data", "rundir", "pretrained", "inference", "training", "evaluation"}
-    | {"lessons", "serve", "export"},
+    | {"nn", "models", "data", "rundir", "inference", "training", "evaluation", "lessons", "serve", "export"},
     "__main__": {"cli"},
     "__init__": set(),
 }

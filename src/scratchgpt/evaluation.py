@@ -1,13 +1,5 @@
-"""Scoring a trained run, for every family: what `scratchgpt eval` prints.
-
-A GPT (or bigram) is scored on every non-overlapping window of a text's validation split, the last
-10% of its characters: its own training text (the cached tokens) or another text in the model's
-vocabulary. An encoder or an encoder-decoder is scored by its task's `evaluate` (masked characters
-of the validation text; the task's metrics on its val and test splits; exact match, chrF and BLEU
-on the test split), on the run's own data or another.
-"""
-
-from dataclasses import dataclass
+"""Scoring a saved run, for every family (`scratchgpt eval`): a GPT on every window of a text's
+validation split; an encoder or an encoder-decoder by its task's `evaluate`."""
 
 import numpy as np
 
@@ -17,20 +9,15 @@ from .training.evaluate import evaluate_split
 from .training.tasks import make_task
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    scores: dict  # name: value, as JSON writes them
-    report: str  # the scores in one line, for people
-
-
 def evaluate_run(run, data=None, beam=1):
-    """The Evaluation of `run` (a rundir.Run) on `data`: a path (for pairs: a TSV, or a list of two
-    aligned files), None for the run's own data. `beam`: an encoder-decoder's beam size (1: greedy)."""
+    """(scores {name: value}, the scores in one line) of `run` (a rundir.Run) on `data`: a path (for
+    pairs: a TSV, or a list of two aligned files), None for the run's own data. `beam`: an
+    encoder-decoder's beam size (1: greedy)."""
     if run.model_config.kind in ("gpt", "bigram"):
         return _whole_text(run, data)
     task, _ = make_task(run.model_config, run.train_config, data or run.data_info.get("source"), run.tokenizer)
     scores = task.evaluate(run.model, run.device, **({"beam": beam} if run.model_config.kind == "seq2seq" else {}))
-    return Evaluation(scores, task.report(scores))
+    return scores, task.report(scores)
 
 
 def _whole_text(run, data):
@@ -47,7 +34,5 @@ def _whole_text(run, data):
     check_long_enough({"validation": val_data}, block_size)
     loss, bpc = evaluate_split(run.model, val_data, block_size, device=run.device, char_counts=tokenizer.char_counts())
     windows = (len(val_data) - 1) // block_size
-    return Evaluation(
-        {"val_loss": loss, "val_bpc": bpc, "windows": windows, "tokens": windows * block_size},
-        f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char ({windows} windows of {block_size} tokens)",
-    )
+    scores = {"val_loss": loss, "val_bpc": bpc, "windows": windows, "tokens": windows * block_size}
+    return scores, f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char ({windows} windows of {block_size} tokens)"

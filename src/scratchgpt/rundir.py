@@ -18,11 +18,9 @@ Every file is written to a temporary name and renamed into place. A checkpoint b
 latest" only when checkpoint.json, written last, names it; older checkpoint folders are deleted
 after that. So a crash at any moment leaves a complete checkpoint to resume from. Nothing here
 ever unpickles arbitrary objects.
-
-`load_run` reads a run for using it (sampling, scoring, serving, exporting): its model, tokenizer,
-settings and data, as a `Run`; `load_model` is the same as a tuple.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -39,6 +37,7 @@ from . import config as cfg
 from .data.tokenizer import load_tokenizer, save_tokenizer
 from .errors import CheckpointError, ConfigError, ScratchGPTError
 from .files import atomic_write, remove_temporaries, sha256_file
+from .models import gpt2
 from .models.convert import convert
 from .models.registry import build_model
 
@@ -70,10 +69,6 @@ def save_weights(path, model):
     for copy in model.tied_weights:
         del state[copy]  # safetensors stores each tensor once; loading restores the alias
     atomic_write(path, lambda tmp: safetensors.torch.save_file(state, tmp, metadata={"format": "pt"}))
-
-
-def save_state(path, state):
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def read_config(run_dir):
@@ -144,12 +139,9 @@ class Run:
 
 
 def load_run(run_dir, device="cpu", attention=None, or_checkpoint=False):
-    """The Run in `run_dir`, its model from the kept model.safetensors; with `or_checkpoint`, a run
-    that has kept none yet gives its latest complete checkpoint's weights (never its optimizer's).
-
-    `attention` ("readable" or "fast") converts the model (any family but the bigram) to that face;
-    None keeps the saved one.
-    """
+    """The Run in `run_dir`, its model from the kept model.safetensors, or (`or_checkpoint`, none kept
+    yet) the latest complete checkpoint's weights, never its optimizer state. `attention` ("readable"
+    or "fast") converts the model (any family but the bigram) to that face; None keeps the saved one."""
     run_dir = Path(run_dir)
     model_config, train_config, data_info = read_config(run_dir)
     tokenizer = load_tokenizer(run_dir / "tokenizer.json")
@@ -177,25 +169,68 @@ def load_model(run_dir, device="cpu", attention=None):
 
 
 def _load_kept_weights(run_dir, model, or_checkpoint):
-    """Load the kept model into `model`, or (or_checkpoint, none kept) the latest checkpoint's
-    weights; says which."""
+    """Load the kept model (or_checkpoint: else the latest checkpoint's weights) into `model`; say which."""
     if not or_checkpoint or (run_dir / MODEL_FILE).exists():
         load_weights(run_dir / MODEL_FILE, model)
         return f"the kept model ({MODEL_FILE}, the lowest estimated val loss)"
     for attempt in range(3):  # a training process may replace the checkpoint as we read it
         manifest = read_manifest(run_dir)
         if manifest is None:
-            break
+            raise CheckpointError(
+                f"{run_dir} has no model yet (no {MODEL_FILE} and no checkpoint); wait for its first evaluation"
+            )
         try:
             load_weights(_checked_folder(run_dir, manifest) / MODEL_FILE, model)
+            return f"the checkpoint of step {manifest['step']} (no kept model yet)"
         except CheckpointError:
             if attempt == 2:
                 raise
-            continue
-        return f"the checkpoint of step {manifest['step']} (no kept model yet)"
-    raise CheckpointError(
-        f"{run_dir} has no model yet (no {MODEL_FILE} and no checkpoint); wait for its first evaluation"
-    )
+
+
+def gpt2_settings(path):
+    """Our GPT settings ({name: value}) for the Hugging Face GPT-2 directory `path`, read from its
+    config.json alone (cheap: the CLI checks a directory before anything else happens)."""
+    return gpt2.settings_from_gpt2(gpt2.read_gpt2_config(path), path)
+
+
+def load_gpt2(path, model_config=None):
+    """(model in eval mode, tokenizer, model config) from a Hugging Face GPT-2 directory: its
+    config.json, weights (model.safetensors, or pytorch_model.bin loaded with weights_only) and
+    tokenizer.json. `model_config` (made from gpt2_settings, with the user's dropout, attention
+    face and a block_size up to GPT-2's n_positions) shapes the model; None: GPT-2's own."""
+    from .data.bpe import HFTokenizer  # needs Hugging Face tokenizers, the `hf` extra
+
+    path = Path(path)
+    hf, state = gpt2.read_gpt2(path)
+    settings = gpt2.settings_from_gpt2(hf, path)
+    if model_config is None:
+        model_config = cfg.ModelConfig(**settings, dropout=0.0)
+    differ = [k for k, v in settings.items() if getattr(model_config, k) != v and k != "block_size"]
+    if differ or model_config.block_size > settings["block_size"]:
+        raise ConfigError(
+            f"{path}: a GPT-2 of other settings ({', '.join(differ) or 'block_size'}) than the model asked for"
+        )
+    if not (path / "tokenizer.json").exists():
+        raise CheckpointError(
+            f"{path} has no tokenizer.json (Hugging Face's fast tokenizer file, which save_pretrained writes)"
+        )
+    tokenizer = HFTokenizer.from_file(path / "tokenizer.json")
+    if tokenizer.vocab_size != settings["vocab_size"]:
+        raise CheckpointError(
+            f"{path}: tokenizer.json has {tokenizer.vocab_size} tokens but the GPT-2 has {settings['vocab_size']}"
+        )
+    fast = dataclasses.replace(model_config, attention="fast")
+    model = build_model(fast)
+    model.load_state_dict(gpt2.from_gpt2_state(state, fast, path))
+    if model_config.attention != "fast":
+        model = convert(model, model_config.attention)
+    return model.eval(), tokenizer, model_config
+
+
+def load_pretrained(path, model_config):
+    """(model, tokenizer) that a new run of `model_config` starts from: a Hugging Face GPT-2
+    directory's (`train --init-from`), else a run directory's (`finetune --from`, an encoder)."""
+    return load_gpt2(path, model_config)[:2] if gpt2.is_hf_dir(path) else load_model(path)[:2]
 
 
 def load_state(path):
@@ -224,7 +259,7 @@ def save_checkpoint(run_dir, model, state):
     shutil.rmtree(folder, ignore_errors=True)  # a half-written attempt from a crashed run
     folder.mkdir(parents=True)
     save_weights(folder / MODEL_FILE, model)
-    save_state(folder / STATE_FILE, state)
+    atomic_write(folder / STATE_FILE, lambda tmp: torch.save(state, tmp))
     write_json(
         run_dir / MANIFEST,
         {

@@ -38,8 +38,8 @@ def main(argv=None):
     try:
         return args.command(args) or 0
     except ScratchGPTError as e:
-        rank = os.environ.get("RANK", "0")  # torchrun's number for this process
-        who = f" (rank {rank})" if rank != "0" else ""  # under torchrun, every process says what stopped it
+        rank = os.environ.get("RANK", "0")  # under torchrun, every process says what stopped it
+        who = f" (rank {rank})" if rank != "0" else ""
         # one write, newline included: torchrun's processes share stderr, and print's two writes
         # (the text, then the newline) let another process's line in between
         sys.stderr.write(f"scratchgpt{who}: {'error: ' if e.exit_code == 2 else ''}{e}\n")

@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 from .. import config as cfg
 from ..device import configure, device_name, has_gpu, native_bf16, resolve_device, training_dtype
 from ..errors import CheckpointError, ConfigError, MissingExtra
-from ..pretrained import gpt2_settings
-from ..rundir import read_config
+from ..rundir import gpt2_settings, read_config
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train

@@ -185,8 +185,7 @@ def _load(args, families):
     if kind not in families:
         wanted = " or ".join([", ".join(families[:-1]), families[-1]] if len(families) > 2 else families)
         raise ConfigError(f"{run} holds {a_or_an(kind)} model; this command needs {a_or_an(wanted)} run")
-    model, tokenizer, config, _ = load_model(run, device)
-    return model, tokenizer, config
+    return load_model(run, device)[:3]
 
 
 def cmd_sample(args):
@@ -226,8 +225,8 @@ def cmd_eval(args):
     kind = run.model_config.kind
     if args.beam != 1 and kind != "seq2seq":
         raise ConfigError(f"--beam is for encoder-decoder runs; {run.path} holds {a_or_an(kind)} model")
-    evaluation = evaluate_run(run, args.data[0] if args.data and len(args.data) == 1 else args.data, args.beam)
-    print(json.dumps({"run": str(run.path), **evaluation.scores}) if args.json else evaluation.report)
+    scores, report = evaluate_run(run, args.data[0] if args.data and len(args.data) == 1 else args.data, args.beam)
+    print(json.dumps({"run": str(run.path), **scores}) if args.json else report)
 
 
 def cmd_predict(args):

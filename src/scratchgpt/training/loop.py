@@ -31,7 +31,6 @@ from ..device import autocast, configure, synchronize, training_dtype
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
-from ..pretrained import load_pretrained
 from . import distributed
 from .board import Board
 from .evaluate import estimate_loss
@@ -145,7 +144,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             tokenizer = load_tokenizer(run_dir / "tokenizer.json")
         data_info = {k: v for k, v in rundir.read_config(run_dir)[2].items() if k == "pretrained"}
     elif pretrained is not None:
-        source, tokenizer = load_pretrained(pretrained, model_config)
+        source, tokenizer = rundir.load_pretrained(pretrained, model_config)
         data_info = {"pretrained": str(Path(pretrained).resolve())}
     with world.main_first():  # the data prepared once; every rank reads run_dir before rank 0 writes
         task, model_config = make_task(model_config, train_config, data, tokenizer)
