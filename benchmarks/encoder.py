@@ -40,8 +40,8 @@ def quiet(*_):
 
 def finetune(task, out, seed, pretrained=None, preset_name=None):
     from scratchgpt import preset, train  # in the functions that train, not above: --table needs no torch
-    from scratchgpt.checkpoint import read_config
     from scratchgpt.config import FINETUNE_PRESET, fine_tuning_model
+    from scratchgpt.rundir import read_config
 
     shape, train_config = preset(preset_name or FINETUNE_PRESET.get(task, "finetune-cpu"))
     train_config = dataclasses.replace(train_config, task=task, seed=seed)

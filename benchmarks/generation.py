@@ -35,10 +35,10 @@ from pathlib import Path
 import torch
 
 from scratchgpt import GPTLanguageModel, preset
-from scratchgpt.checkpoint import load_model
 from scratchgpt.device import device_name, resolve_device, synchronize
 from scratchgpt.inference.compiled import Decoder
 from scratchgpt.inference.generate import generate
+from scratchgpt.rundir import load_model
 
 COMPILED = {"compiled": "window", "compiled-exact": "exact"}  # compiled policy -> its eager twin
 

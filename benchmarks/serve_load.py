@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from scratchgpt.checkpoint import load_model
 from scratchgpt.inference.generate import sample_text
+from scratchgpt.rundir import load_model
 
 
 def start_server(run):

@@ -17,9 +17,9 @@ import signal
 import sys
 import time
 
-from scratchgpt import checkpoint
+from scratchgpt import rundir
 from scratchgpt.cli import main
-from scratchgpt.training import loop, metrics
+from scratchgpt.training import loop
 
 RANK = os.environ.get("RANK", "0")
 
@@ -29,7 +29,7 @@ def log_writes(path):
         with open(path, "a", encoding="utf-8") as f:  # one short line: O_APPEND keeps lines whole
             f.write(f"{RANK} {what}\n")
 
-    replace, append, save_checkpoint = os.replace, metrics.append, checkpoint.save_checkpoint
+    replace, append, save_checkpoint = os.replace, rundir.append_metrics, rundir.save_checkpoint
 
     def replacing(src, dst, *args, **kwargs):
         note(f"rename {dst}")
@@ -43,7 +43,7 @@ def log_writes(path):
         note(f"checkpoint {state['step']}")
         return save_checkpoint(run_dir, model, state)
 
-    os.replace, metrics.append, checkpoint.save_checkpoint = replacing, appending, saving
+    os.replace, rundir.append_metrics, rundir.save_checkpoint = replacing, appending, saving
 
 
 def act_at(spec):

@@ -318,7 +318,7 @@ def test_the_playground_streams_and_labels_sub_words(tmp_path, shakespeare):
     pytest.importorskip("fastapi")
     from serving import ThreadServer, events
 
-    from scratchgpt.checkpoint import load_model
+    from scratchgpt.rundir import load_model
     from scratchgpt.serve.app import create_app
     from scratchgpt.serve.limits import Limits
     from scratchgpt.serve.runs import Runs

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, load_model, train
-from scratchgpt.checkpoint import load_checkpoint, load_state, read_config, save_run_info, save_weights
 from scratchgpt.data.corpus import prepare, split
 from scratchgpt.data.tokenizer import CharTokenizer
 from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingDiverged
 from scratchgpt.inference.generate import sample_text
+from scratchgpt.rundir import load_checkpoint, load_state, read_config, save_run_info, save_weights
 from scratchgpt.training.evaluate import evaluate_split
 
 CONFIG = ModelConfig(vocab_size=5, block_size=8, n_embd=16, n_head=2, n_layer=1)

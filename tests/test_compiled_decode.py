@@ -16,7 +16,6 @@ from serving import ThreadServer
 from torch._dynamo.utils import counters
 
 from scratchgpt import GPTLanguageModel
-from scratchgpt.checkpoint import save_run_info, save_weights
 from scratchgpt.cli import main
 from scratchgpt.config import BigramConfig, ModelConfig, TrainConfig
 from scratchgpt.data.tokenizer import CharTokenizer
@@ -26,6 +25,7 @@ from scratchgpt.inference.generate import generate, sample_text
 from scratchgpt.inference.sampling import Sampling
 from scratchgpt.models.gpt import BigramLanguageModel
 from scratchgpt.nn.kv_cache import KVCache, StaticKVCache
+from scratchgpt.rundir import save_run_info, save_weights
 from scratchgpt.serve.app import create_app
 from scratchgpt.serve.limits import Limits
 from scratchgpt.serve.runs import Runs

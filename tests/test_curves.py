@@ -10,7 +10,7 @@ from helpers import fails
 
 from scratchgpt.cli import main
 from scratchgpt.lessons.curves import plot_curves
-from scratchgpt.training import metrics
+from scratchgpt.rundir import read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_plot_out_names_the_file(runs, tmp_path, capsys):
 
 def test_the_loss_panel_draws_the_records_at_their_steps(runs, tmp_path, monkeypatch):
     """Catches a curve drawn from the wrong key or at the wrong steps, and a final score left out."""
-    records = metrics.read(runs / "gpt")
+    records = read_metrics(runs / "gpt")
     fig = drawn(monkeypatch, records, tmp_path / "c.png")
     loss = lines(fig.axes[0])
     train = [(r["step"], r["loss"]) for r in records if r["kind"] == "train"]
@@ -97,14 +97,14 @@ def test_the_loss_panel_draws_the_records_at_their_steps(runs, tmp_path, monkeyp
 def test_the_side_panels_follow_what_the_records_hold(runs, tmp_path, monkeypatch):
     """Catches the learning rate drawn from another key, a gradient-norm panel missing with clipping
     (or drawn without it), and a task's tracked scores left out."""
-    gpt = metrics.read(runs / "gpt")
+    gpt = read_metrics(runs / "gpt")
     fig = drawn(monkeypatch, gpt, tmp_path / "gpt.png")
     titles = [ax.get_title() for ax in fig.axes[1:]]
     assert titles == ["learning rate (AdamW's)", "gradient norm before clipping", "tokens/s (each log interval)"]
     assert list(fig.axes[1].get_lines()[0].get_ydata()) == [r["lr"] for r in gpt if r["kind"] == "train"]
     assert list(fig.axes[2].get_lines()[0].get_ydata()) == [r["grad_norm"] for r in gpt if r["kind"] == "train"]
 
-    copy = metrics.read(runs / "copy")
+    copy = read_metrics(runs / "copy")
     fig = drawn(monkeypatch, copy, tmp_path / "copy.png")
     assert [ax.get_title() for ax in fig.axes[1:]] == [
         "learning rate (AdamW's)",

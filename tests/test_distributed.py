@@ -18,9 +18,9 @@ import torch
 from helpers import fails
 
 from scratchgpt import config as cfg
-from scratchgpt.checkpoint import read_manifest
 from scratchgpt.errors import ConfigError
 from scratchgpt.models.registry import build_model
+from scratchgpt.rundir import read_manifest
 from scratchgpt.training import distributed
 from scratchgpt.training.distributed import Shard, World
 from scratchgpt.training.tasks import make_task

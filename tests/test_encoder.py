@@ -11,7 +11,6 @@ from helpers import quiet
 from torch.nn import functional as F
 
 from scratchgpt import EncoderConfig, TrainConfig, build_model, convert, load_model, preset, train
-from scratchgpt.checkpoint import load_weights, save_weights
 from scratchgpt.config import fine_tuning_model
 from scratchgpt.data.masking import IGNORE, mask_tokens
 from scratchgpt.data.sequences import batch_texts
@@ -19,6 +18,7 @@ from scratchgpt.data.speeches import SPEAKERS, name_labels, name_words, pretrain
 from scratchgpt.data.tokenizer import SPECIALS, CharTokenizer, load_tokenizer, save_tokenizer
 from scratchgpt.errors import ConfigError, TrainingInterrupted
 from scratchgpt.inference.predict import fill, predict, windows
+from scratchgpt.rundir import load_weights, save_weights
 from scratchgpt.training import baselines, scores
 from scratchgpt.training.labelling import SequenceTask
 

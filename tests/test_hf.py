@@ -19,7 +19,7 @@ import pytest
 import torch
 from helpers import fails
 
-from scratchgpt import checkpoint as ckpt
+from scratchgpt import rundir
 from scratchgpt.cli import main
 from scratchgpt.config import EncoderConfig, ModelConfig, TrainConfig
 from scratchgpt.data.tokenizer import CharTokenizer
@@ -98,7 +98,7 @@ def test_an_export_is_the_same_model_in_transformers(runs, tmp_path, name, capsy
     out = tmp_path / "hf"
     assert main(["export", "--run", str(runs / name), "--format", "hf", str(out)]) == 0
     assert "exported" in capsys.readouterr().err
-    ours, tokenizer, config, _ = ckpt.load_model(runs / name)
+    ours, tokenizer, config, _ = rundir.load_model(runs / name)
     model, hf_tok = hf_model(out), hf_tokenizer(out)
     assert isinstance(hf_tok, transformers.PreTrainedTokenizerFast)
 
@@ -164,8 +164,8 @@ def test_the_model_card_prompts_with_characters_the_run_knows(tmp_path):
     run.mkdir()
     tokenizer = CharTokenizer.from_text("hello world")
     config = dataclasses.replace(GPT, vocab_size=tokenizer.vocab_size, lm_head_bias=False)
-    ckpt.save_run_info(run, config, TrainConfig(), tokenizer, {"source": "text", "sha256": "0" * 64})
-    ckpt.save_weights(run / ckpt.MODEL_FILE, build_model(config))
+    rundir.save_run_info(run, config, TrainConfig(), tokenizer, {"source": "text", "sha256": "0" * 64})
+    rundir.save_weights(run / rundir.MODEL_FILE, build_model(config))
     assert main(["export", "--run", str(run), str(tmp_path / "hf")]) == 0
     within, past, sizes = run_card_code(tmp_path / "hf", cwd=tmp_path)
     assert len(within) == 16 + 1 and set(within[:-1]) <= set("helo wrd")
@@ -202,11 +202,11 @@ def fake_run(path, model_config, lm_head_bias=None):
     if model_config.kind == "encoder":
         tokenizer = tokenizer.with_specials()
     model_config = dataclasses.replace(model_config, vocab_size=tokenizer.vocab_size)
-    ckpt.save_run_info(path, model_config, TrainConfig(), tokenizer, {"source": "text", "sha256": "0" * 64})
+    rundir.save_run_info(path, model_config, TrainConfig(), tokenizer, {"source": "text", "sha256": "0" * 64})
     model = build_model(model_config)
     if lm_head_bias is not None:
         torch.nn.init.constant_(model.lm_head.bias, lm_head_bias)
-    ckpt.save_weights(path / ckpt.MODEL_FILE, model)
+    rundir.save_weights(path / rundir.MODEL_FILE, model)
     return path
 
 
@@ -240,7 +240,7 @@ def test_a_nonzero_lm_head_bias_is_refused_and_a_zero_one_exports(tmp_path, caps
     assert not (tmp_path / "out").exists()
     zero = fake_run(tmp_path / "zero", GPT, lm_head_bias=0.0)
     assert main(["export", "--run", str(zero), str(tmp_path / "out")]) == 0
-    ours, tokenizer, _, _ = ckpt.load_model(zero)
+    ours, tokenizer, _, _ = rundir.load_model(zero)
     ids = torch.tensor([tokenizer.encode(TEXT[:16])])
     with torch.no_grad():
         assert (hf_model(tmp_path / "out")(ids).logits - ours(ids)[0]).abs().max() < 1e-4
@@ -272,12 +272,12 @@ def test_an_existing_directory_is_kept_unless_forced(runs, tmp_path, capsys):
 def test_a_run_without_a_kept_model_exports_its_latest_checkpoint(runs, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(runs / "gelu-tied", run)
-    (run / ckpt.MODEL_FILE).unlink()
+    (run / rundir.MODEL_FILE).unlink()
     assert main(["export", "--run", str(run), str(tmp_path / "out")]) == 0
     assert "the checkpoint of step 12" in capsys.readouterr().err
-    model = build_model(ckpt.read_config(run)[0])
-    ckpt.load_checkpoint(run, model)
-    ids = torch.tensor([ckpt.load_model(runs / "gelu-tied")[1].encode(TEXT)])
+    model = build_model(rundir.read_config(run)[0])
+    rundir.load_checkpoint(run, model)
+    ids = torch.tensor([rundir.load_model(runs / "gelu-tied")[1].encode(TEXT)])
     with torch.no_grad():
         assert (hf_model(tmp_path / "out")(ids).logits - model.eval()(ids)[0]).abs().max() < 1e-4
 
@@ -315,7 +315,7 @@ def test_a_run_still_training_exports_a_complete_model(root, tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while not (run / ckpt.MODEL_FILE).exists():
+        while not (run / rundir.MODEL_FILE).exists():
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
             time.sleep(0.1)
         for i in range(3):
@@ -400,7 +400,7 @@ def random_gpt2(path, text, tied=True, bin_file=False):
 def test_a_gpt2_loads_as_our_gpt_with_equal_logits(root, tmp_path, tied, bin_file):
     """Catches the same mapping errors as the export, backwards, and GPT-2's c_attn bias lost."""
     gpt2 = random_gpt2(tmp_path / "gpt2", (root / "text.txt").read_text()[:8000], tied, bin_file)
-    ours, tokenizer, config = ckpt.load_gpt2(tmp_path / "gpt2")
+    ours, tokenizer, config = rundir.load_gpt2(tmp_path / "gpt2")
     assert (config.tie_embeddings, config.qkv_bias, config.lm_head_bias, config.activation) == (
         tied,
         True,
@@ -410,7 +410,7 @@ def test_a_gpt2_loads_as_our_gpt_with_equal_logits(root, tmp_path, tied, bin_fil
     ids = torch.tensor([tokenizer.encode(TEXT)])
     with torch.no_grad():
         assert (gpt2(ids).logits - ours(ids)[0]).abs().max() < 1e-5
-        readable, _, _ = ckpt.load_gpt2(
+        readable, _, _ = rundir.load_gpt2(
             tmp_path / "gpt2", dataclasses.replace(config, attention="readable", block_size=16)
         )
         assert (gpt2(ids[:, :16]).logits - readable(ids[:, :16])[0]).abs().max() < 1e-5
@@ -441,7 +441,7 @@ def test_train_init_from_a_gpt2_starts_from_its_weights_then_trains_and_samples(
         )
         == 0
     )
-    model, tokenizer, config, info = ckpt.load_model(start)
+    model, tokenizer, config, info = rundir.load_model(start)
     assert config.block_size == 64 and info["pretrained"] == str((tmp_path / "gpt2").resolve())
     ids = torch.tensor([tokenizer.encode(TEXT)])
     with torch.no_grad():
@@ -482,7 +482,7 @@ def test_train_init_from_a_gpt2_starts_from_its_weights_then_trains_and_samples(
     capsys.readouterr()
     records = [json.loads(line) for line in (tuned / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["kind"] == "final" and records[-1]["step"] == 4
-    model, _, config, _ = ckpt.load_model(tuned)
+    model, _, config, _ = rundir.load_model(tuned)
     assert config.block_size == 32 and not torch.equal(model.token_embedding_table.weight, gpt2.transformer.wte.weight)
     assert main(["sample", "--run", str(tuned), "--max-new-tokens", "10", "--prompt", "ROMEO:"]) == 0
     assert capsys.readouterr().out.startswith("ROMEO:")

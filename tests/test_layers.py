@@ -1,6 +1,7 @@
 """The house's layers (docs/design.md): each imports only what lies below it."""
 
 import ast
+import graphlib
 import json
 import subprocess
 import sys
@@ -20,13 +21,15 @@ ALLOWED = {
     "nn": {"errors"},
     "models": {"nn", "errors"},
     "data": {"errors", "files"},
-    "checkpoint": CORE | {"models", "data"},
+    "rundir": CORE | {"models", "data"},
     "inference": {"nn", "models", "errors", "data"},
-    "training": CORE | {"nn", "models", "data", "checkpoint", "inference"},
+    "training": CORE | {"nn", "models", "data", "rundir", "inference"},
+    "evaluation": CORE | {"data", "training"},
     "lessons": CORE | {"nn", "models", "data", "inference"},
-    "serve": CORE | {"nn", "models", "data", "checkpoint", "inference", "training", "lessons"},
-    "export": CORE | {"nn", "models", "data", "checkpoint", "inference", "training"},
-    "cli": CORE | {"nn", "models", "data", "checkpoint", "inference", "training", "lessons", "serve", "export"},
+    "serve": CORE | {"nn", "models", "data", "rundir", "inference", "lessons"},
+    "export": CORE | {"nn", "models", "data", "rundir", "inference"},
+    "cli": CORE
+    | {"nn", "models", "data", "rundir", "inference", "training", "evaluation", "lessons", "serve", "export"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -63,6 +66,21 @@ def test_every_module_imports_only_the_layers_below_it(path):
     assert not outside, f"{path.relative_to(PACKAGE)} imports {sorted(outside)}"
 
 
+def test_the_layer_table_has_no_cycle():
+    graphlib.TopologicalSorter(ALLOWED).static_order()  # raises CycleError on a cycle
+
+
+def test_the_faces_read_runs_without_the_training_package():
+    """serve, export and the CLI read a run through rundir (and score it through evaluation); only
+    the commands that train import training/."""
+    importers = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if part(p) in ("serve", "export", "cli") and "training" in scratchgpt_imports(p)
+    }
+    assert importers == {"cli/training.py"}
+
+
 def test_nothing_but_the_faces_import_the_lessons():
     importers = {
         str(p.relative_to(PACKAGE))
@@ -75,11 +93,11 @@ def test_nothing_but_the_faces_import_the_lessons():
 def test_the_building_blocks_load_without_training_or_the_command_line():
     code = (
         "import json, sys, scratchgpt.nn, scratchgpt.models, scratchgpt.models.convert, "
-        "scratchgpt.checkpoint, scratchgpt.inference.generate; "
+        "scratchgpt.rundir, scratchgpt.inference.generate; "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('scratchgpt'))))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert "scratchgpt.models.gpt" in loaded and "scratchgpt.checkpoint" in loaded
+    assert "scratchgpt.models.gpt" in loaded and "scratchgpt.rundir" in loaded
     assert not [m for m in loaded if m.startswith(("scratchgpt.training", "scratchgpt.cli", "scratchgpt.lessons"))], (
         loaded
     )

@@ -14,9 +14,9 @@ from scratchgpt import (
     MultiHeadAttention,
     convert,
 )
-from scratchgpt.checkpoint import save_weights
 from scratchgpt.inference.generate import generate
 from scratchgpt.models.convert import to_fast_state, to_readable_state
+from scratchgpt.rundir import save_weights
 
 CONFIG = ModelConfig(vocab_size=65, block_size=16, n_embd=48, n_head=4, n_layer=2, dropout=0.0)
 

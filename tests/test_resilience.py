@@ -13,8 +13,8 @@ import pytest
 import safetensors.torch
 
 from scratchgpt import GPTLanguageModel, TrainConfig, preset, train
-from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.errors import CheckpointError, ScratchGPTError, TrainingInterrupted
+from scratchgpt.rundir import load_checkpoint, read_config, read_manifest
 
 TINY_MODEL, TINY_TRAIN = preset("tiny")
 # Small steps, a checkpoint every other step: much of the time is spent writing checkpoints.

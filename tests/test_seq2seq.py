@@ -12,7 +12,6 @@ import pytest
 import torch
 from helpers import quiet
 
-from scratchgpt.checkpoint import load_model, read_config
 from scratchgpt.config import Seq2SeqConfig, apply_overrides, preset
 from scratchgpt.data.pairs import GENERATORS, generate, generate_distinct, read_pairs, split_of
 from scratchgpt.data.tokenizer import CharTokenizer, PairTokenizer, load_tokenizer, save_tokenizer
@@ -21,6 +20,7 @@ from scratchgpt.inference.beam import beam_search, greedy, sequence_score
 from scratchgpt.inference.translate import stream_translation, translate
 from scratchgpt.models.convert import convert
 from scratchgpt.models.registry import build_model
+from scratchgpt.rundir import load_model, read_config
 from scratchgpt.training.loop import train
 from scratchgpt.training.tasks import make_task
 

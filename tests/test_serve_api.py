@@ -15,16 +15,15 @@ import torch
 from helpers import fails
 from serving import ProcessServer, ThreadServer, events, wait_for
 
-from scratchgpt.checkpoint import load_model, run_lock, save_weights
 from scratchgpt.cli import main
 from scratchgpt.inference.generate import sample_text
 from scratchgpt.inference.predict import fill, predict
 from scratchgpt.inference.translate import translate
 from scratchgpt.lessons.attention_maps import attention_panels
+from scratchgpt.rundir import load_model, read_metrics, run_lock, save_weights
 from scratchgpt.serve.app import create_app
 from scratchgpt.serve.limits import Limits
 from scratchgpt.serve.runs import Runs
-from scratchgpt.training import metrics
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +103,7 @@ def test_health_and_the_run_list(client, runs):
     details = client.get("/api/runs/gpt").json()
     assert details["config"]["model"]["kind"] == "gpt"
     assert details["sample"] == (runs / "gpt" / "samples.txt").read_text()
-    assert client.get("/api/runs/gpt/metrics").json()["records"] == metrics.read(runs / "gpt")
+    assert client.get("/api/runs/gpt/metrics").json()["records"] == read_metrics(runs / "gpt")
 
 
 def test_the_page_and_its_files_are_served(client):

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from serving import ProcessServer
 
-from scratchgpt.checkpoint import run_lock
 from scratchgpt.cli import main
+from scratchgpt.rundir import run_lock
 
 LONG_GENERATION = 20_000  # tokens: long enough that Stop always lands in the middle of it
 
@@ -397,8 +397,8 @@ def shown_panels(driver):
 
 
 def test_an_encoder_run_fills_masks_and_shows_its_attention(driver, server, family_runs):
-    from scratchgpt.checkpoint import load_model
     from scratchgpt.inference.predict import fill
+    from scratchgpt.rundir import load_model
 
     open_run(driver, server, "mlm")
     assert sorted(shown_panels(driver)) == ["attention", "fill"]  # no generate for an encoder
@@ -416,8 +416,8 @@ def test_an_encoder_run_fills_masks_and_shows_its_attention(driver, server, fami
 
 
 def test_a_translation_run_translates_and_shows_its_three_attentions(driver, server, family_runs):
-    from scratchgpt.checkpoint import load_model
     from scratchgpt.inference.translate import translate
+    from scratchgpt.rundir import load_model
 
     open_run(driver, server, "swap")
     assert sorted(shown_panels(driver)) == ["attention", "translate"]

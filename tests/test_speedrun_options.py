@@ -11,12 +11,12 @@ import torch
 
 from scratchgpt import GPTLanguageModel, ModelConfig, TrainConfig, convert, load_model, preset, train
 from scratchgpt import config as cfg
-from scratchgpt.checkpoint import load_weights, save_weights
 from scratchgpt.errors import ConfigError, ScratchGPTError, TrainingInterrupted
 from scratchgpt.inference.generate import generate
 from scratchgpt.models.registry import build_model
 from scratchgpt.nn.attention import Block, DecoderBlock
 from scratchgpt.nn.positional import apply_rotary, rotary_angles
+from scratchgpt.rundir import load_weights, save_weights
 from scratchgpt.training.optim import Muon, Optimizers, lr_at, make_optimizer, orthogonalize
 
 train_module = importlib.import_module("scratchgpt.training.loop")

@@ -12,7 +12,7 @@ from helpers import fails
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from scratchgpt.cli import build_parser, main
-from scratchgpt.training import metrics
+from scratchgpt.rundir import read_metrics
 from scratchgpt.training.board import Board
 
 TINY = ["train", "--preset", "tiny", "--quiet"]
@@ -30,7 +30,7 @@ def board(run):
 
 
 def recorded(run, kind, key):
-    return [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in metrics.read(run) if r["kind"] == kind]
+    return [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in read_metrics(run) if r["kind"] == kind]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_the_sample_is_a_text_of_the_board(run):
 
 def test_the_gradient_norm_is_recorded_before_clipping(run):
     """Catches a missing grad_norm, and the norm after clipping (which never exceeds grad_clip)."""
-    norms = [r["grad_norm"] for r in metrics.read(run) if r["kind"] == "train"]
+    norms = [r["grad_norm"] for r in read_metrics(run) if r["kind"] == "train"]
     assert len(norms) == 4 and max(norms) > 0.05
 
 
@@ -107,7 +107,7 @@ def test_without_clipping_or_the_flag_there_is_no_norm_and_no_board(tmp_path, sm
         )
         == 0
     )
-    [train] = [r for r in metrics.read(out) if r["kind"] == "train"]
+    [train] = [r for r in read_metrics(out) if r["kind"] == "train"]
     assert "grad_norm" not in train and "loss" in train
     assert not (out / "tensorboard").exists()
 

@@ -19,9 +19,9 @@ from scratchgpt import (
     preset,
     train,
 )
-from scratchgpt.checkpoint import load_checkpoint, read_config, read_manifest
 from scratchgpt.data.corpus import prepare, split
 from scratchgpt.errors import ScratchGPTError
+from scratchgpt.rundir import load_checkpoint, read_config, read_manifest
 from scratchgpt.training.evaluate import evaluate_split
 from scratchgpt.training.optim import lr_at, make_optimizer
 

@@ -17,7 +17,7 @@ _EXPORTS = {
     "models.convert": ["convert"],
     "models.registry": ["build_model"],
     "config": ["PRESETS", "BigramConfig", "EncoderConfig", "ModelConfig", "Seq2SeqConfig", "TrainConfig", "preset"],
-    "checkpoint": ["load_model"],
+    "rundir": ["load_model", "load_run"],
     "data.corpus": ["get_batch", "prepare", "split"],
     "data.tokenizer": ["CharTokenizer", "PairTokenizer", "TextStream", "load_tokenizer"],
     "data.bpe": ["HFTokenizer", "train_bpe"],
@@ -29,6 +29,7 @@ _EXPORTS = {
     "inference.translate": ["stream_translation", "translate"],
     "training.evaluate": ["estimate_loss", "evaluate_split"],
     "training.loop": ["train"],
+    "evaluation": ["evaluate_run"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -10,10 +10,10 @@ Every setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the C
 from the dataclasses. Errors a user can cause print one line and exit with code 2.
 """
 
+import os
 import sys
 
 from ..errors import ScratchGPTError
-from ..training.distributed import rank
 from . import exporting, serving, training, using
 from .options import Parser
 
@@ -38,7 +38,8 @@ def main(argv=None):
     try:
         return args.command(args) or 0
     except ScratchGPTError as e:
-        who = f" (rank {rank()})" if rank() else ""  # under torchrun, every process says what stopped it
+        rank = os.environ.get("RANK", "0")  # under torchrun, every process says what stopped it
+        who = f" (rank {rank})" if rank != "0" else ""
         # one write, newline included: torchrun's processes share stderr, and print's two writes
         # (the text, then the newline) let another process's line in between
         sys.stderr.write(f"scratchgpt{who}: {'error: ' if e.exit_code == 2 else ''}{e}\n")

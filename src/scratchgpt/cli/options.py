@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from .. import config as cfg
-from ..checkpoint import newest_first, read_config
 from ..device import has_gpu
 from ..errors import CheckpointError, ConfigError
+from ..rundir import newest_first, read_config
 
 RUNS = Path("runs")
 

@@ -64,9 +64,9 @@ def cmd_serve(args):
         raise MissingExtra(
             f"serve needs FastAPI and uvicorn ({e.name} is missing): pip install 'scratchgpt[serve]'"
         ) from None
-    from ..checkpoint import read_config
     from ..errors import ConfigError
     from ..inference.compiled import check_compilable, compilable
+    from ..rundir import read_config
 
     for option, value, least in (
         ("--workers", args.workers, 1),

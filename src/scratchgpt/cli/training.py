@@ -10,9 +10,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import config as cfg
-from ..checkpoint import gpt2_settings, read_config
 from ..device import configure, device_name, has_gpu, native_bf16, resolve_device, training_dtype
 from ..errors import CheckpointError, ConfigError, MissingExtra
+from ..rundir import gpt2_settings, read_config
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train

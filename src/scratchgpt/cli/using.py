@@ -7,13 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..checkpoint import load_model, read_config
-from ..data.corpus import TRAIN_FRACTION, check_long_enough, corpus_path, prepare, read_text
 from ..device import resolve_device
 from ..errors import CheckpointError, ConfigError
+from ..evaluation import evaluate_run
 from ..inference.compiled import Decoder, check_compilable
 from ..inference.generate import sample_texts, stream_text
 from ..inference.predict import fill, predict
@@ -21,9 +19,7 @@ from ..inference.sampling import CACHE_POLICIES, Sampling
 from ..inference.translate import stream_translation, translate
 from ..lessons.attention_maps import attention_panels, check_selection, plot_maps
 from ..lessons.curves import plot_curves
-from ..training import metrics
-from ..training.evaluate import evaluate_split
-from ..training.tasks import make_task
+from ..rundir import load_model, load_run, read_config, read_metrics
 from .options import a_or_an, add_device, add_json, add_run, run_dir
 
 
@@ -189,8 +185,7 @@ def _load(args, families):
     if kind not in families:
         wanted = " or ".join([", ".join(families[:-1]), families[-1]] if len(families) > 2 else families)
         raise ConfigError(f"{run} holds {a_or_an(kind)} model; this command needs {a_or_an(wanted)} run")
-    model, tokenizer, config, _ = load_model(run, device)
-    return model, tokenizer, config
+    return load_model(run, device)[:3]
 
 
 def cmd_sample(args):
@@ -226,47 +221,12 @@ def cmd_sample(args):
 
 def cmd_eval(args):
     device = resolve_device(args.device)
-    run = run_dir(args.run)
-    model, tokenizer, model_config, data_info = load_model(run, device)
-    data = args.data[0] if args.data and len(args.data) == 1 else args.data
-    if args.beam != 1 and model_config.kind != "seq2seq":
-        raise ConfigError(f"--beam is for encoder-decoder runs; {run} holds {a_or_an(model_config.kind)} model")
-    if model_config.kind in ("encoder", "seq2seq"):
-        _, train_config, _ = read_config(run)
-        task, _ = make_task(model_config, train_config, data or data_info.get("source"), tokenizer)
-        scores = task.evaluate(model, device, **({"beam": args.beam} if model_config.kind == "seq2seq" else {}))
-        print(json.dumps({"run": str(run), **scores}) if args.json else task.report(scores))
-        return
-    if isinstance(data, list):
-        raise ConfigError("two --data files are for an encoder-decoder run's pairs")
-    path = corpus_path(data or data_info.get("source"))
-    text, sha = read_text(path)
-    if sha == data_info.get("sha256"):  # the cached token file of the training text
-        _, val_data = prepare(path, tokenizer=None if tokenizer.kind == "char" else tokenizer).split()
-    else:  # another text: its last 10% of characters in the model's own vocabulary
-        val_data = np.array(tokenizer.encode(text[int(TRAIN_FRACTION * len(text)) :]), dtype=np.int64)
-    check_long_enough({"validation": val_data}, model_config.block_size)
-    loss, bpc = evaluate_split(
-        model, val_data, model_config.block_size, device=device, char_counts=tokenizer.char_counts()
-    )
-    windows = (len(val_data) - 1) // model_config.block_size
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "run": str(run),
-                    "val_loss": loss,
-                    "val_bpc": bpc,
-                    "windows": windows,
-                    "tokens": windows * model_config.block_size,
-                }
-            )
-        )
-    else:
-        print(
-            f"val loss {loss:.4f} nats/token, {bpc:.4f} bits/char "
-            f"({windows} windows of {model_config.block_size} tokens)"
-        )
+    run = load_run(run_dir(args.run), device)
+    kind = run.model_config.kind
+    if args.beam != 1 and kind != "seq2seq":
+        raise ConfigError(f"--beam is for encoder-decoder runs; {run.path} holds {a_or_an(kind)} model")
+    scores, report = evaluate_run(run, args.data[0] if args.data and len(args.data) == 1 else args.data, args.beam)
+    print(json.dumps({"run": str(run.path), **scores}) if args.json else report)
 
 
 def cmd_predict(args):
@@ -328,7 +288,7 @@ def cmd_attention(args):
 
 def cmd_plot(args):
     run = run_dir(args.run)
-    records = metrics.read(run)
+    records = read_metrics(run)
     if not any(r.get("kind") in ("train", "eval", "final") for r in records):
         if not run.is_dir():
             raise CheckpointError(f"run directory not found: {run}")

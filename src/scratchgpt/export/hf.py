@@ -31,15 +31,12 @@ from pathlib import Path
 
 import safetensors.torch
 
-from .. import checkpoint as ckpt
 from .. import config as cfg
-from ..data.tokenizer import load_tokenizer
 from ..errors import CheckpointError, ConfigError, MissingExtra
 from ..files import usual_mode
 from ..models.convert import convert
 from ..models.gpt2 import gpt2_config, gpt2_obstacle, to_gpt2_state
-from ..models.registry import build_model
-from ..training import metrics
+from ..rundir import load_run, read_config, read_metrics
 
 HF_EXTRA = "pip install 'scratchgpt[hf]'"
 
@@ -64,7 +61,7 @@ def export_hf(run_dir, out, force=False):
     """Write the GPT of `run_dir` as a Hugging Face GPT-2 directory `out` (see the module's doc)."""
     require_tokenizers("export --format hf")
     run_dir, out = Path(run_dir), Path(out)
-    model_config, train_config, data_info = ckpt.read_config(run_dir)
+    model_config, _, _ = read_config(run_dir)
     why = gpt2_obstacle(model_config)
     if why:
         raise ConfigError(f"cannot export {run_dir}: {why}")
@@ -74,16 +71,15 @@ def export_hf(run_dir, out, force=False):
         raise ConfigError(f"{out} exists and is not a directory; remove it first")
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise ConfigError(f"{out} is inside the run directory {run_dir}; export to another directory")
-    model, source = _load_complete_model(run_dir, model_config)
-    if model_config.attention != "fast":
-        model = convert(model, "fast")  # one layout to map: the fused qkv
+    run = load_run(run_dir, or_checkpoint=True)
+    model = run.model if model_config.attention == "fast" else convert(run.model, "fast")  # one layout to map
     try:
         state = to_gpt2_state(model.state_dict(), model.config)
     except ConfigError as e:
         raise ConfigError(f"cannot export {run_dir}: {e}") from None
     hf_config = gpt2_config(model.config)
-    tokenizer_json = _tokenizer_json(run_dir, model_config.vocab_size)
-    records = metrics.read(run_dir)
+    tokenizer_json = _tokenizer_json(run_dir, run.tokenizer)
+    records = read_metrics(run_dir)
     finished = any(r.get("kind") == "final" for r in records)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,45 +96,18 @@ def export_hf(run_dir, out, force=False):
                 "model_max_length": model_config.block_size,
             },
         )
-        card = model_card(run_dir, out, model_config, train_config, data_info, records, source)
+        card = model_card(run, out, records)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         for path in [tmp, *tmp.iterdir()]:
             usual_mode(path)  # not mkdtemp's 0700, nor 0600 for the files written inside it
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return Exported(out, source, finished)
+    return Exported(out, run.source, finished)
 
 
-def _load_complete_model(run_dir, model_config):
-    """(model, which weights): the kept model.safetensors, else the latest complete checkpoint."""
-    model = build_model(model_config)
-    if (run_dir / ckpt.MODEL_FILE).exists():
-        ckpt.load_weights(run_dir / ckpt.MODEL_FILE, model)
-        return model.eval(), f"the kept model ({ckpt.MODEL_FILE}, the lowest estimated val loss)"
-    for attempt in range(3):  # a training process may replace the checkpoint as we read it
-        manifest = ckpt.read_manifest(run_dir)
-        if manifest is None:
-            break
-        try:
-            ckpt.load_checkpoint(run_dir, model)
-        except CheckpointError:
-            if attempt == 2:
-                raise
-            continue
-        return model.eval(), f"the checkpoint of step {manifest['step']} (no kept model yet)"
-    raise CheckpointError(
-        f"{run_dir} has no model yet (no {ckpt.MODEL_FILE} and no checkpoint); wait for its first evaluation"
-    )
-
-
-def _tokenizer_json(run_dir, vocab_size):
+def _tokenizer_json(run_dir, tokenizer):
     """The HF tokenizer.json text for the run's tokenizer: built for characters, copied for BPE."""
-    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
-    if tokenizer.vocab_size != vocab_size:
-        raise CheckpointError(
-            f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {vocab_size}"
-        )
     if tokenizer.kind == "char":
         return char_tokenizer_json(tokenizer)
     text = (run_dir / "tokenizer.json").read_text(encoding="utf-8")
@@ -187,7 +156,7 @@ def _replace_dir(new, out):
 # The model card
 
 
-def model_card(run_dir, out, model_config, train_config, data_info, records, source):
+def model_card(run, out, records):
     """README.md for the exported directory: what it is, how to load it, its score, its data and
     its settings."""
     final = next((r for r in reversed(records) if r.get("kind") == "final"), None)
@@ -206,15 +175,15 @@ def model_card(run_dir, out, model_config, train_config, data_info, records, sou
         )
     else:
         score = "Training had not finished when this was exported, and had no estimate yet."
-    tokenizer = load_tokenizer(run_dir / "tokenizer.json")
+    run_dir, model_config, tokenizer = run.path, run.model_config, run.tokenizer
     chars = tokenizer.kind == "char"
     token = "one token per character" if chars else "sub-word tokens"
     unknown = " A character outside the vocabulary cannot be encoded." if chars else ""
     # a prompt the tokenizer encodes: a character run's text may lack some of "ROMEO:"
     prompt = "ROMEO:" if not chars or set("ROMEO:") <= set(tokenizer.chars) else tokenizer.chars[0]
     model_rows = "\n".join(f"| {k} | {v} |" for k, v in cfg.model_to_dict(model_config).items())
-    train_rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(train_config).items())
-    data = "\n".join(f"- {k}: `{v}`" for k, v in data_info.items()) or "- (not recorded)"
+    train_rows = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(run.train_config).items())
+    data = "\n".join(f"- {k}: `{v}`" for k, v in run.data_info.items()) or "- (not recorded)"
     return f"""---
 library_name: transformers
 pipeline_tag: text-generation
@@ -227,7 +196,7 @@ tags:
 
 A GPT trained with scratchgpt (the transformers of the lecture, built from scratch) and exported
 as a Hugging Face GPT-2 (`GPT2LMHeadModel`), with {token} ({model_config.vocab_size} in the
-vocabulary). Exported from `{run_dir}`: {source}.
+vocabulary). Exported from `{run_dir}`: {run.source}.
 
 ```python
 from transformers import AutoTokenizer, GPT2LMHeadModel

@@ -39,7 +39,7 @@ from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
 from ..inference.translate import translate
 from ..lessons.attention_maps import attention_panels
-from ..training import metrics
+from ..rundir import read_metrics
 from .errors import status_and_message
 from .runs import abilities
 
@@ -150,7 +150,7 @@ async def run(request: Request, name: str):
 
 @router.get("/runs/{name}/metrics")
 async def run_metrics(request: Request, name: str):
-    return {"records": metrics.read(_state(request).runs.path(name))}
+    return {"records": read_metrics(_state(request).runs.path(name))}
 
 
 @router.post("/generate")

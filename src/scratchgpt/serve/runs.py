@@ -19,11 +19,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import MODEL_FILE, load_model, newest_first, read_config, read_manifest, run_is_training
 from ..errors import CheckpointError, InputError
 from ..inference.compiled import Decoder, compilable
 from ..models.convert import convert
-from ..training import metrics
+from ..rundir import MODEL_FILE, load_model, newest_first, read_config, read_manifest, read_metrics, run_is_training
 
 
 class UnknownRun(InputError):
@@ -127,7 +126,7 @@ class Runs:
             config, train, data = read_config(path)
         except CheckpointError as e:
             return {"name": name, "error": str(e)}
-        records = metrics.read(path)
+        records = read_metrics(path)
         final = next((r for r in reversed(records) if r.get("kind") == "final"), None)
         last = next((r for r in reversed(records) if "step" in r), None)
         try:

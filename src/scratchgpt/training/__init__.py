@@ -11,6 +11,5 @@ optim.py        AdamW with its weight-decay groups, Muon, the learning-rate sche
 evaluate.py     the lecture's estimate_loss and the full, deterministic validation loss
 signals.py      Ctrl-C: stop cleanly after the step, or at once on the second
 distributed.py  torchrun: DDP, each process's slice of every batch, rank 0 writes, one stop
-metrics.py      metrics.jsonl
 bench.py        training throughput: ms/step, tokens/s, MFU, peak memory
 """

@@ -9,7 +9,7 @@ with `tensorboard --logdir runs`.
 
 A resumed run writes a new event file into the same folder, starting with TensorBoard's "purge"
 mark at the step after its checkpoint: TensorBoard then drops what the interrupted attempt wrote
-past the checkpoint (those steps run again), as metrics.trim does for metrics.jsonl.
+past the checkpoint (those steps run again), as rundir.trim_metrics does for metrics.jsonl.
 """
 
 from pathlib import Path

@@ -4,7 +4,7 @@ One loop for every model family and every task: the task (tasks.py) says what a 
 its loss is and how the model is scored at the end; the loop does the rest, once, for all of them:
 the optimisers and the schedule (optim.py), gradient accumulation and clipping, time budgets,
 estimates, checkpoints and exact resume, the run lock, Ctrl-C (signals.py), metrics.jsonl
-(metrics.py; with --tensorboard also TensorBoard's event files, board.py) and the progress bar.
+(rundir.py; with --tensorboard also TensorBoard's event files, board.py) and the progress bar.
 `train()` is what `scratchgpt train` runs.
 
 Speed: the loop reads the losses back from the device only once per log interval (and before
@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .. import checkpoint as ckpt
+from .. import rundir
 from ..config import BigramConfig, EncoderConfig, ModelConfig, Seq2SeqConfig, TrainConfig
 from ..data.tokenizer import load_tokenizer
 from ..device import autocast, configure, synchronize, training_dtype
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
-from . import distributed, metrics
+from . import distributed
 from .board import Board
 from .evaluate import estimate_loss
 from .optim import check_optimizer, lr_at, make_optimizer
@@ -142,21 +142,21 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
     if resume:  # the run's own vocabulary (unless a crash came before it was written), where its weights came from
         if (run_dir / "tokenizer.json").exists():
             tokenizer = load_tokenizer(run_dir / "tokenizer.json")
-        data_info = {k: v for k, v in ckpt.read_config(run_dir)[2].items() if k == "pretrained"}
+        data_info = {k: v for k, v in rundir.read_config(run_dir)[2].items() if k == "pretrained"}
     elif pretrained is not None:
-        source, tokenizer = ckpt.load_pretrained(pretrained, model_config)
+        source, tokenizer = rundir.load_pretrained(pretrained, model_config)
         data_info = {"pretrained": str(Path(pretrained).resolve())}
     with world.main_first():  # the data prepared once; every rank reads run_dir before rank 0 writes
         task, model_config = make_task(model_config, train_config, data, tokenizer)
     data_info = {**task.data_info, **data_info}
-    if resume and task.data_info["sha256"] != ckpt.read_config(run_dir)[2].get("sha256"):
+    if resume and task.data_info["sha256"] != rundir.read_config(run_dir)[2].get("sha256"):
         raise DataError(f"the data {task.data_info['source']} differs from the data {run_dir} was trained on")
 
-    with ckpt.writing(f"to {run_dir}"):
+    with rundir.writing(f"to {run_dir}"):
         run_dir.mkdir(parents=True, exist_ok=True)
     run = None
     try:
-        with ckpt.run_lock(run_dir) if world.is_main else contextlib.nullcontext(), StopSignals() as stop:
+        with rundir.run_lock(run_dir) if world.is_main else contextlib.nullcontext(), StopSignals() as stop:
             torch.manual_seed(train_config.seed)
             model = build_model(model_config)
             if pretrained is not None and not resume:
@@ -178,7 +178,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             optimizer = make_optimizer(run.model, train_config)
             batch_rng = torch.Generator().manual_seed(train_config.seed)
             start, best_val, run.train_seconds = 0, math.inf, 0.0
-            state = ckpt.load_checkpoint(run_dir, run.model) if resume else None
+            state = rundir.load_checkpoint(run_dir, run.model) if resume else None
             if state is not None:
                 start, best_val, run.train_seconds = _restore(state, optimizer, batch_rng, device)
                 _check_room_to_train(run, start)
@@ -187,13 +187,13 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             elif resume:
                 log(f"{run_dir} has no checkpoint yet; starting from step 0")
             if train_config.tensorboard and world.is_main:  # before the run's files: without tensorboard, no run
-                with ckpt.writing(f"TensorBoard's event files to {run_dir}"):
+                with rundir.writing(f"TensorBoard's event files to {run_dir}"):
                     run.board = Board(run_dir, start)
-            with ckpt.writing(f"to {run_dir}"):
+            with rundir.writing(f"to {run_dir}"):
                 if world.is_main:
-                    ckpt.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
-                    metrics.trim(run_dir, start)
-                    ckpt.remove_stale(run_dir)
+                    rundir.save_run_info(run_dir, model_config, train_config, task.tokenizer, data_info)
+                    rundir.trim_metrics(run_dir, start)
+                    rundir.remove_stale(run_dir)
                 if state is not None:
                     _plan_schedule(run, planned, extend, start)
             log(
@@ -205,7 +205,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
             return TrainResult(steps_done, best_val, {}, run.train_seconds, 0.0, "")
         return _finish(run, start + steps_done, steps_done, best_val)
     except StopAtOnce as e:
-        manifest = ckpt.read_manifest(run_dir)
+        manifest = rundir.read_manifest(run_dir)
         kept = f"the checkpoint of step {manifest['step']} is intact" if manifest else "no checkpoint yet"
         raise TrainingInterrupted(
             f"stopped at once by a second {signal_name(e.signum)}; {kept}; continue with: "
@@ -281,7 +281,7 @@ class _Run:
         the event files. The loop reports everything through here (rank 0 only, under torchrun)."""
         if not self.world.is_main:
             return
-        metrics.append(self.run_dir, record)
+        rundir.append_metrics(self.run_dir, record)
         if self.board is not None:
             self.board.record(record)
 
@@ -402,7 +402,7 @@ def _train_steps(run, optimizer, batch_rng, start, best_val, stop, progress):
                 )
                 if losses["val"] < best_val:
                     best_val = losses["val"]
-                    _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the best model to {run.run_dir}", done)
+                    _save_weights(run, run.run_dir / rundir.MODEL_FILE, f"the best model to {run.run_dir}", done)
                 _save_checkpoint(run, optimizer, batch_rng, done, best_val)
 
             if signum is not None:
@@ -448,21 +448,21 @@ def _check_finite(run, step):
 
 
 def _last_good(run_dir):
-    manifest = ckpt.read_manifest(run_dir)
+    manifest = rundir.read_manifest(run_dir)
     return f"the last good checkpoint, step {manifest['step']}, is kept" if manifest else "no checkpoint was saved"
 
 
 def _save_weights(run, path, what, step):
     _check_finite(run, step)  # on every rank: it joins the ranks' losses
     if run.world.is_main:
-        with ckpt.writing(what):
-            ckpt.save_weights(path, run.model)
+        with rundir.writing(what):
+            rundir.save_weights(path, run.model)
 
 
 def _keep_a_model(run, step):
     """Before the first estimate there is no best model yet: keep the current one to sample from."""
-    if run.world.main_says(not (run.run_dir / ckpt.MODEL_FILE).exists()):
-        _save_weights(run, run.run_dir / ckpt.MODEL_FILE, f"the model to {run.run_dir}", step)
+    if run.world.main_says(not (run.run_dir / rundir.MODEL_FILE).exists()):
+        _save_weights(run, run.run_dir / rundir.MODEL_FILE, f"the model to {run.run_dir}", step)
 
 
 def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
@@ -480,8 +480,8 @@ def _save_checkpoint(run, optimizer, batch_rng, step, best_val):
     if run.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(run.device)
     if run.world.is_main:  # the ranks' states are the same: rank 0's weights, optimizer and random streams
-        with ckpt.writing(f"the checkpoint of step {step} to {run.run_dir}"):
-            ckpt.save_checkpoint(run.run_dir, run.model, state)
+        with rundir.writing(f"the checkpoint of step {step} to {run.run_dir}"):
+            rundir.save_checkpoint(run.run_dir, run.model, state)
 
 
 def _restore(state, optimizer, batch_rng, device):
@@ -496,7 +496,7 @@ def _restore(state, optimizer, batch_rng, device):
 
 def _finish(run, final_step, steps_done, best_val):
     """Score the kept model as the task says (the whole validation split) and write a sample."""
-    model, _, _, _ = ckpt.load_model(run.run_dir, run.device)
+    model, _, _, _ = rundir.load_model(run.run_dir, run.device)
     scores = run.task.evaluate(model, run.device)
     train_seconds = run.train_seconds
     tokens_per_s = final_step * run.task.batch_tokens(run.train_config.batch_size) / max(train_seconds, 1e-9)
@@ -512,7 +512,7 @@ def _finish(run, final_step, steps_done, best_val):
     )
     run.log(f"{run.task.report(scores)} ({train_seconds:.1f} s of training, {tokens_per_s:,.0f} tokens/s)")
     sample = run.task.sample(model, run.train_config.sample_tokens, run.train_config.seed)
-    with ckpt.writing(f"the sample to {run.run_dir}"):
+    with rundir.writing(f"the sample to {run.run_dir}"):
         atomic_write(run.run_dir / "samples.txt", lambda tmp: Path(tmp).write_text(sample, encoding="utf-8"))
         if run.board is not None:
             run.board.sample(sample, final_step)
@@ -522,7 +522,7 @@ def _finish(run, final_step, steps_done, best_val):
 def _resume_settings(run_dir, model_config, train_config, data):
     """(saved model config, saved train config with the changes a resume allows, data, the horizon
     the saved settings planned the schedule over)."""
-    saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
+    saved_model, saved_train, saved_data = rundir.read_config(run_dir)
     changed = [
         f"{name}: {a!r} -> {b!r}"
         for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))

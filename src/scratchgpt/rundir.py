@@ -9,7 +9,8 @@
                        weights, optimizer state, step, best val loss and RNG states at step N, for
                        --resume; state.pt holds tensors and plain containers only and is loaded
                        with torch.load(weights_only=True)
-    metrics.jsonl      one JSON object per log, eval and final line
+    metrics.jsonl      one JSON object per line, of kind "train" (a log line), "eval" (an
+                       estimate), "extend" (a re-planned schedule) or "final" (the end of training)
     samples.txt        the sample written when training ends
     .lock              held (flock) by the one process training in this directory
 
@@ -24,6 +25,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import filelock
@@ -41,6 +43,7 @@ from .models.registry import build_model
 
 FORMAT_VERSION = 1
 MODEL_FILE, STATE_FILE, MANIFEST, CHECKPOINTS = "model.safetensors", "state.pt", "checkpoint.json", "checkpoints"
+METRICS = "metrics.jsonl"
 
 
 def write_json(path, obj):
@@ -66,10 +69,6 @@ def save_weights(path, model):
     for copy in model.tied_weights:
         del state[copy]  # safetensors stores each tensor once; loading restores the alias
     atomic_write(path, lambda tmp: safetensors.torch.save_file(state, tmp, metadata={"format": "pt"}))
-
-
-def save_state(path, state):
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def read_config(run_dir):
@@ -125,14 +124,26 @@ def load_weights(path, model):
         raise CheckpointError(f"{path} does not match its config.json: {_first_line(e)}") from None
 
 
-def load_model(run_dir, device="cpu", attention=None):
-    """(model in eval mode, tokenizer, model config, data info) from a run directory.
+@dataclass(frozen=True)
+class Run:
+    """A run directory as loaded by load_run."""
 
-    `attention` ("readable" or "fast") converts the model (any family but the bigram) to that face;
-    None keeps the saved one.
-    """
+    path: Path
+    model: object  # in eval mode, on `device`
+    tokenizer: object
+    model_config: object
+    train_config: cfg.TrainConfig
+    data_info: dict  # the data's source and sha256 (and where the weights came from, for a fine-tune)
+    device: object
+    source: str  # which weights: the kept model, or (or_checkpoint) the latest checkpoint's
+
+
+def load_run(run_dir, device="cpu", attention=None, or_checkpoint=False):
+    """The Run in `run_dir`, its model from the kept model.safetensors, or (`or_checkpoint`, none kept
+    yet) the latest complete checkpoint's weights, never its optimizer state. `attention` ("readable"
+    or "fast") converts the model (any family but the bigram) to that face; None keeps the saved one."""
     run_dir = Path(run_dir)
-    model_config, _, data_info = read_config(run_dir)
+    model_config, train_config, data_info = read_config(run_dir)
     tokenizer = load_tokenizer(run_dir / "tokenizer.json")
     if (model_config.kind == "seq2seq") != (tokenizer.kind == "pair"):
         raise CheckpointError(f"{run_dir}: a {tokenizer.kind} tokenizer for a {model_config.kind} model")
@@ -143,19 +154,43 @@ def load_model(run_dir, device="cpu", attention=None):
         if has != expects:
             raise CheckpointError(f"{run_dir}: tokenizer has {has} tokens but the model expects {expects}")
     model = build_model(model_config)
-    load_weights(run_dir / MODEL_FILE, model)
+    source = _load_kept_weights(run_dir, model, or_checkpoint)
     if attention is not None and model_config.kind == "bigram":
         raise ConfigError("the bigram model has no attention to convert")
     if attention is not None and attention != model_config.attention:
         model = convert(model, attention)
-    return model.to(device).eval(), tokenizer, model.config, data_info
+    return Run(run_dir, model.to(device).eval(), tokenizer, model.config, train_config, data_info, device, source)
+
+
+def load_model(run_dir, device="cpu", attention=None):
+    """(model in eval mode, tokenizer, model config, data info) from a run directory: load_run's."""
+    run = load_run(run_dir, device, attention)
+    return run.model, run.tokenizer, run.model_config, run.data_info
+
+
+def _load_kept_weights(run_dir, model, or_checkpoint):
+    """Load the kept model (or_checkpoint: else the latest checkpoint's weights) into `model`; say which."""
+    if not or_checkpoint or (run_dir / MODEL_FILE).exists():
+        load_weights(run_dir / MODEL_FILE, model)
+        return f"the kept model ({MODEL_FILE}, the lowest estimated val loss)"
+    for attempt in range(3):  # a training process may replace the checkpoint as we read it
+        manifest = read_manifest(run_dir)
+        if manifest is None:
+            raise CheckpointError(
+                f"{run_dir} has no model yet (no {MODEL_FILE} and no checkpoint); wait for its first evaluation"
+            )
+        try:
+            load_weights(_checked_folder(run_dir, manifest) / MODEL_FILE, model)
+            return f"the checkpoint of step {manifest['step']} (no kept model yet)"
+        except CheckpointError:
+            if attempt == 2:
+                raise
 
 
 def gpt2_settings(path):
     """Our GPT settings ({name: value}) for the Hugging Face GPT-2 directory `path`, read from its
     config.json alone (cheap: the CLI checks a directory before anything else happens)."""
-    hf = gpt2.read_gpt2_config(path)
-    return gpt2.settings_from_gpt2(hf, path)
+    return gpt2.settings_from_gpt2(gpt2.read_gpt2_config(path), path)
 
 
 def load_gpt2(path, model_config=None):
@@ -195,11 +230,7 @@ def load_gpt2(path, model_config=None):
 def load_pretrained(path, model_config):
     """(model, tokenizer) that a new run of `model_config` starts from: a Hugging Face GPT-2
     directory's (`train --init-from`), else a run directory's (`finetune --from`, an encoder)."""
-    if gpt2.is_hf_dir(path):
-        model, tokenizer, _ = load_gpt2(path, model_config)
-        return model, tokenizer
-    model, tokenizer, _, _ = load_model(path)
-    return model, tokenizer
+    return load_gpt2(path, model_config)[:2] if gpt2.is_hf_dir(path) else load_model(path)[:2]
 
 
 def load_state(path):
@@ -228,7 +259,7 @@ def save_checkpoint(run_dir, model, state):
     shutil.rmtree(folder, ignore_errors=True)  # a half-written attempt from a crashed run
     folder.mkdir(parents=True)
     save_weights(folder / MODEL_FILE, model)
-    save_state(folder / STATE_FILE, state)
+    atomic_write(folder / STATE_FILE, lambda tmp: torch.save(state, tmp))
     write_json(
         run_dir / MANIFEST,
         {
@@ -260,14 +291,20 @@ def load_checkpoint(run_dir, model):
     manifest = read_manifest(run_dir)
     if manifest is None:
         return None
+    folder = _checked_folder(run_dir, manifest)
+    load_weights(folder / MODEL_FILE, model)
+    return load_state(folder / STATE_FILE)
+
+
+def _checked_folder(run_dir, manifest):
+    """The folder of the checkpoint `manifest` names, once its files match their sha256."""
     folder = run_dir / manifest["folder"]
     for name, expected in manifest["sha256"].items():
         if not (folder / name).exists() or sha256_file(folder / name) != expected:
             raise CheckpointError(
                 f"checkpoint {folder} is damaged: {name} is missing or does not match its sha256 in {MANIFEST}"
             )
-    load_weights(folder / MODEL_FILE, model)
-    return load_state(folder / STATE_FILE)
+    return folder
 
 
 def remove_stale(run_dir):
@@ -335,3 +372,44 @@ def writing(what):
         yield
     except OSError as e:
         raise CheckpointError(f"cannot write {what} ({e.strerror or e}); the files written before are intact") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics.jsonl
+
+
+def append_metrics(run_dir, record):
+    with writing(f"metrics to {run_dir}"), open(Path(run_dir) / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(run_dir):
+    """Every complete record of a run's metrics.jsonl, in order ([] before the first); a line still
+    being written by a training process is left out."""
+    path = Path(run_dir) / METRICS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [r for r in map(_record, lines) if isinstance(r, dict)]
+
+
+def trim_metrics(run_dir, step):
+    """On resume: forget the records of steps after the checkpoint (they will run again) and the
+    "final" record of the run being continued (the continued run writes its own)."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = _record(line)
+        if record is not None and record.get("kind") != "final" and record.get("step", step + 1) <= step:
+            kept.append(line + "\n")
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
+
+
+def _record(line):
+    try:
+        return json.loads(line)
+    except ValueError:  # a line cut short by a crash
+        return None
