@@ -23,7 +23,7 @@ from ..lessons.attention_maps import attention_panels, check_selection, plot_map
 from ..lessons.curves import plot_curves
 from ..training import metrics
 from ..training.evaluate import evaluate_split
-from ..training.tasks import make_task
+from ..training.tasks import build_task
 from .options import a_or_an, add_device, add_json, add_run, run_dir
 
 
@@ -233,7 +233,7 @@ def cmd_eval(args):
         raise ConfigError(f"--beam is for encoder-decoder runs; {run} holds {a_or_an(model_config.kind)} model")
     if model_config.kind in ("encoder", "seq2seq"):
         _, train_config, _ = read_config(run)
-        task, _ = make_task(model_config, train_config, data or data_info.get("source"), tokenizer)
+        task = build_task(model_config, train_config, data or data_info.get("source"), tokenizer)
         scores = task.evaluate(model, device, **({"beam": args.beam} if model_config.kind == "seq2seq" else {}))
         print(json.dumps({"run": str(run), **scores}) if args.json else task.report(scores))
         return
