@@ -58,7 +58,7 @@ def changes(name):
 
 def run(task, budget, names, seeds, out, workdir, test_pairs=None):
     from scratchgpt import preset, train  # here, not above: --table needs no torch
-    from scratchgpt.training.translation import EVAL_PAIRS, translation_task
+    from scratchgpt.training.tasks import EVAL_PAIRS, translation_task
 
     # the generated task's fixed val and test sets, smaller with --test-pairs
     eval_pairs = EVAL_PAIRS if test_pairs is None else {"val": max(1, test_pairs // 2), "test": test_pairs}
