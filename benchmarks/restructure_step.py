@@ -44,10 +44,11 @@ def main():
     from scratchgpt.device import autocast
     from scratchgpt.training.loop import training_step
     from scratchgpt.training.optim import make_optimizer
-    from scratchgpt.training.tasks import make_task
+    from scratchgpt.training.tasks import build_task, fit_model_config
 
     model_config, train_config = preset("cpu")
-    task, model_config = make_task(model_config, train_config)
+    task = build_task(model_config, train_config)
+    model_config = fit_model_config(model_config, task)
     base_data, _ = base["data"].split(base["data"].prepare(base["data"].corpus_path()).tokens)
     base_train_config = base["config"].preset("cpu")[1]
     amp = autocast(torch.device("cpu"), "float32")

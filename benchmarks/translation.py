@@ -19,6 +19,7 @@ test_pairs says how many).
 
 import argparse
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -57,10 +58,10 @@ def changes(name):
 
 def run(task, budget, names, seeds, out, workdir, test_pairs=None):
     from scratchgpt import preset, train  # here, not above: --table needs no torch
-    from scratchgpt.training import translation
+    from scratchgpt.training.tasks import EVAL_PAIRS, translation_task
 
-    if test_pairs is not None:  # the generated task's fixed val and test sets, smaller
-        translation.EVAL_PAIRS = {"val": max(1, test_pairs // 2), "test": test_pairs}
+    # the generated task's fixed val and test sets, smaller with --test-pairs
+    eval_pairs = EVAL_PAIRS if test_pairs is None else {"val": max(1, test_pairs // 2), "test": test_pairs}
     for name in names:
         for seed in range(1, seeds + 1):
             model_config, train_config = preset("seq2seq-cpu")
@@ -75,6 +76,7 @@ def run(task, budget, names, seeds, out, workdir, test_pairs=None):
                 f"{workdir}/{task}-{name}-{seed}-{int(budget)}",
                 progress=False,
                 log=lambda _: None,
+                task_builder=functools.partial(translation_task, eval_pairs=eval_pairs),
             )
             s = result.scores
             record = {

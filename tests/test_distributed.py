@@ -23,7 +23,7 @@ from scratchgpt.models.registry import build_model
 from scratchgpt.rundir import read_manifest
 from scratchgpt.training import distributed
 from scratchgpt.training.distributed import Shard, World
-from scratchgpt.training.tasks import make_task
+from scratchgpt.training.tasks import build_task, fit_model_config
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 STEPS = ["--max-iters", "20", "--log-interval", "1", "--sample-tokens", "0", "--quiet", "--device", "cpu"]
@@ -173,9 +173,10 @@ def test_a_signal_to_torchrun_stops_every_process_at_one_step_and_any_number_of_
 )
 def test_the_slices_are_the_batch_and_their_weighted_losses_average_to_its_loss(shakespeare, preset, task):
     model_config, train_config = cfg.preset(preset)
-    task_, model_config = make_task(
+    task_ = build_task(
         model_config, dataclasses.replace(train_config, task=task), shakespeare if task == "next-token" else None
     )
+    model_config = fit_model_config(model_config, task_)
     torch.manual_seed(0)
     model = build_model(model_config).eval()
     whole = task_.batch("train", 8, torch.Generator().manual_seed(3), torch.device("cpu"))

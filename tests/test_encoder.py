@@ -322,9 +322,9 @@ def test_pretraining_scores_masked_characters_deterministically(pretrained):
     model, tokenizer, config, info = load_model(pretrained)
     assert config.head == "mlm" and tokenizer.specials == list(SPECIALS)
     assert info["source"].endswith(".txt") and "pretraining" in info["source"]
-    from scratchgpt.training.tasks import make_task
+    from scratchgpt.training.tasks import build_task
 
-    task, _ = make_task(config, TrainConfig(task="mlm"), tokenizer=tokenizer)
+    task = build_task(config, TrainConfig(task="mlm"), tokenizer=tokenizer)
     first, second = task.evaluate(model, "cpu"), task.evaluate(model, "cpu")
     assert first == second and first["val_masked"] > 10_000
     guesses = fill(model, tokenizer, "To be or not to b[MASK]")

@@ -12,7 +12,7 @@ from scratchgpt import preset
 from scratchgpt.models.registry import build_model
 from scratchgpt.training import distributed
 from scratchgpt.training.loop import training_step
-from scratchgpt.training.tasks import make_task
+from scratchgpt.training.tasks import build_task, fit_model_config
 
 CPU = torch.device("cpu")
 NO_AMP = torch.autocast("cpu", enabled=False)
@@ -32,7 +32,8 @@ def task_and_model(name, data=None):
     model_config, train_config = preset(presets[name])
     train_config = dataclasses.replace(train_config, task=name, batch_size=8, grad_clip=0.0)
     model_config = dataclasses.replace(model_config, dropout=0.0)  # dropout's masks follow the micro-batches
-    task, model_config = make_task(model_config, train_config, data)
+    task = build_task(model_config, train_config, data)
+    model_config = fit_model_config(model_config, task)
     torch.manual_seed(0)
     return task, build_model(model_config), train_config
 

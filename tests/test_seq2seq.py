@@ -22,7 +22,7 @@ from scratchgpt.models.convert import convert
 from scratchgpt.models.registry import build_model
 from scratchgpt.rundir import load_model, read_config
 from scratchgpt.training.loop import train
-from scratchgpt.training.tasks import make_task
+from scratchgpt.training.tasks import build_task, fit_model_config
 
 BOS, EOS = 2, 3
 
@@ -354,7 +354,9 @@ def test_the_users_pairs_are_split_by_source_and_long_ones_dropped(tmp_path):
     lines = [f"{w}\t{w.upper()}" for w in (f"w{i}" for i in range(300))] + ["x" * 40 + "\tlong"] + ["w1\tW1 again"]
     path = tmp_path / "pairs.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    task, config = make_task(*tiny("pairs"), data=path)
+    model_config, train_config = tiny("pairs")
+    task = build_task(model_config, train_config, data=path)
+    config = fit_model_config(model_config, task)
     assert config.src_vocab_size == task.tokenizer.source.vocab_size
     assert sum(task.too_long.values()) == 1
     seen = {split: {s for s, _ in pairs} for split, pairs in task.pairs.items()}
@@ -366,12 +368,12 @@ def test_the_users_pairs_are_split_by_source_and_long_ones_dropped(tmp_path):
 
 def test_translation_tasks_refuse_the_wrong_data(tmp_path):
     with pytest.raises(ConfigError, match="generates its pairs"):
-        make_task(*tiny("dates"), data=tmp_path / "x.tsv")
+        build_task(*tiny("dates"), data=tmp_path / "x.tsv")
     with pytest.raises(ConfigError, match="needs --data"):
-        make_task(*tiny("pairs"))
+        build_task(*tiny("pairs"))
     gpt, train_config = preset("tiny")
     with pytest.raises(ConfigError, match="trains the seq2seq model"):
-        make_task(gpt, dataclasses.replace(train_config, task="dates"))
+        build_task(gpt, dataclasses.replace(train_config, task="dates"))
 
 
 def test_a_run_with_the_wrong_tokenizer_is_refused(copy_run, tmp_path):
@@ -384,13 +386,13 @@ def test_a_run_with_the_wrong_tokenizer_is_refused(copy_run, tmp_path):
 
 def test_a_block_too_small_for_the_task_is_refused():
     with pytest.raises(DataError, match="dates: no val or test pairs .* a larger --block-size"):
-        make_task(*tiny("dates", block_size=8))  # an ISO date and its [EOS] are 11 tokens
+        build_task(*tiny("dates", block_size=8))  # an ISO date and its [EOS] are 11 tokens
 
 
 def test_without_sacrebleu_a_run_still_reports_its_exact_match(copy_run, monkeypatch):
     out, _ = copy_run
     model, tokenizer, config, _ = load_model(out)
-    task, _ = make_task(config, read_config(out)[1], tokenizer=tokenizer)
+    task = build_task(config, read_config(out)[1], tokenizer=tokenizer)
     monkeypatch.setitem(sys.modules, "sacrebleu.metrics", None)  # as if the extra were not installed
     scores = task.evaluate(model, "cpu")
     assert scores["test_exact"] == 1.0 and "test_chrf" not in scores

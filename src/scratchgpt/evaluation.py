@@ -6,7 +6,7 @@ import numpy as np
 from .data.corpus import TRAIN_FRACTION, check_long_enough, corpus_path, prepare, read_text
 from .errors import ConfigError
 from .training.evaluate import evaluate_split
-from .training.tasks import make_task
+from .training.tasks import build_task
 
 
 def evaluate_run(run, data=None, beam=1):
@@ -15,7 +15,7 @@ def evaluate_run(run, data=None, beam=1):
     encoder-decoder's beam size (1: greedy)."""
     if run.model_config.kind in ("gpt", "bigram"):
         return _whole_text(run, data)
-    task, _ = make_task(run.model_config, run.train_config, data or run.data_info.get("source"), run.tokenizer)
+    task = build_task(run.model_config, run.train_config, data or run.data_info.get("source"), run.tokenizer)
     scores = task.evaluate(run.model, run.device, **({"beam": beam} if run.model_config.kind == "seq2seq" else {}))
     return scores, task.report(scores)
 

@@ -16,7 +16,7 @@ from ..rundir import gpt2_settings, read_config
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train
-from ..training.tasks import FINE_TUNING, make_task
+from ..training.tasks import FINE_TUNING, build_task, fit_model_config
 from .options import a_or_an, add_settings, model_kind, new_run_dir, overrides, settings
 
 MODEL_HELP = (
@@ -323,7 +323,8 @@ def cmd_bench(args):
     if model_config.kind != "gpt":
         raise ConfigError(f"bench times the GPT's attention paths; the {model_config.kind} model has none")
     device = configure(resolve_device(train_config.device))
-    task, model_config = make_task(model_config, train_config, args.data)
+    task = build_task(model_config, train_config, args.data)
+    model_config = fit_model_config(model_config, task)
     compile_modes = [False, True] if args.compare_compile else [train_config.compile]
     chosen = training_dtype(device, model_config, train_config)  # what training multiplies in
     dtypes = ["float32", "bfloat16"] if args.compare_dtype else [chosen]

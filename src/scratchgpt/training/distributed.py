@@ -97,7 +97,7 @@ class World:
         )
 
     def shard(self, task):
-        """`task` whose batches are this rank's slices of the global batches (itself when alone)."""
+        """`task`'s batches and loss for the estimates, as this rank's slices (the task itself when alone)."""
         return task if self.alone else Shard(task, self)
 
     def parts(self, batch, pieces=1):
@@ -176,16 +176,13 @@ def no_sync(replica):
 
 
 class Shard:
-    """A task's batches sliced for one rank (for the loss estimates; training steps cut their
-    batches with World.parts themselves). Every rank draws the whole batch with the shared
-    generator, so all of them draw the same one and the generator moves as in one process, then
-    keeps its rows and weights its mean loss as World.parts says."""
+    """What the loss estimates (`estimate_loss`) ask of a task, its batches and their loss, sliced
+    for one rank (training steps cut their batches with World.parts themselves). Every rank draws
+    the whole batch with the shared generator, so all of them draw the same one and the generator
+    moves as in one process, then keeps its rows and weights its mean loss as World.parts says."""
 
     def __init__(self, task, world):
         self.task, self.world = task, world
-
-    def __getattr__(self, name):  # everything but batches and their loss is the task's own
-        return getattr(self.task, name)
 
     def batch(self, split, batch_size, generator, device):
         [(part, weight)] = self.world.parts(self.task.batch(split, batch_size, generator, device))

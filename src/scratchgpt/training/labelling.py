@@ -21,11 +21,13 @@ from . import scores
 
 
 class _LabelledTask:
-    """What sequence and token tasks share: framed examples, batches, predictions over a split."""
+    """What sequence and token tasks share: framed examples, their batches, the model config they need."""
 
     def __init__(self, name, examples, tokenizer, block_size, labels, data_info):
         self.name, self.tokenizer, self.labels, self.data_info = name, tokenizer, labels, data_info
         self.block_size = block_size
+        self.model_settings = {"vocab_size": tokenizer.vocab_size, "head": self.head, "labels": tuple(labels or ())}
+        self.model_settings["num_labels"] = len(labels) if labels else 1  # a score: one output
         self.pad_id = tokenizer.special_id("[PAD]")
         self.rows = {
             split: [frame(tokenizer, text, block_size) for text, _ in pairs] for split, pairs in examples.items()
@@ -53,19 +55,6 @@ class _LabelledTask:
         rows = self.rows["train"]
         return round(batch_size * sum(map(len, rows)) / len(rows))  # the mean example's tokens
 
-    @torch.no_grad()
-    def outputs(self, model, split, device, batch_size=64):
-        """(the model's outputs for every example of `split` in order, their mean loss)."""
-        outs, total = [], 0.0
-        with evaluating(model):
-            for start in range(0, len(self.rows[split]), batch_size):
-                index = range(start, min(start + batch_size, len(self.rows[split])))
-                ids, key_mask, targets = self._batch_of(split, index, device)
-                out, loss = model(ids, targets, key_mask)
-                outs.append(out.float().cpu())
-                total += loss.item() * len(index)
-        return outs, total / len(self.rows[split])
-
     def evaluate(self, model, device):
         return {**self._split_scores(model, "val", device), **self._split_scores(model, "test", device)}
 
@@ -86,6 +75,8 @@ class SequenceTask(_LabelledTask):
     augmentation, and resume stays exact), and the scores take the mean of the outputs of the
     fewest evenly spread windows that cover it (`mean_over_windows`)."""
 
+    head = "sequence"
+
     def __init__(self, name, examples, tokenizer, block_size, labels, data_info):
         super().__init__(name, examples, tokenizer, block_size, labels, data_info)
         self.width = block_size - 2
@@ -103,9 +94,9 @@ class SequenceTask(_LabelledTask):
         ids = pad(rows, self.pad_id, device)  # (B, L)
         return ids, ids != self.pad_id, self._batch_targets(split, index, device)
 
-    def outputs(self, model, split, device, batch_size=64):
+    def outputs(self, model, split, device):
         """([the mean output over each example's windows, (N, K) or (N,)], the loss of those means)."""
-        out = mean_over_windows(model, self.ids[split], self.cls, self.sep, self.pad_id, device, batch_size)
+        out = mean_over_windows(model, self.ids[split], self.cls, self.sep, self.pad_id, device)
         actual = self.targets[split]
         loss = F.mse_loss(out, actual) if self.labels is None else F.cross_entropy(out, actual)
         return [out], loss.item()
@@ -149,22 +140,34 @@ class SequenceTask(_LabelledTask):
 class TokenTask(_LabelledTask):
     """A label per character (0 or 1), from each character's vector."""
 
+    head = "token"
+
     def _targets(self, targets):
         return [frame_labels(t, self.block_size) for t in targets]  # per example, framed
 
     def _batch_targets(self, split, index, device):
         return pad([self.targets[split][i] for i in index], IGNORE, device)  # (B, L)
 
-    def _split_scores(self, model, split, device):
-        outs, loss = self.outputs(model, split, device)
-        predicted, actual = [], []
-        for start, out in zip(range(0, len(self.rows[split]), 64), outs):
-            labels = pad(self.targets[split][start : start + len(out)], IGNORE)  # (b, L)
-            real = labels != IGNORE
-            predicted.append(out.argmax(-1)[real])
-            actual.append(labels[real])
+    @torch.no_grad()
+    def _split_scores(self, model, split, device, batch_size=64):
+        """The loss, and the precision, recall and F1 of the name characters, over every example of `split`."""
+        n, total, predicted, actual = len(self.rows[split]), 0.0, [], []
+        with evaluating(model):
+            for start in range(0, n, batch_size):
+                index = range(start, min(start + batch_size, n))
+                ids, key_mask, labels = self._batch_of(split, index, device)  # labels (b, L)
+                out, loss = model(ids, labels, key_mask)  # (b, L, 2)
+                total += loss.item() * len(index)
+                real = labels != IGNORE
+                predicted.append(out.argmax(-1)[real].cpu())
+                actual.append(labels[real].cpu())
         precision, recall, f1 = scores.binary_prf(torch.cat(predicted), torch.cat(actual))
-        return {f"{split}_loss": loss, f"{split}_precision": precision, f"{split}_recall": recall, f"{split}_f1": f1}
+        return {
+            f"{split}_loss": total / n,
+            f"{split}_precision": precision,
+            f"{split}_recall": recall,
+            f"{split}_f1": f1,
+        }
 
     def report(self, s):
         return (

@@ -37,7 +37,7 @@ from .evaluate import estimate_loss
 from .optim import check_optimizer, lr_at, make_optimizer
 from .signals import StopAtOnce, StopSignals
 from .signals import name as signal_name
-from .tasks import Task, make_task
+from .tasks import Task, build_task, fit_model_config
 
 clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
 PROGRESS_SECONDS = 30.0  # without a progress bar (output not a terminal), a progress line this often
@@ -85,11 +85,13 @@ def train(
     pretrained=None,
     progress=True,
     log=print,
+    task_builder=build_task,
 ):
     """Train a model for train_config.task on `data` (a path; None: the task's built-in data) into
     `run_dir` (a new directory, or an existing one with resume=True). `pretrained`, a run directory
     of an encoder, gives a fine-tuned encoder its weights (all but the head's) and its tokenizer; a
     Hugging Face GPT-2 directory (`train --init-from`) gives a GPT its weights and its tokenizer.
+    `task_builder` builds the task from build_task's arguments (benchmarks/translation.py's scores fewer pairs).
 
     SIGINT or SIGTERM stops training at the end of the current step, after saving a checkpoint
     (a second one stops at once, keeping the last complete checkpoint); `--resume` then continues
@@ -115,6 +117,7 @@ def train(
             pretrained,
             progress and world.is_main,
             log if world.is_main else _silent,
+            task_builder,
             world=world,
             device=device,
         )
@@ -124,7 +127,9 @@ def _silent(message):
     """The log of ranks other than 0 under torchrun: rank 0 alone reports."""
 
 
-def _train(model_config, train_config, run_dir, data, resume, extend, pretrained, progress, log, *, world, device):
+def _train(
+    model_config, train_config, run_dir, data, resume, extend, pretrained, progress, log, task_builder, *, world, device
+):
     run_dir = Path(run_dir)
     if extend and not resume:
         raise ConfigError("--extend re-plans the schedule of a resumed run; it needs --resume")
@@ -147,7 +152,8 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
         source, tokenizer = rundir.load_pretrained(pretrained, model_config)
         data_info = {"pretrained": str(Path(pretrained).resolve())}
     with world.main_first():  # the data prepared once; every rank reads run_dir before rank 0 writes
-        task, model_config = make_task(model_config, train_config, data, tokenizer)
+        task = task_builder(model_config, train_config, data, tokenizer)
+    model_config = fit_model_config(model_config, task)
     data_info = {**task.data_info, **data_info}
     if resume and task.data_info["sha256"] != rundir.read_config(run_dir)[2].get("sha256"):
         raise DataError(f"the data {task.data_info['source']} differs from the data {run_dir} was trained on")
@@ -528,7 +534,7 @@ def _resume_settings(run_dir, model_config, train_config, data):
         for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
         for name, a, b in _differences(old, new)
         if name not in RESUMABLE | fitted
-    ]  # the model's vocab_size is the data's, set by make_task
+    ]  # the model's vocab_size is the data's, set by fit_model_config
     if changed:
         raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
     train_config = dataclasses.replace(saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})

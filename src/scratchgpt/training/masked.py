@@ -24,6 +24,7 @@ class MaskedTokenTask:
 
     def __init__(self, corpus, tokenizer, block_size):
         self.tokenizer = tokenizer
+        self.model_settings = {"vocab_size": tokenizer.vocab_size, "head": "mlm", "num_labels": 0, "labels": ()}
         self.data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
         self.splits = dict(zip(("train", "val"), corpus.split()))  # text ids, as the tokenizer's
         self.window = block_size - 2  # characters between [CLS] and [SEP]

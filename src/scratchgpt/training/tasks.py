@@ -2,7 +2,9 @@
 is scored at the end, and whether it writes a sample. The loop (loop.py) knows nothing else, so a
 new task (masked tokens, sequence labels, translation) plugs in without touching it.
 
-A task keeps the contract of `Task` below; `make_task` builds the one TrainConfig.task names:
+A task keeps the contract of `Task` below; its builder (in `TASKS`, here) reads its data and
+chooses its tokens; `build_task` builds the one TrainConfig.task names, `fit_model_config` fits
+the model config to it:
 
     next-token  NextTokenTask (here)          the GPT and the bigram
     mlm         MaskedTokenTask (masked.py)   the encoder's pretraining
@@ -22,7 +24,7 @@ from typing import Protocol
 from ..data.bpe import DEFAULT_VOCAB_SIZE, HFTokenizer, check_vocab_size, train_bpe
 from ..data.corpus import check_long_enough, corpus_path, get_batch, prepare, read_text, tiny_shakespeare
 from ..data.labelled import read_labelled, split_examples
-from ..data.pairs import GENERATORS, SPLITS, generate, read_pairs, split_of
+from ..data.pairs import GENERATORS, SPLITS, generate, generate_distinct, read_pairs, split_of
 from ..data.reviews import default_reviews
 from ..data.speeches import SPEAKERS, name_examples, pretraining_corpus, speaker_examples, speeches
 from ..data.tokenizer import SPECIALS, TRANSLATION_SPECIALS, CharTokenizer, PairTokenizer
@@ -41,6 +43,7 @@ class Task(Protocol):
     name: str  # its TrainConfig.task name
     tokenizer: object  # saved in the run directory
     data_info: dict  # the data's source path and sha256, saved in config.json
+    model_settings: dict  # the model config's settings the data decides (fit_model_config)
 
     def summary(self) -> str:
         """One line for the log, e.g. "1,003,854 training tokens"."""
@@ -78,6 +81,7 @@ class NextTokenTask:
 
     def __init__(self, corpus, block_size):
         self.tokenizer = corpus.tokenizer
+        self.model_settings = {"vocab_size": corpus.tokenizer.vocab_size}
         self.data_info = {"source": str(Path(corpus.source).resolve()), "sha256": corpus.sha256}
         self.splits = dict(zip(("train", "val"), corpus.split()))
         check_long_enough({"training": self.splits["train"], "validation": self.splits["val"]}, block_size)
@@ -112,56 +116,35 @@ class NextTokenTask:
         return sample_text(model, self.tokenizer, max_new_tokens=max_tokens, seed=seed)
 
 
-# The model families each task trains, and the head an encoder needs for it.
-FAMILIES = {
-    "next-token": ("gpt", "bigram"),
-    "mlm": ("encoder",),
-    "speakers": ("encoder",),
-    "names": ("encoder",),
-    "classify": ("encoder",),
-    "regress": ("encoder",),
-    **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")},
-}
-FINE_TUNING = ("speakers", "names", "classify", "regress")
-HEADS = {"mlm": "mlm", "speakers": "sequence", "names": "token", "classify": "sequence", "regress": "sequence"}
+# ---------------------------------------------------------------------------------------------
+# The builders: (model_config, train_config, data: a path or None for the built-in data, tokenizer:
+# a pretrained or resumed run's, else one is built from the data) -> the task train_config.task names.
 
 
-def make_task(model_config, train_config, data=None, tokenizer=None):
-    """(the task train_config.task names, model_config fitted to it: sized to its vocabulary, with
-    the head and labels it needs).
+def next_token_task(model_config, train_config, data, tokenizer):
+    """The GPT's and the bigram's: `data` None is $SCRATCHGPT_DATA or Tiny Shakespeare."""
+    return NextTokenTask(_corpus(corpus_path(data), train_config, tokenizer), model_config.block_size)
 
-    `data` is a path (for pairs: a TSV, or a list of two aligned files); None means the task's
-    built-in data: for next-token $SCRATCHGPT_DATA or Tiny Shakespeare; for mlm the play without
-    its held-out speeches; for speakers and names the play; for classify and regress synthetic
-    reviews; dates, numbers, copy and reverse generate theirs. `tokenizer` (a fine-tuned model's pretrained one,
-    or a resumed run's own) is used instead of one built from the data, and the labels of a
-    classifier's config (a resumed or evaluated run's) instead of those found in the data.
-    """
+
+def masked_task(model_config, train_config, data, tokenizer):
+    """The encoder's pretraining: `data` None is the play without its held-out speeches."""
+    path = Path(data) if data is not None else pretraining_corpus()
+    if tokenizer is None and train_config.tokenizer != "char":
+        tokenizer = _chosen(train_config, SPECIALS, lambda size: _corpus(path, train_config, None, size).tokenizer)
+    corpus = _corpus(path, train_config, tokenizer and _base(tokenizer))
+    return MaskedTokenTask(corpus, tokenizer or corpus.tokenizer.with_specials(), model_config.block_size)
+
+
+def labelled_task(model_config, train_config, data, tokenizer):
+    """The encoder's fine-tuning: speakers and names on a play (`data` None: Tiny Shakespeare);
+    classify and regress on labelled texts (None: synthetic reviews), with the labels of a
+    classifier's model_config (a resumed or evaluated run's) instead of those found in the data."""
     name = train_config.task
-    if model_config.kind not in FAMILIES[name]:
-        raise ConfigError(
-            f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the {model_config.kind} model"
-        )
-    if isinstance(data, (list, tuple)) and name != "pairs":
-        raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
-    if model_config.kind == "seq2seq":
-        return _translation_task(model_config, train_config, data, tokenizer)
-    if name == "names" and (tokenizer.kind if tokenizer is not None else train_config.tokenizer) != "char":
-        raise ConfigError(
-            "the names task labels characters; it needs --tokenizer char (and an encoder pretrained on characters)"
-        )
-    if name == "next-token":
-        corpus = _corpus(corpus_path(data), train_config, tokenizer)
-        task = NextTokenTask(corpus, model_config.block_size)
-        return task, dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-    if name == "mlm":
-        path = Path(data) if data is not None else pretraining_corpus()
-        if tokenizer is None and train_config.tokenizer != "char":
-            tokenizer = _chosen(train_config, SPECIALS, lambda size: _corpus(path, train_config, None, size).tokenizer)
-        corpus = _corpus(path, train_config, tokenizer and _base(tokenizer))
-        task = MaskedTokenTask(corpus, tokenizer or corpus.tokenizer.with_specials(), model_config.block_size)
-        labels = ()
-    elif name in ("speakers", "names"):
+    if name in ("speakers", "names"):
+        if name == "names" and (tokenizer.kind if tokenizer is not None else train_config.tokenizer) != "char":
+            raise ConfigError(
+                "the names task labels characters; it needs --tokenizer char (and an encoder pretrained on characters)"
+            )
         path = Path(data) if data is not None else tiny_shakespeare()
         play, sha = read_text(path)
         found = speeches(play)
@@ -171,18 +154,12 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
         if not all(examples.values()):
             raise DataError(f"{path} has too few speeches (NAME: lines, then text) for the {name} task")
         labels = SPEAKERS if name == "speakers" else ("other", "name")
-        tokenizer = (
-            tokenizer
-            or _chosen(train_config, SPECIALS, lambda size: train_bpe([text for text, _ in examples["train"]], size))
-            or CharTokenizer.from_text(play).with_specials()
-        )
-        task_class = SequenceTask if name == "speakers" else TokenTask
-        task = task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
+        texts, characters = [text for text, _ in examples["train"]], play
     else:  # classify, regress
         regression = name == "regress"
         path = Path(data) if data is not None else default_reviews(classes=not regression)
         splits = split_examples(read_labelled(path, regression), regression, path)
-        labels = () if regression else model_config.labels or tuple(sorted({e.target for e in splits["train"]}))
+        labels = None if regression else model_config.labels or tuple(sorted({e.target for e in splits["train"]}))
         unknown = [e for split_ in splits.values() for e in split_ if not regression and e.target not in labels]
         if unknown:
             first = min(unknown, key=lambda e: e.line)
@@ -190,28 +167,25 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
                 f"{path}, line {first.line}: the label {first.target!r} is not one the model knows "
                 f"({', '.join(labels)})"
             )
-        tokenizer = (
-            tokenizer
-            or _chosen(train_config, SPECIALS, lambda size: train_bpe([e.text for e in splits["train"]], size))
-            or CharTokenizer.from_text("".join(e.text for e in splits["train"])).with_specials()
-        )
         examples = {s: [(e.text, e.target) for e in split_] for s, split_ in splits.items()}
-        task = SequenceTask(
-            name, examples, tokenizer, model_config.block_size, labels or None, _info(path, sha256_file(path))
-        )
-    num_labels = len(labels) if name != "regress" else 1
-    return task, dataclasses.replace(
-        model_config,
-        vocab_size=task.tokenizer.vocab_size,
-        head=HEADS[name],
-        num_labels=0 if name == "mlm" else num_labels,
-        labels=tuple(labels),
+        texts = [e.text for e in splits["train"]]
+        characters, sha = "".join(texts), sha256_file(path)
+    tokenizer = (
+        tokenizer
+        or _chosen(train_config, SPECIALS, lambda size: train_bpe(texts, size))
+        or CharTokenizer.from_text(characters).with_specials()
     )
+    task_class = TokenTask if name == "names" else SequenceTask
+    return task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
 
 
-def _translation_task(model_config, train_config, data, tokenizer):
-    """The translation task (generated pairs, or the user's from `data`: one TSV or two aligned files)
-    and the model config sized to its vocabularies."""
+EVAL_PAIRS = {"val": 1000, "test": 2000}  # a generated translation task's fixed val and test sets
+EVAL_SEEDS = {"val": 1, "test": 2}
+
+
+def translation_task(model_config, train_config, data, tokenizer, eval_pairs=EVAL_PAIRS):
+    """The encoder-decoder's: generated pairs (dates, numbers, copy, reverse: `eval_pairs` of val
+    and test), or the user's (pairs: `data`, one TSV or a list of two aligned files)."""
     name = train_config.task
     if name in GENERATORS:
         if data is not None:
@@ -220,37 +194,56 @@ def _translation_task(model_config, train_config, data, tokenizer):
             rng = random.Random(0)
             seen = [p for split in SPLITS for p in generate(name, split, 2000, rng)]
             tokenizer = _pair_tokenizer(seen, model_config, train_config)
-        task = TranslationTask(name, tokenizer, model_config.block_size)
+        pairs = {s: generate_distinct(name, s, n, EVAL_SEEDS[s]) for s, n in eval_pairs.items()}
+        info = {"generated": name, "sha256": hashlib.sha256(name.encode()).hexdigest()}
+        return TranslationTask(name, tokenizer, model_config.block_size, pairs, info)
+    if data is None:
+        raise ConfigError("the pairs task needs --data: a TSV of source<TAB>target lines, or two aligned files")
+    paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
+    pairs, skipped = read_pairs(paths, train_config.strict)
+    splits = {s: [p for p in pairs if split_of(p[0]) == s] for s in SPLITS}
+    if tokenizer is None:
+        tokenizer = _pair_tokenizer(splits["train"] or pairs, model_config, train_config)
+    if len(paths) == 1:
+        info = _info(paths[0], sha256_file(paths[0]))
     else:
-        if data is None:
-            raise ConfigError("the pairs task needs --data: a TSV of source<TAB>target lines, or two aligned files")
-        paths = [Path(p) for p in (data if isinstance(data, (list, tuple)) else [data])]
-        pairs, skipped = read_pairs(paths, train_config.strict)
-        splits = {s: [p for p in pairs if split_of(p[0]) == s] for s in SPLITS}
-        if tokenizer is None:
-            tokenizer = _pair_tokenizer(splits["train"] or pairs, model_config, train_config)
-        sha = sha256_file(paths[0]) if len(paths) == 1 else _combined_sha(paths)
-        info = {
-            "source": [str(p.resolve()) for p in paths] if len(paths) > 1 else str(paths[0].resolve()),
-            "sha256": sha,
-        }
-        task = TranslationTask(name, tokenizer, model_config.block_size, splits, skipped, info)
-    return task, dataclasses.replace(
-        model_config, src_vocab_size=tokenizer.source.vocab_size, vocab_size=tokenizer.target.vocab_size
-    )
+        sha = hashlib.sha256("".join(sha256_file(p) for p in paths).encode()).hexdigest()
+        info = {"source": [str(p.resolve()) for p in paths], "sha256": sha}
+    return TranslationTask(name, tokenizer, model_config.block_size, splits, info, skipped)
 
 
-def _combined_sha(paths):
-    return hashlib.sha256("".join(sha256_file(p) for p in paths).encode()).hexdigest()
+FINE_TUNING = ("speakers", "names", "classify", "regress")
+# Each task's builder, and the model families it trains.
+TASKS = {
+    "next-token": (next_token_task, ("gpt", "bigram")),
+    "mlm": (masked_task, ("encoder",)),
+    **{name: (labelled_task, ("encoder",)) for name in FINE_TUNING},
+    **{name: (translation_task, ("seq2seq",)) for name in (*GENERATORS, "pairs")},
+}
+
+
+def build_task(model_config, train_config, data=None, tokenizer=None):
+    """The task train_config.task names, by its builder (above: what `data` None means for each);
+    for pairs, `data` is a TSV or a list of two aligned files."""
+    name = train_config.task
+    builder, families = TASKS[name]
+    if model_config.kind not in families:
+        raise ConfigError(
+            f"the {name} task trains the {' or '.join(families)} model, not the {model_config.kind} model"
+        )
+    if isinstance(data, (list, tuple)) and name != "pairs":
+        raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
+    return builder(model_config, train_config, data, tokenizer)
+
+
+def fit_model_config(model_config, task):
+    """The model config that trains `task`: model_config sized to the task's vocabulary (an
+    encoder-decoder's two), with the head and labels an encoder needs for it."""
+    return dataclasses.replace(model_config, **task.model_settings)
 
 
 def _info(path, sha):
     return {"source": str(Path(path).resolve()), "sha256": sha}
-
-
-def _same_vocabulary(given, built, source):
-    if given is not None and given.chars != built.chars:
-        raise DataError(f"the characters of {source} are not the vocabulary the model was trained with")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +257,8 @@ def _corpus(path, train_config, given, bpe_size=None):
     says (`bpe_size`: the BPE's size without the family's special tokens)."""
     if isinstance(given, CharTokenizer):
         corpus = prepare(path)
-        _same_vocabulary(CharTokenizer(given.chars), corpus.tokenizer, corpus.source)
+        if given.chars != corpus.tokenizer.chars:
+            raise DataError(f"the characters of {corpus.source} are not the vocabulary the model was trained with")
         return corpus
     if given is not None:
         return prepare(path, tokenizer=given)

@@ -11,32 +11,27 @@ sacrebleu's corpus chrF and BLEU, next to the chrF of copying the source (what a
 nothing but to repeat would get).
 """
 
-import hashlib
 import random
 
 import torch
 from torch.nn import functional as F
 
 from ..data.masking import IGNORE
-from ..data.pairs import SPLITS, generate, generate_distinct
+from ..data.pairs import GENERATORS, SPLITS, generate
 from ..errors import DataError, MissingExtra
 from ..inference.translate import translate
 from ..nn.modes import evaluating
 from . import scores
 
-EVAL_PAIRS = {"val": 1000, "test": 2000}  # a generated task's fixed val and test sets
-EVAL_SEEDS = {"val": 1, "test": 2}
 TRACKED = 200  # val pairs decoded at each estimate
 
 
 class TranslationTask:
-    def __init__(self, name, tokenizer, block_size, pairs=None, skipped=None, data_info=None):
-        """`pairs`: the user's {split: [(source, target)]}; None for a generated task `name`."""
+    def __init__(self, name, tokenizer, block_size, pairs, data_info, skipped=None):
+        """`pairs`: {split: [(source, target)]}, the user's, or a generated task's val and test sets."""
         self.name, self.tokenizer, self.block_size = name, tokenizer, block_size
-        self.generated = pairs is None
-        if self.generated:
-            pairs = {s: generate_distinct(name, s, n, EVAL_SEEDS[s]) for s, n in EVAL_PAIRS.items()}
-            data_info = {"generated": name, "sha256": hashlib.sha256(name.encode()).hexdigest()}
+        self.generated = name in GENERATORS
+        self.model_settings = {"src_vocab_size": tokenizer.source.vocab_size, "vocab_size": tokenizer.target.vocab_size}
         self.data_info, self.skipped = data_info, skipped
         self.pairs, self.too_long = {}, {}
         for split, split_pairs in pairs.items():
