@@ -22,9 +22,15 @@ from .device import check_device_name
 from .errors import ConfigError
 
 
-def _setting(default, help, choices=None, cli=True):
-    """A dataclass field carrying its help text (shown by `--help`) and allowed values."""
-    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+def _setting(default, help, choices=None, cli=True, name=None):
+    """A dataclass field carrying its help text (shown by `--help`) and allowed values; `name` is the
+    setting's name for the user (its flag, its TOML key) where it is not the field's."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli, "name": name})
+
+
+def setting_name(f):
+    """The name the user gives a dataclass field: its flag (`--vocab-size`) and TOML key."""
+    return f.metadata.get("name") or f.name
 
 
 @dataclass(frozen=True)
@@ -206,10 +212,11 @@ class TrainConfig:
         "trained on the training split; pip install 'scratchgpt[hf]'), or the path "
         "of a Hugging Face tokenizer.json (e.g. GPT-2's), used as it is",
     )
-    vocab_size: int = _setting(
+    bpe_vocab_size: int = _setting(
         0,
         "with --tokenizer bpe: the vocabulary size V, special tokens included, at "
         "least 256 + the family's special tokens (0: 1024)",
+        name="vocab_size",
     )
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
@@ -272,9 +279,9 @@ class TrainConfig:
             f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})",
         )
         _require(self.tokenizer != "", "tokenizer must be char, bpe or the path of a tokenizer.json")
-        _require(self.vocab_size >= 0, f"vocab_size must be at least 0, got {self.vocab_size}")
+        _require(self.bpe_vocab_size >= 0, f"vocab_size must be at least 0, got {self.bpe_vocab_size}")
         _require(
-            self.vocab_size == 0 or self.tokenizer == "bpe",
+            self.bpe_vocab_size == 0 or self.tokenizer == "bpe",
             "--vocab-size is for --tokenizer bpe (a character vocabulary is the text's characters; "
             "a tokenizer.json has its own size)",
         )
@@ -324,12 +331,12 @@ def _check_types(config):
             object.__setattr__(config, f.name, tuple(value))  # JSON writes a tuple as a list
             value = tuple(value)
         if not isinstance(value, f.type) or (f.type is int and isinstance(value, bool)):
-            raise ConfigError(f"{f.name} must be {f.type.__name__}, got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be {f.type.__name__}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be a finite number, got {value!r}")
         choices = f.metadata.get("choices")
         if choices and value not in choices:
-            raise ConfigError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be one of {', '.join(choices)}; got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -769,7 +776,8 @@ def setting_fields():
             Setting(f.name, f.type, "; ".join([f.metadata["help"], *some]), choices or None, ", ".join(by_kind))
         )
     return model + [
-        Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train") for f in _user_fields(TrainConfig)
+        Setting(setting_name(f), f.type, f.metadata["help"], f.metadata["choices"], "train")
+        for f in _user_fields(TrainConfig)
     ]
 
 
@@ -778,7 +786,7 @@ def apply_overrides(model, train, overrides, source=None):
     `source` is where they come from, for the messages: "command line" (they name the settings
     as its flags), a TOML file's path, or None (from Python)."""
     model_names = {f.name for f in _user_fields(type(model))}
-    train_names = {f.name for f in _user_fields(TrainConfig)}
+    train_names = {setting_name(f): f.name for f in _user_fields(TrainConfig)}
     other_models = {f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls)}
     by_section = {"model": {}, "train": {}}
     try:
@@ -786,7 +794,7 @@ def apply_overrides(model, train, overrides, source=None):
             if name in model_names:
                 by_section["model"][name] = value
             elif name in train_names:
-                by_section["train"][name] = value
+                by_section["train"][train_names[name]] = value
             elif name in other_models:
                 raise ConfigError(f"{name} is not a setting of the {model.kind} model")
             else:
@@ -825,7 +833,7 @@ def read_toml(path):
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     sections = {
         "model": {"kind", *(f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls))},
-        "train": {f.name for f in _user_fields(TrainConfig)},
+        "train": {setting_name(f) for f in _user_fields(TrainConfig)},
     }
     settings = {}
     for key, value in doc.items():
@@ -849,12 +857,14 @@ def model_to_dict(config):
 
 
 def from_dict(cls, values):
-    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
+    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version). A
+    field may be recorded by its setting name: train's `vocab_size`, before it was `bpe_vocab_size`."""
+    fields = dataclasses.fields(cls)
+    names = {**{setting_name(f): f.name for f in fields}, **{f.name: f.name for f in fields}}
+    unknown = set(values) - set(names)
     if unknown:
         raise ConfigError(f"unknown settings {', '.join(sorted(unknown))} (written by another version?)")
-    return cls(**values)
+    return cls(**{names[key]: value for key, value in values.items()})
 
 
 def model_from_dict(values):

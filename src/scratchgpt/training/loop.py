@@ -31,30 +31,17 @@ from ..device import autocast, configure, synchronize, training_dtype
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
+from ..settings import check, resumed
 from . import distributed, metrics
 from .board import Board
 from .evaluate import estimate_loss
-from .optim import check_optimizer, lr_at, make_optimizer
+from .optim import lr_at, make_optimizer
 from .signals import StopAtOnce, StopSignals
 from .signals import name as signal_name
 from .tasks import Task, make_task
 
 clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
 PROGRESS_SECONDS = 30.0  # without a progress bar (output not a terminal), a progress line this often
-
-# Settings that may differ between a run and its --resume; any other difference is refused.
-RESUMABLE = {
-    "max_iters",
-    "max_time",
-    "eval_interval",
-    "eval_iters",
-    "log_interval",
-    "device",
-    "sample_tokens",
-    "compile",
-    "grad_accum",
-    "tensorboard",
-}
 
 
 @dataclass(frozen=True)
@@ -135,7 +122,7 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
         raise CheckpointError(
             f"{run_dir} already holds a run; continue it with --resume, or train into another directory with --out"
         )
-    check_optimizer(model_config, train_config)
+    check(model_config, train_config)
     world.check_batch(train_config.batch_size, train_config.grad_accum)
     device = configure(device)
     tokenizer, data_info = None, {}
@@ -523,24 +510,6 @@ def _resume_settings(run_dir, model_config, train_config, data):
     """(saved model config, saved train config with the changes a resume allows, data, the horizon
     the saved settings planned the schedule over)."""
     saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
-    changed = [
-        f"{name}: {a!r} -> {b!r}"
-        for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
-        for name, a, b in _differences(old, new)
-        if name not in RESUMABLE | fitted
-    ]  # the model's vocab_size is the data's, set by make_task
-    if changed:
-        raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
-    train_config = dataclasses.replace(saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})
+    model_config, train_config = resumed(run_dir, (saved_model, saved_train), (model_config, train_config))
     data = data if data is not None else saved_data.get("source")
-    return saved_model, train_config, data, _horizon(saved_train)
-
-
-def _differences(a, b):
-    if type(a) is not type(b):
-        return [("model", a.kind, b.kind)]
-    return [
-        (f.name, getattr(a, f.name), getattr(b, f.name))
-        for f in dataclasses.fields(a)
-        if getattr(a, f.name) != getattr(b, f.name)
-    ]
+    return model_config, train_config, data, _horizon(saved_train)

@@ -29,6 +29,7 @@ from ..data.tokenizer import SPECIALS, TRANSLATION_SPECIALS, CharTokenizer, Pair
 from ..errors import ConfigError, DataError
 from ..files import sha256_file
 from ..inference.generate import sample_text
+from ..settings import check_task
 from .evaluate import evaluate_split
 from .labelling import SequenceTask, TokenTask
 from .masked import MaskedTokenTask
@@ -112,17 +113,7 @@ class NextTokenTask:
         return sample_text(model, self.tokenizer, max_new_tokens=max_tokens, seed=seed)
 
 
-# The model families each task trains, and the head an encoder needs for it.
-FAMILIES = {
-    "next-token": ("gpt", "bigram"),
-    "mlm": ("encoder",),
-    "speakers": ("encoder",),
-    "names": ("encoder",),
-    "classify": ("encoder",),
-    "regress": ("encoder",),
-    **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")},
-}
-FINE_TUNING = ("speakers", "names", "classify", "regress")
+# The head an encoder needs for each task.
 HEADS = {"mlm": "mlm", "speakers": "sequence", "names": "token", "classify": "sequence", "regress": "sequence"}
 
 
@@ -138,10 +129,7 @@ def make_task(model_config, train_config, data=None, tokenizer=None):
     classifier's config (a resumed or evaluated run's) instead of those found in the data.
     """
     name = train_config.task
-    if model_config.kind not in FAMILIES[name]:
-        raise ConfigError(
-            f"the {name} task trains the {' or '.join(FAMILIES[name])} model, not the {model_config.kind} model"
-        )
+    check_task(model_config, train_config)
     if isinstance(data, (list, tuple)) and name != "pairs":
         raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
     if model_config.kind == "seq2seq":
@@ -308,7 +296,7 @@ def _pair_tokenizer(pairs, model_config, train_config):
 
 
 def _vocab_size(train_config):
-    return train_config.vocab_size or DEFAULT_VOCAB_SIZE
+    return train_config.bpe_vocab_size or DEFAULT_VOCAB_SIZE
 
 
 def _tokenizer_file(path):
