@@ -116,8 +116,10 @@ def _train(model_config, train_config, run_dir, data, resume, extend, pretrained
     if extend and not resume:
         raise ConfigError("--extend re-plans the schedule of a resumed run; it needs --resume")
     planned = None  # the schedule's horizon recorded by the run being resumed
-    if resume:
-        model_config, train_config, data, planned = _resume_settings(run_dir, model_config, train_config, data)
+    if resume:  # the saved settings, with the changes a resume allows; the horizon they planned
+        saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
+        model_config, train_config = resumed(run_dir, (saved_model, saved_train), (model_config, train_config))
+        data, planned = data if data is not None else saved_data.get("source"), _horizon(saved_train)
     elif (run_dir / "config.json").exists():
         raise CheckpointError(
             f"{run_dir} already holds a run; continue it with --resume, or train into another directory with --out"
@@ -504,12 +506,3 @@ def _finish(run, final_step, steps_done, best_val):
         if run.board is not None:
             run.board.sample(sample, final_step)
     return TrainResult(steps_done, best_val, scores, train_seconds, tokens_per_s, sample)
-
-
-def _resume_settings(run_dir, model_config, train_config, data):
-    """(saved model config, saved train config with the changes a resume allows, data, the horizon
-    the saved settings planned the schedule over)."""
-    saved_model, saved_train, saved_data = ckpt.read_config(run_dir)
-    model_config, train_config = resumed(run_dir, (saved_model, saved_train), (model_config, train_config))
-    data = data if data is not None else saved_data.get("source")
-    return model_config, train_config, data, _horizon(saved_train)
