@@ -69,6 +69,11 @@ def test_resume_takes_the_saved_settings_and_the_resumable_flags():
             "(--n-layer 0); use --optimizer adamw",
         ),
         (
+            Request("train", init_from=Path("gpt2"), preset="tiny-encoder"),
+            "preset 'tiny-encoder' is for the encoder model, not gpt; gpt presets: lecture, cpu, speedrun-cpu, "
+            "speedrun-gpu, gpt2-compatible, gpt2-finetune, tiny",
+        ),
+        (
             Request("train", init_from=Path("gpt2"), flags={"tokenizer": "bpe"}),
             "the model's shape and tokens come from gpt2; --tokenizer applies to training from scratch only",
         ),

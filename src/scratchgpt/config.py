@@ -48,10 +48,10 @@ class BigramConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The shape of the GPT. Changing any of these makes a different network."""
+class TransformerConfig:
+    """The shape every transformer family shares (the GPT's, the encoder's, the encoder-decoder's),
+    with the GPT's defaults and choices: a family restates a default (or choices) with `_family`."""
 
-    kind: ClassVar[str] = "gpt"
     vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
     block_size: int = _setting(256, "context length T: the most tokens the model attends over")
     n_embd: int = _setting(384, "embedding width C")
@@ -71,6 +71,19 @@ class ModelConfig:
         "feed-forward non-linearity (relu2 is ReLU squared; gelu_tanh is GPT-2's tanh approximation of GELU)",
         choices=("relu", "gelu", "relu2", "gelu_tanh"),
     )
+
+
+def _family(name, default, choices=None):
+    """The field `name` of TransformerConfig with a family's own default (and choices)."""
+    shared = TransformerConfig.__dataclass_fields__[name].metadata
+    return field(default=default, metadata={**shared, "choices": choices or shared["choices"]})
+
+
+@dataclass(frozen=True)
+class ModelConfig(TransformerConfig):
+    """The shape of the GPT. Changing any of these makes a different network."""
+
+    kind: ClassVar[str] = "gpt"
     zero_init: bool = _setting(False, "start the output projections of attention and feed-forward at 0")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the token embedding table")
     # GPT-2's biases differ from the lecture's: its lm_head has none, its queries, keys and values
@@ -88,26 +101,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(TransformerConfig):
     """The shape of the BERT-like encoder and of the head on top of it (set by the task)."""
 
     kind: ClassVar[str] = "encoder"
-    vocab_size: int = _setting(70, "vocabulary size V, special tokens included (set from the tokenizer)", cli=False)
-    block_size: int = _setting(128, "context length T: the most tokens the model attends over")
-    n_embd: int = _setting(128, "embedding width C")
-    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
-    n_layer: int = _setting(4, "number of transformer blocks")
-    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting(
-        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
-    )
-    position: str = _setting(
-        "learned",
-        "positions: a learned table, the sinusoidal encoding, or rotary",
-        choices=("learned", "sinusoidal", "rotary"),
-    )
-    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("gelu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
+    vocab_size: int = _family("vocab_size", 70)  # special tokens included
+    block_size: int = _family("block_size", 128)
+    n_embd: int = _family("n_embd", 128)
+    n_head: int = _family("n_head", 2)
+    n_layer: int = _family("n_layer", 4)
+    dropout: float = _family("dropout", 0.1)
+    position: str = _family("position", "learned", ("learned", "sinusoidal", "rotary"))
+    activation: str = _family("activation", "gelu", ("relu", "gelu", "relu2"))
     head: str = _setting(
         "mlm",
         "the head on the encoder: masked-LM, one output per sequence (from [CLS]), or one per token (set by the task)",
@@ -138,31 +143,23 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
-    """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each."""
+class Seq2SeqConfig(TransformerConfig):
+    """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each.
+    vocab_size is the target's; block_size the most tokens of a source, and of a target with its
+    [BOS] or [EOS]."""
 
     kind: ClassVar[str] = "seq2seq"
+    vocab_size: int = _family("vocab_size", 70)  # special tokens included
+    block_size: int = _family("block_size", 64)
+    n_embd: int = _family("n_embd", 128)
+    n_head: int = _family("n_head", 2)
+    n_layer: int = _family("n_layer", 2)
+    dropout: float = _family("dropout", 0.1)
+    position: str = _family("position", "sinusoidal", ("sinusoidal", "learned", "rotary"))
+    activation: str = _family("activation", "relu", ("relu", "gelu", "relu2"))
     src_vocab_size: int = _setting(
         70, "source vocabulary size, special tokens included (set from the tokenizer)", cli=False
     )
-    vocab_size: int = _setting(
-        70, "target vocabulary size V, special tokens included (set from the tokenizer)", cli=False
-    )
-    block_size: int = _setting(64, "the most tokens of a source, and of a target with its [BOS] or [EOS]")
-    n_embd: int = _setting(128, "embedding width C")
-    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
-    n_layer: int = _setting(2, "number of transformer blocks (of the encoder, and as many again in the decoder)")
-    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting(
-        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
-    )
-    position: str = _setting(
-        "sinusoidal",
-        "positions: the sinusoidal encoding, a learned table, or rotary",
-        choices=("sinusoidal", "learned", "rotary"),
-    )
-    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("relu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
     shared_vocab: bool = _setting(False, "one vocabulary and one embedding table for source and target")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the (target) token embedding table")
     label_smoothing: float = _setting(
@@ -348,6 +345,41 @@ ENCODER_CPU = EncoderConfig(
     block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary", qk_norm=True
 )
 
+CPU = (
+    ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
+    TrainConfig(
+        batch_size=24,
+        max_iters=1500,
+        lr=3e-3,
+        schedule="cosine",
+        warmup_iters=100,
+        weight_decay=0.1,
+        beta2=0.99,
+        grad_clip=1.0,
+        eval_interval=500,
+        eval_iters=20,
+    ),
+)
+# every speedrun option of the GPT, and speedrun-cpu's training
+SPEEDRUN = {"position": "rotary", "qk_norm": True, "activation": "relu", "zero_init": True, "tie_embeddings": True}
+SPEEDRUN_CPU_TRAIN = TrainConfig(
+    batch_size=32,
+    max_iters=1_000_000,
+    max_time=99.0,
+    lr=3e-3,
+    schedule="wsd",
+    warmup_iters=50,
+    cooldown_frac=0.4,
+    min_lr_ratio=0.0,
+    optimizer="muon",
+    muon_lr=0.04,
+    weight_decay=0.1,
+    beta2=0.99,
+    grad_clip=1.0,
+    eval_interval=500,
+    eval_iters=20,
+)
+
 PRESETS = {
     "lecture": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
@@ -365,114 +397,24 @@ PRESETS = {
     # nanoGPT's CPU recipe (4 layers, 4 heads, width 128, block 64, batch 12, lr 1e-3), improved by
     # a sweep at a fixed time budget (BENCHMARKS.md): 2 heads of 64 channels run faster than 4 of
     # 32 on a CPU, and batch 24 at lr 3e-3 learns more per second than batch 12 at 1e-3.
-    "cpu": (
-        ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
-        TrainConfig(
-            batch_size=24,
-            max_iters=1500,
-            lr=3e-3,
-            schedule="cosine",
-            warmup_iters=100,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
-    ),
+    "cpu": CPU,
     # The best model per second of training: every speedrun option that measured as a gain in the
     # ablations of BENCHMARKS.md. Time-budgeted: the schedule follows the clock, so the recipe
     # means "the best model in 99 s" on any machine.
-    "speedrun-cpu": (
-        ModelConfig(
-            block_size=64,
-            n_embd=128,
-            n_head=2,
-            n_layer=4,
-            dropout=0.0,
-            position="rotary",
-            qk_norm=True,
-            activation="relu",
-            zero_init=True,
-            tie_embeddings=True,
-        ),
-        TrainConfig(
-            batch_size=32,
-            max_iters=1_000_000,
-            max_time=99.0,
-            lr=3e-3,
-            schedule="wsd",
-            warmup_iters=50,
-            cooldown_frac=0.4,
-            min_lr_ratio=0.0,
-            optimizer="muon",
-            muon_lr=0.04,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
-    ),
+    "speedrun-cpu": (dataclasses.replace(CPU[0], **SPEEDRUN), SPEEDRUN_CPU_TRAIN),
     # The lecture's model size with the speedrun options, bf16 and torch.compile, on a 30 s budget.
     "speedrun-gpu": (
-        ModelConfig(
-            block_size=256,
-            n_embd=384,
-            n_head=6,
-            n_layer=6,
-            dropout=0.2,
-            position="rotary",
-            qk_norm=True,
-            activation="relu",
-            zero_init=True,
-            tie_embeddings=True,
-        ),
-        TrainConfig(
-            batch_size=64,
-            max_iters=1_000_000,
-            max_time=30.0,
-            lr=3e-3,
-            schedule="wsd",
-            warmup_iters=50,
-            cooldown_frac=0.4,
-            min_lr_ratio=0.0,
-            optimizer="muon",
-            muon_lr=0.02,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=250,
-            eval_iters=20,
-            compile=True,
+        ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2, **SPEEDRUN),
+        dataclasses.replace(
+            SPEEDRUN_CPU_TRAIN, batch_size=64, max_time=30.0, muon_lr=0.02, eval_interval=250, compile=True
         ),
     ),
     # The cpu preset's shape and budget with GPT-2's pieces only, so that `scratchgpt export
     # --format hf` writes a GPT2LMHeadModel: learned positions, tanh GELU, tied embeddings, no
     # lm_head bias (and no rotary, QK-norm or ReLU², which GPT-2 cannot express).
     "gpt2-compatible": (
-        ModelConfig(
-            block_size=64,
-            n_embd=128,
-            n_head=2,
-            n_layer=4,
-            dropout=0.0,
-            activation="gelu_tanh",
-            tie_embeddings=True,
-            lm_head_bias=False,
-        ),
-        TrainConfig(
-            batch_size=24,
-            max_iters=1500,
-            lr=3e-3,
-            schedule="cosine",
-            warmup_iters=100,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
+        dataclasses.replace(CPU[0], activation="gelu_tanh", tie_embeddings=True, lm_head_bias=False),
+        CPU[1],
     ),
     # `train --init-from GPT2_DIR`'s default: nanoGPT's finetune_shakespeare (20 steps of 32
     # sequences, one at a time, at a constant 3e-5). The model half is GPT-2 small's shape, for

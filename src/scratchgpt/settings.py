@@ -107,14 +107,19 @@ def _check_request(request):
 
 
 def _kind(request, in_toml):
-    """The model family asked for: --model, else the TOML file's `kind`, else None (the preset's)."""
+    """The model family asked for: --model, else the TOML file's `kind`, else the command's (None:
+    the preset's)."""
     if request.kind is not None and in_toml is not None and request.kind != in_toml:
         raise ConfigError(f'--model {request.kind} and kind = "{in_toml}" in {request.config} disagree')
     kind = request.kind or in_toml
-    if request.init_from is not None and kind not in (None, "gpt"):
-        raise ConfigError(f"--init-from loads a GPT-2 into the GPT, not the {kind} model")
-    if request.command == "finetune" and kind not in (None, "encoder"):
-        raise ConfigError(f'finetune trains an encoder, not the {kind} model (kind = "{kind}" in {request.config})')
+    if request.init_from is not None:
+        if kind not in (None, "gpt"):
+            raise ConfigError(f"--init-from loads a GPT-2 into the GPT, not the {kind} model")
+        return "gpt"
+    if request.command == "finetune":
+        if kind not in (None, "encoder"):
+            raise ConfigError(f'finetune trains an encoder, not the {kind} model (kind = "{kind}" in {request.config})')
+        return "encoder"
     return kind
 
 
