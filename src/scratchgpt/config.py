@@ -33,6 +33,11 @@ def setting_name(f):
     return f.metadata.get("name") or f.name
 
 
+def flag(name):
+    """The command-line flag of the setting `name`: `max_time` -> `--max-time`."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class BigramConfig:
     """The lecture's first model: each token looks up the logits of the next in a (V, V) table."""
@@ -757,7 +762,7 @@ def _as_given(message, names, source):
     # each name as a word of its own: not inside `--vocab-size` or `tokenizer.json`, nor naming a
     # value rather than the setting (`unknown device 'foo'`)
     for name in names:
-        message = re.sub(rf"(?<![\w-]){name}(?![\w.-]| ')", "--" + name.replace("_", "-"), message)
+        message = re.sub(rf"(?<![\w-]){name}(?![\w.-]| ')", flag(name), message)
     return message
 
 

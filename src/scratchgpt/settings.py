@@ -19,6 +19,7 @@ from .config import (
     ModelConfig,
     apply_overrides,
     fine_tuning_model,
+    flag,
     preset,
     read_toml,
     setting_name,
@@ -150,8 +151,7 @@ def _from_gpt2(path, start, chosen, gpt2):
     ]
     if overruled:
         raise ConfigError(
-            f"the model's shape and tokens come from {path}; {_flag(overruled[0])} applies to training from "
-            "scratch only"
+            f"the model's shape and tokens come from {path}; {flag(overruled[0])} applies to training from scratch only"
         )
     block_size = model.block_size if "block_size" in changed else gpt2["block_size"]
     if block_size > gpt2["block_size"]:
@@ -178,13 +178,9 @@ def _from_encoder(path, preset_model, chosen, saved):
         if getattr(preset_model, f.name) != getattr(model, f.name) != getattr(tuned, f.name)
     ]
     if ignored:
-        raise ConfigError(f"the model's shape comes from {path}; {_flag(ignored[0])} applies to --from scratch only")
+        raise ConfigError(f"the model's shape comes from {path}; {flag(ignored[0])} applies to --from scratch only")
     train = dataclasses.replace(train, tokenizer=saved_train.tokenizer, bpe_vocab_size=saved_train.bpe_vocab_size)
     return tuned, train
-
-
-def _flag(name):
-    return "--" + name.replace("_", "-")
 
 
 def resumed(run_dir, saved, chosen):

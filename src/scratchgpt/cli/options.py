@@ -58,9 +58,7 @@ def add_settings(parser, only=None):
             value = {"type": parse_bool, "nargs": "?", "const": True, "metavar": "{true,false}"}
         else:
             value = {"type": s.type, "choices": choices, "metavar": None if choices else s.type.__name__.upper()}
-        group.add_argument(
-            "--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None, help=f"{help} [{s.section}]", **value
-        )
+        group.add_argument(cfg.flag(s.name), dest=f"set_{s.name}", default=None, help=f"{help} [{s.section}]", **value)
 
 
 def settings(args, command="train"):
