@@ -185,7 +185,7 @@ def test_the_models_vocab_size_is_not_user_settable():
     with pytest.raises(ConfigError, match="--vocab-size is for --tokenizer bpe"):
         apply_overrides(model, train, {"vocab_size": 100})
     model2, train2 = apply_overrides(model, train, {"tokenizer": "bpe", "vocab_size": 1024})
-    assert model2.vocab_size == model.vocab_size and train2.vocab_size == 1024
+    assert model2.vocab_size == model.vocab_size and train2.bpe_vocab_size == 1024
 
 
 def test_apply_overrides_validates_result():

@@ -12,12 +12,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "scratchgpt"
 
 # What each part of the package may import from scratchgpt (besides itself).
-CORE = {"errors", "files", "config", "device"}
+CORE = {"errors", "files", "config", "device", "settings"}
 ALLOWED = {
     "errors": set(),
     "files": set(),
     "device": {"errors"},
     "config": {"errors", "device"},
+    "settings": {"errors", "device", "config"},
     "nn": {"errors"},
     "models": {"nn", "errors"},
     "data": {"errors", "files"},

@@ -127,7 +127,7 @@ def test_resume_refuses_another_bpe_size_like_any_changed_setting(tmp_path, smal
     run_dir = tmp_path / "run"
     train(
         TINY_MODEL,
-        dataclasses.replace(TINY_TRAIN, tokenizer="bpe", vocab_size=300, max_iters=1, sample_tokens=0),
+        dataclasses.replace(TINY_TRAIN, tokenizer="bpe", bpe_vocab_size=300, max_iters=1, sample_tokens=0),
         run_dir,
         data=small_corpus,
         progress=False,

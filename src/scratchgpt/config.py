@@ -22,9 +22,20 @@ from .device import check_device_name
 from .errors import ConfigError
 
 
-def _setting(default, help, choices=None, cli=True):
-    """A dataclass field carrying its help text (shown by `--help`) and allowed values."""
-    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+def _setting(default, help, choices=None, cli=True, name=None):
+    """A dataclass field carrying its help text (shown by `--help`) and allowed values; `name` is the
+    setting's name for the user (its flag, its TOML key) where it is not the field's."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli, "name": name})
+
+
+def setting_name(f):
+    """The name the user gives a dataclass field: its flag (`--vocab-size`) and TOML key."""
+    return f.metadata.get("name") or f.name
+
+
+def flag(name):
+    """The command-line flag of the setting `name`: `max_time` -> `--max-time`."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -42,10 +53,10 @@ class BigramConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """The shape of the GPT. Changing any of these makes a different network."""
+class TransformerConfig:
+    """The shape every transformer family shares (the GPT's, the encoder's, the encoder-decoder's),
+    with the GPT's defaults and choices: a family restates a default (or choices) with `_family`."""
 
-    kind: ClassVar[str] = "gpt"
     vocab_size: int = _setting(65, "vocabulary size V (set from the tokenizer)", cli=False)
     block_size: int = _setting(256, "context length T: the most tokens the model attends over")
     n_embd: int = _setting(384, "embedding width C")
@@ -65,6 +76,19 @@ class ModelConfig:
         "feed-forward non-linearity (relu2 is ReLU squared; gelu_tanh is GPT-2's tanh approximation of GELU)",
         choices=("relu", "gelu", "relu2", "gelu_tanh"),
     )
+
+
+def _family(name, default, choices=None):
+    """The field `name` of TransformerConfig with a family's own default (and choices)."""
+    shared = TransformerConfig.__dataclass_fields__[name].metadata
+    return field(default=default, metadata={**shared, "choices": choices or shared["choices"]})
+
+
+@dataclass(frozen=True)
+class ModelConfig(TransformerConfig):
+    """The shape of the GPT. Changing any of these makes a different network."""
+
+    kind: ClassVar[str] = "gpt"
     zero_init: bool = _setting(False, "start the output projections of attention and feed-forward at 0")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the token embedding table")
     # GPT-2's biases differ from the lecture's: its lm_head has none, its queries, keys and values
@@ -82,26 +106,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(TransformerConfig):
     """The shape of the BERT-like encoder and of the head on top of it (set by the task)."""
 
     kind: ClassVar[str] = "encoder"
-    vocab_size: int = _setting(70, "vocabulary size V, special tokens included (set from the tokenizer)", cli=False)
-    block_size: int = _setting(128, "context length T: the most tokens the model attends over")
-    n_embd: int = _setting(128, "embedding width C")
-    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
-    n_layer: int = _setting(4, "number of transformer blocks")
-    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting(
-        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
-    )
-    position: str = _setting(
-        "learned",
-        "positions: a learned table, the sinusoidal encoding, or rotary",
-        choices=("learned", "sinusoidal", "rotary"),
-    )
-    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("gelu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
+    vocab_size: int = _family("vocab_size", 70)  # special tokens included
+    block_size: int = _family("block_size", 128)
+    n_embd: int = _family("n_embd", 128)
+    n_head: int = _family("n_head", 2)
+    n_layer: int = _family("n_layer", 4)
+    dropout: float = _family("dropout", 0.1)
+    position: str = _family("position", "learned", ("learned", "sinusoidal", "rotary"))
+    activation: str = _family("activation", "gelu", ("relu", "gelu", "relu2"))
     head: str = _setting(
         "mlm",
         "the head on the encoder: masked-LM, one output per sequence (from [CLS]), or one per token (set by the task)",
@@ -132,31 +148,23 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
-    """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each."""
+class Seq2SeqConfig(TransformerConfig):
+    """The shape of the encoder-decoder: an encoder and a decoder of n_layer blocks each.
+    vocab_size is the target's; block_size the most tokens of a source, and of a target with its
+    [BOS] or [EOS]."""
 
     kind: ClassVar[str] = "seq2seq"
+    vocab_size: int = _family("vocab_size", 70)  # special tokens included
+    block_size: int = _family("block_size", 64)
+    n_embd: int = _family("n_embd", 128)
+    n_head: int = _family("n_head", 2)
+    n_layer: int = _family("n_layer", 2)
+    dropout: float = _family("dropout", 0.1)
+    position: str = _family("position", "sinusoidal", ("sinusoidal", "learned", "rotary"))
+    activation: str = _family("activation", "relu", ("relu", "gelu", "relu2"))
     src_vocab_size: int = _setting(
         70, "source vocabulary size, special tokens included (set from the tokenizer)", cli=False
     )
-    vocab_size: int = _setting(
-        70, "target vocabulary size V, special tokens included (set from the tokenizer)", cli=False
-    )
-    block_size: int = _setting(64, "the most tokens of a source, and of a target with its [BOS] or [EOS]")
-    n_embd: int = _setting(128, "embedding width C")
-    n_head: int = _setting(2, "attention heads per block (head size hs = n_embd / n_head)")
-    n_layer: int = _setting(2, "number of transformer blocks (of the encoder, and as many again in the decoder)")
-    dropout: float = _setting(0.1, "dropout probability (attention weights and residual branches)")
-    attention: str = _setting(
-        "fast", "attention implementation: the lecture's per-head code or the fused one", choices=("fast", "readable")
-    )
-    position: str = _setting(
-        "sinusoidal",
-        "positions: the sinusoidal encoding, a learned table, or rotary",
-        choices=("sinusoidal", "learned", "rotary"),
-    )
-    qk_norm: bool = _setting(False, "RMS-normalise each head's queries and keys before attending")
-    activation: str = _setting("relu", "feed-forward non-linearity", choices=("relu", "gelu", "relu2"))
     shared_vocab: bool = _setting(False, "one vocabulary and one embedding table for source and target")
     tie_embeddings: bool = _setting(False, "lm_head shares its weight with the (target) token embedding table")
     label_smoothing: float = _setting(
@@ -206,10 +214,11 @@ class TrainConfig:
         "trained on the training split; pip install 'scratchgpt[hf]'), or the path "
         "of a Hugging Face tokenizer.json (e.g. GPT-2's), used as it is",
     )
-    vocab_size: int = _setting(
+    bpe_vocab_size: int = _setting(
         0,
         "with --tokenizer bpe: the vocabulary size V, special tokens included, at "
         "least 256 + the family's special tokens (0: 1024)",
+        name="vocab_size",
     )
     batch_size: int = _setting(64, "sequences per training step B")
     grad_accum: int = _setting(1, "split each batch into this many micro-batches (same result, less memory)")
@@ -272,9 +281,9 @@ class TrainConfig:
             f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})",
         )
         _require(self.tokenizer != "", "tokenizer must be char, bpe or the path of a tokenizer.json")
-        _require(self.vocab_size >= 0, f"vocab_size must be at least 0, got {self.vocab_size}")
+        _require(self.bpe_vocab_size >= 0, f"vocab_size must be at least 0, got {self.bpe_vocab_size}")
         _require(
-            self.vocab_size == 0 or self.tokenizer == "bpe",
+            self.bpe_vocab_size == 0 or self.tokenizer == "bpe",
             "--vocab-size is for --tokenizer bpe (a character vocabulary is the text's characters; "
             "a tokenizer.json has its own size)",
         )
@@ -324,12 +333,12 @@ def _check_types(config):
             object.__setattr__(config, f.name, tuple(value))  # JSON writes a tuple as a list
             value = tuple(value)
         if not isinstance(value, f.type) or (f.type is int and isinstance(value, bool)):
-            raise ConfigError(f"{f.name} must be {f.type.__name__}, got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be {f.type.__name__}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be a finite number, got {value!r}")
         choices = f.metadata.get("choices")
         if choices and value not in choices:
-            raise ConfigError(f"{f.name} must be one of {', '.join(choices)}; got {value!r}")
+            raise ConfigError(f"{setting_name(f)} must be one of {', '.join(choices)}; got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +348,41 @@ def _check_types(config):
 
 ENCODER_CPU = EncoderConfig(
     block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0, position="rotary", qk_norm=True
+)
+
+CPU = (
+    ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
+    TrainConfig(
+        batch_size=24,
+        max_iters=1500,
+        lr=3e-3,
+        schedule="cosine",
+        warmup_iters=100,
+        weight_decay=0.1,
+        beta2=0.99,
+        grad_clip=1.0,
+        eval_interval=500,
+        eval_iters=20,
+    ),
+)
+# every speedrun option of the GPT, and speedrun-cpu's training
+SPEEDRUN = {"position": "rotary", "qk_norm": True, "activation": "relu", "zero_init": True, "tie_embeddings": True}
+SPEEDRUN_CPU_TRAIN = TrainConfig(
+    batch_size=32,
+    max_iters=1_000_000,
+    max_time=99.0,
+    lr=3e-3,
+    schedule="wsd",
+    warmup_iters=50,
+    cooldown_frac=0.4,
+    min_lr_ratio=0.0,
+    optimizer="muon",
+    muon_lr=0.04,
+    weight_decay=0.1,
+    beta2=0.99,
+    grad_clip=1.0,
+    eval_interval=500,
+    eval_iters=20,
 )
 
 PRESETS = {
@@ -358,114 +402,24 @@ PRESETS = {
     # nanoGPT's CPU recipe (4 layers, 4 heads, width 128, block 64, batch 12, lr 1e-3), improved by
     # a sweep at a fixed time budget (BENCHMARKS.md): 2 heads of 64 channels run faster than 4 of
     # 32 on a CPU, and batch 24 at lr 3e-3 learns more per second than batch 12 at 1e-3.
-    "cpu": (
-        ModelConfig(block_size=64, n_embd=128, n_head=2, n_layer=4, dropout=0.0),
-        TrainConfig(
-            batch_size=24,
-            max_iters=1500,
-            lr=3e-3,
-            schedule="cosine",
-            warmup_iters=100,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
-    ),
+    "cpu": CPU,
     # The best model per second of training: every speedrun option that measured as a gain in the
     # ablations of BENCHMARKS.md. Time-budgeted: the schedule follows the clock, so the recipe
     # means "the best model in 99 s" on any machine.
-    "speedrun-cpu": (
-        ModelConfig(
-            block_size=64,
-            n_embd=128,
-            n_head=2,
-            n_layer=4,
-            dropout=0.0,
-            position="rotary",
-            qk_norm=True,
-            activation="relu",
-            zero_init=True,
-            tie_embeddings=True,
-        ),
-        TrainConfig(
-            batch_size=32,
-            max_iters=1_000_000,
-            max_time=99.0,
-            lr=3e-3,
-            schedule="wsd",
-            warmup_iters=50,
-            cooldown_frac=0.4,
-            min_lr_ratio=0.0,
-            optimizer="muon",
-            muon_lr=0.04,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
-    ),
+    "speedrun-cpu": (dataclasses.replace(CPU[0], **SPEEDRUN), SPEEDRUN_CPU_TRAIN),
     # The lecture's model size with the speedrun options, bf16 and torch.compile, on a 30 s budget.
     "speedrun-gpu": (
-        ModelConfig(
-            block_size=256,
-            n_embd=384,
-            n_head=6,
-            n_layer=6,
-            dropout=0.2,
-            position="rotary",
-            qk_norm=True,
-            activation="relu",
-            zero_init=True,
-            tie_embeddings=True,
-        ),
-        TrainConfig(
-            batch_size=64,
-            max_iters=1_000_000,
-            max_time=30.0,
-            lr=3e-3,
-            schedule="wsd",
-            warmup_iters=50,
-            cooldown_frac=0.4,
-            min_lr_ratio=0.0,
-            optimizer="muon",
-            muon_lr=0.02,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=250,
-            eval_iters=20,
-            compile=True,
+        ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2, **SPEEDRUN),
+        dataclasses.replace(
+            SPEEDRUN_CPU_TRAIN, batch_size=64, max_time=30.0, muon_lr=0.02, eval_interval=250, compile=True
         ),
     ),
     # The cpu preset's shape and budget with GPT-2's pieces only, so that `scratchgpt export
     # --format hf` writes a GPT2LMHeadModel: learned positions, tanh GELU, tied embeddings, no
     # lm_head bias (and no rotary, QK-norm or ReLU², which GPT-2 cannot express).
     "gpt2-compatible": (
-        ModelConfig(
-            block_size=64,
-            n_embd=128,
-            n_head=2,
-            n_layer=4,
-            dropout=0.0,
-            activation="gelu_tanh",
-            tie_embeddings=True,
-            lm_head_bias=False,
-        ),
-        TrainConfig(
-            batch_size=24,
-            max_iters=1500,
-            lr=3e-3,
-            schedule="cosine",
-            warmup_iters=100,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
-            eval_interval=500,
-            eval_iters=20,
-        ),
+        dataclasses.replace(CPU[0], activation="gelu_tanh", tie_embeddings=True, lm_head_bias=False),
+        CPU[1],
     ),
     # `train --init-from GPT2_DIR`'s default: nanoGPT's finetune_shakespeare (20 steps of 32
     # sequences, one at a time, at a constant 3e-5). The model half is GPT-2 small's shape, for
@@ -769,7 +723,8 @@ def setting_fields():
             Setting(f.name, f.type, "; ".join([f.metadata["help"], *some]), choices or None, ", ".join(by_kind))
         )
     return model + [
-        Setting(f.name, f.type, f.metadata["help"], f.metadata["choices"], "train") for f in _user_fields(TrainConfig)
+        Setting(setting_name(f), f.type, f.metadata["help"], f.metadata["choices"], "train")
+        for f in _user_fields(TrainConfig)
     ]
 
 
@@ -778,7 +733,7 @@ def apply_overrides(model, train, overrides, source=None):
     `source` is where they come from, for the messages: "command line" (they name the settings
     as its flags), a TOML file's path, or None (from Python)."""
     model_names = {f.name for f in _user_fields(type(model))}
-    train_names = {f.name for f in _user_fields(TrainConfig)}
+    train_names = {setting_name(f): f.name for f in _user_fields(TrainConfig)}
     other_models = {f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls)}
     by_section = {"model": {}, "train": {}}
     try:
@@ -786,7 +741,7 @@ def apply_overrides(model, train, overrides, source=None):
             if name in model_names:
                 by_section["model"][name] = value
             elif name in train_names:
-                by_section["train"][name] = value
+                by_section["train"][train_names[name]] = value
             elif name in other_models:
                 raise ConfigError(f"{name} is not a setting of the {model.kind} model")
             else:
@@ -807,7 +762,7 @@ def _as_given(message, names, source):
     # each name as a word of its own: not inside `--vocab-size` or `tokenizer.json`, nor naming a
     # value rather than the setting (`unknown device 'foo'`)
     for name in names:
-        message = re.sub(rf"(?<![\w-]){name}(?![\w.-]| ')", "--" + name.replace("_", "-"), message)
+        message = re.sub(rf"(?<![\w-]){name}(?![\w.-]| ')", flag(name), message)
     return message
 
 
@@ -825,7 +780,7 @@ def read_toml(path):
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     sections = {
         "model": {"kind", *(f.name for cls in MODEL_KINDS.values() for f in _user_fields(cls))},
-        "train": {f.name for f in _user_fields(TrainConfig)},
+        "train": {setting_name(f) for f in _user_fields(TrainConfig)},
     }
     settings = {}
     for key, value in doc.items():
@@ -849,12 +804,14 @@ def model_to_dict(config):
 
 
 def from_dict(cls, values):
-    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
+    """Rebuild a config from `config.json`, refusing unknown keys (e.g. from another version). A
+    field may be recorded by its setting name: train's `vocab_size`, before it was `bpe_vocab_size`."""
+    fields = dataclasses.fields(cls)
+    names = {**{setting_name(f): f.name for f in fields}, **{f.name: f.name for f in fields}}
+    unknown = set(values) - set(names)
     if unknown:
         raise ConfigError(f"unknown settings {', '.join(sorted(unknown))} (written by another version?)")
-    return cls(**values)
+    return cls(**{names[key]: value for key, value in values.items()})
 
 
 def model_from_dict(values):

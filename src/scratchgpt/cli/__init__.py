@@ -7,7 +7,8 @@
     options.py   what they share: the settings flags derived from config.py, run directories
 
 Every setting of `config.py` becomes a flag (`n_layer` -> `--n-layer`), so the CLI can never drift
-from the dataclasses. Errors a user can cause print one line and exit with code 2.
+from the dataclasses; `settings.resolve` turns the flags into a run's settings. Errors a user can
+cause print one line and exit with code 2.
 """
 
 import os

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from .. import config as cfg
 from ..device import has_gpu
-from ..errors import CheckpointError, ConfigError
-from ..rundir import newest_first, read_config
+from ..errors import CheckpointError, MissingExtra
+from ..rundir import gpt2_settings, newest_first, read_config
+from ..settings import Request, resolve
 
 RUNS = Path("runs")
 
@@ -57,43 +58,34 @@ def add_settings(parser, only=None):
             value = {"type": parse_bool, "nargs": "?", "const": True, "metavar": "{true,false}"}
         else:
             value = {"type": s.type, "choices": choices, "metavar": None if choices else s.type.__name__.upper()}
-        group.add_argument(
-            "--" + s.name.replace("_", "-"), dest=f"set_{s.name}", default=None, help=f"{help} [{s.section}]", **value
-        )
+        group.add_argument(cfg.flag(s.name), dest=f"set_{s.name}", default=None, help=f"{help} [{s.section}]", **value)
 
 
-def overrides(args):
-    """(the --config TOML file's settings, the setting flags given): {name: value} each."""
-    toml = cfg.read_toml(args.config) if args.config else {}
-    flags = {name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None}
-    return toml, flags
+def settings(args, command="train"):
+    """(model config, train config) of the command `args` were parsed for (settings.resolve)."""
+    request = Request(
+        command,
+        kind=getattr(args, "model", None),
+        preset=args.preset,
+        config=args.config,
+        flags={name[4:]: v for name, v in vars(args).items() if name.startswith("set_") and v is not None},
+        out=getattr(args, "out", None),
+        resume=getattr(args, "resume", False),
+        init_from=getattr(args, "init_from", None),
+        pretrained=None if getattr(args, "source", "scratch") == "scratch" else Path(args.source),
+    )
+    return resolve(request, has_gpu(), lambda run: read_config(run)[:2], _gpt2_settings)
 
 
-def model_kind(args, toml):
-    """The model family asked for: --model, else the `kind` of the --config TOML file, else None.
-    `kind` is taken out of the TOML file's settings (`toml`), and refused if --model says otherwise."""
-    flag, in_toml = getattr(args, "model", None), toml.pop("kind", None)
-    if flag is not None and in_toml is not None and flag != in_toml:
-        raise ConfigError(f'--model {flag} and kind = "{in_toml}" in {args.config} disagree')
-    return flag or in_toml
-
-
-def settings(args, resume_from=None):
-    """(model config, train config): the preset's (or those of the run in `resume_from`), then the
-    --config TOML file's, then the setting flags'. The model family comes from --model, else the
-    TOML file's `kind`, else the preset."""
-    toml, flags = overrides(args)
-    kind = model_kind(args, toml)
-    if resume_from is not None:
-        model_config, train_config, _ = read_config(resume_from)
-        if kind is not None and kind != model_config.kind:
-            raise ConfigError(
-                f"cannot resume {resume_from} with changed settings (model: {model_config.kind!r} -> {kind!r})"
-            )
-    else:
-        model_config, train_config = cfg.preset(args.preset, has_gpu(), kind)
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
-    return cfg.apply_overrides(model_config, train_config, flags, "command line")
+def _gpt2_settings(path):
+    settings = gpt2_settings(path)  # a directory that is not GPT-2 shaped: one line, here
+    try:
+        import tokenizers  # noqa: F401  (GPT-2's tokenizer.json is read with it)
+    except ImportError:
+        raise MissingExtra(
+            "--init-from needs Hugging Face tokenizers (not installed): pip install 'scratchgpt[hf]'"
+        ) from None
+    return settings
 
 
 def a_or_an(word):

@@ -1,7 +1,6 @@
 """Commands that train: train (any model family, from scratch), finetune (an encoder on a task,
 from a pretrained run or from scratch), bench (how fast a training step runs)."""
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,13 +10,13 @@ from tqdm.auto import tqdm
 
 from .. import config as cfg
 from ..device import configure, device_name, has_gpu, native_bf16, resolve_device, training_dtype
-from ..errors import CheckpointError, ConfigError, MissingExtra
-from ..rundir import gpt2_settings, read_config
+from ..errors import ConfigError
+from ..settings import FINE_TUNING
 from ..training import distributed
 from ..training.bench import bench_step, matmul_peak
 from ..training.loop import train
-from ..training.tasks import FINE_TUNING, build_task, fit_model_config
-from .options import a_or_an, add_settings, model_kind, new_run_dir, overrides, settings
+from ..training.tasks import build_task, fit_model_config
+from .options import add_settings, new_run_dir, settings
 
 MODEL_HELP = (
     "model family: gpt (default), bigram (the lecture's first model, the baseline), "
@@ -168,18 +167,9 @@ def _log(message):
 
 
 def cmd_train(args):
-    if args.resume and args.out is None:
-        raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
-    if args.resume and args.preset is not None:
-        raise ConfigError("--resume continues a run with its saved settings; drop --preset")
-    if args.init_from is not None:
-        model_config, train_config = _init_from_settings(args)
-        out = args.out or _new_run_dir("gpt2-finetune")
-    else:
-        if args.preset == "gpt2-finetune" and not args.resume:
-            raise ConfigError("preset gpt2-finetune fine-tunes a GPT-2: use it with --init-from GPT2_DIR")
-        model_config, train_config = settings(args, resume_from=args.out if args.resume else None)
-        out = args.out or _new_run_dir(cfg.preset_name(args.preset, has_gpu(), model_config.kind))
+    model_config, train_config = settings(args)
+    preset = "gpt2-finetune" if args.init_from is not None else args.preset
+    out = args.out or _new_run_dir(cfg.preset_name(preset, has_gpu(), model_config.kind))
     if args.data is not None and len(args.data) > 2:
         raise ConfigError("--data takes one file, or two aligned files for --task pairs")
     data = args.data if args.data is None or len(args.data) == 2 else args.data[0]
@@ -201,50 +191,6 @@ def cmd_train(args):
     print(f"\n[saved to {out}; {_next_step(model_config)} --run {out}]", file=sys.stderr)
 
 
-def _init_from_settings(args):
-    """(model config, train config) of `train --init-from GPT2_DIR`: the GPT-2's shape, with the
-    dropout, attention face and (up to its n_positions) block_size of the preset, TOML and flags,
-    and the preset's training (gpt2-finetune by default) with the GPT-2's tokenizer.json."""
-    if args.resume:
-        raise ConfigError("--init-from starts a new run; --resume continues one (drop --init-from)")
-    toml, flags = overrides(args)
-    kind = model_kind(args, toml)
-    if kind not in (None, "gpt"):
-        raise ConfigError(f"--init-from loads a GPT-2 into the GPT, not the {kind} model")
-    preset_model, preset_train = cfg.preset(args.preset or "gpt2-finetune", kind="gpt")
-    chosen, train_config = cfg.apply_overrides(preset_model, preset_train, toml, str(args.config))
-    chosen, train_config = cfg.apply_overrides(chosen, train_config, flags, "command line")
-    gpt2 = gpt2_settings(args.init_from)  # a directory that is not GPT-2 shaped: one line, here
-    try:
-        import tokenizers  # noqa: F401  (GPT-2's tokenizer.json is read with it)
-    except ImportError:
-        raise MissingExtra(
-            "--init-from needs Hugging Face tokenizers (not installed): pip install 'scratchgpt[hf]'"
-        ) from None
-    changed = {f.name for f in dataclasses.fields(chosen) if getattr(chosen, f.name) != getattr(preset_model, f.name)}
-    overruled = [
-        name for name in sorted(changed & set(gpt2)) if name != "block_size" and getattr(chosen, name) != gpt2[name]
-    ]
-    overruled += [
-        name for name in ("tokenizer", "vocab_size") if getattr(train_config, name) != getattr(preset_train, name)
-    ]
-    if overruled:
-        flag = "--" + overruled[0].replace("_", "-")
-        raise ConfigError(
-            f"the model's shape and tokens come from {args.init_from}; {flag} applies to training from scratch only"
-        )
-    block_size = chosen.block_size if "block_size" in changed else gpt2["block_size"]
-    if block_size > gpt2["block_size"]:
-        raise ConfigError(
-            f"--block-size {block_size} is longer than the {gpt2['block_size']} positions of {args.init_from}"
-        )
-    model_config = cfg.ModelConfig(
-        **{**gpt2, "block_size": block_size}, dropout=chosen.dropout, attention=chosen.attention
-    )
-    train_config = dataclasses.replace(train_config, tokenizer=str((args.init_from / "tokenizer.json").resolve()))
-    return model_config, train_config
-
-
 def _new_run_dir(name):
     if distributed.launched():
         raise ConfigError("under torchrun every process must train into the same run directory; name it with --out")
@@ -262,51 +208,9 @@ def _next_step(model_config):
 
 
 def cmd_finetune(args):
-    toml, flags = overrides(args)
-    kind = model_kind(args, toml)
-    if kind not in (None, "encoder"):
-        raise ConfigError(f'finetune trains an encoder, not the {kind} model (kind = "{kind}" in {args.config})')
-    task = flags.get("task") or toml.get("task")
-    if task not in FINE_TUNING:
-        raise ConfigError(f"finetune needs --task, one of {', '.join(FINE_TUNING)}")
-    model_config, train_config = cfg.preset(
-        args.preset or cfg.FINETUNE_PRESET.get(task, "finetune-cpu"), kind="encoder"
-    )
-    shape = model_config
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, toml, str(args.config))
-    model_config, train_config = cfg.apply_overrides(model_config, train_config, flags, "command line")
-    pretrained = None
-    if args.source != "scratch":
-        pretrained = Path(args.source)
-        saved, saved_train, _ = read_config(pretrained)
-        if saved.kind != "encoder":
-            raise CheckpointError(
-                f"{pretrained} holds {a_or_an(saved.kind)} model; finetune needs an encoder run "
-                f"(train one with: scratchgpt train --model encoder)"
-            )
-        if (train_config.tokenizer, train_config.vocab_size) != ("char", 0):
-            raise ConfigError(
-                f"the tokenizer comes from {pretrained}; --tokenizer and --vocab-size apply to --from scratch only"
-            )
-        train_config = dataclasses.replace(
-            train_config,
-            tokenizer=saved_train.tokenizer,  # recorded as it is
-            vocab_size=saved_train.vocab_size,
-        )
-        tuned = cfg.fine_tuning_model(saved, model_config)
-        # a setting the user changed from the preset's that the pretrained shape overrules
-        ignored = [
-            f.name
-            for f in dataclasses.fields(shape)
-            if getattr(shape, f.name) != getattr(model_config, f.name) != getattr(tuned, f.name)
-        ]
-        if ignored:
-            raise ConfigError(
-                f"the model's shape comes from {pretrained}; --{ignored[0].replace('_', '-')} "
-                f"applies to --from scratch only"
-            )
-        model_config = tuned
-    out = args.out or _new_run_dir(task)
+    model_config, train_config = settings(args, "finetune")
+    pretrained = None if args.source == "scratch" else Path(args.source)
+    out = args.out or _new_run_dir(train_config.task)
     result = train(
         model_config, train_config, out, data=args.data, pretrained=pretrained, progress=not args.quiet, log=_log
     )
@@ -319,9 +223,7 @@ def cmd_finetune(args):
 def cmd_bench(args):
     if args.steps < 1 or args.warmup < 1:
         raise ConfigError("--steps and --warmup must be at least 1")
-    model_config, train_config = settings(args)
-    if model_config.kind != "gpt":
-        raise ConfigError(f"bench times the GPT's attention paths; the {model_config.kind} model has none")
+    model_config, train_config = settings(args, "bench")
     device = configure(resolve_device(train_config.device))
     task = build_task(model_config, train_config, args.data)
     model_config = fit_model_config(model_config, task)

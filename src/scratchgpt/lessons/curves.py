@@ -24,7 +24,7 @@ NOT_SCORES = {"kind", "step", "train_loss", "val_loss", "train_seconds"}  # an e
 
 
 def plot_curves(records, path, title=None):
-    """Save a picture of a run's metrics `records` (metrics.read's list, any task's) to `path`:
+    """Save a picture of a run's metrics `records` (rundir.read_metrics's list, any task's) to `path`:
     the losses against the step on the left; the learning rate, and the gradient norm, tokens/s
     and the tracked scores where the records have them, on the right."""
     plt = pyplot("drawing training curves")

@@ -31,30 +31,17 @@ from ..device import autocast, configure, synchronize, training_dtype
 from ..errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from ..files import atomic_write
 from ..models.registry import build_model
+from ..settings import check, resumed
 from . import distributed
 from .board import Board
 from .evaluate import estimate_loss
-from .optim import check_optimizer, lr_at, make_optimizer
+from .optim import lr_at, make_optimizer
 from .signals import StopAtOnce, StopSignals
 from .signals import name as signal_name
 from .tasks import Task, build_task, fit_model_config
 
 clock = time.perf_counter  # the clock of training time and time budgets (tests replace it)
 PROGRESS_SECONDS = 30.0  # without a progress bar (output not a terminal), a progress line this often
-
-# Settings that may differ between a run and its --resume; any other difference is refused.
-RESUMABLE = {
-    "max_iters",
-    "max_time",
-    "eval_interval",
-    "eval_iters",
-    "log_interval",
-    "device",
-    "sample_tokens",
-    "compile",
-    "grad_accum",
-    "tensorboard",
-}
 
 
 @dataclass(frozen=True)
@@ -134,13 +121,15 @@ def _train(
     if extend and not resume:
         raise ConfigError("--extend re-plans the schedule of a resumed run; it needs --resume")
     planned = None  # the schedule's horizon recorded by the run being resumed
-    if resume:
-        model_config, train_config, data, planned = _resume_settings(run_dir, model_config, train_config, data)
+    if resume:  # the saved settings, with the changes a resume allows; the horizon they planned
+        saved_model, saved_train, saved_data = rundir.read_config(run_dir)
+        model_config, train_config = resumed(run_dir, (saved_model, saved_train), (model_config, train_config))
+        data, planned = data if data is not None else saved_data.get("source"), _horizon(saved_train)
     elif (run_dir / "config.json").exists():
         raise CheckpointError(
             f"{run_dir} already holds a run; continue it with --resume, or train into another directory with --out"
         )
-    check_optimizer(model_config, train_config)
+    check(model_config, train_config)
     world.check_batch(train_config.batch_size, train_config.grad_accum)
     device = configure(device)
     tokenizer, data_info = None, {}
@@ -523,30 +512,3 @@ def _finish(run, final_step, steps_done, best_val):
         if run.board is not None:
             run.board.sample(sample, final_step)
     return TrainResult(steps_done, best_val, scores, train_seconds, tokens_per_s, sample)
-
-
-def _resume_settings(run_dir, model_config, train_config, data):
-    """(saved model config, saved train config with the changes a resume allows, data, the horizon
-    the saved settings planned the schedule over)."""
-    saved_model, saved_train, saved_data = rundir.read_config(run_dir)
-    changed = [
-        f"{name}: {a!r} -> {b!r}"
-        for old, new, fitted in ((saved_model, model_config, {"vocab_size"}), (saved_train, train_config, set()))
-        for name, a, b in _differences(old, new)
-        if name not in RESUMABLE | fitted
-    ]  # the model's vocab_size is the data's, set by fit_model_config
-    if changed:
-        raise ConfigError(f"cannot resume {run_dir} with changed settings ({'; '.join(changed)})")
-    train_config = dataclasses.replace(saved_train, **{k: getattr(train_config, k) for k in RESUMABLE})
-    data = data if data is not None else saved_data.get("source")
-    return saved_model, train_config, data, _horizon(saved_train)
-
-
-def _differences(a, b):
-    if type(a) is not type(b):
-        return [("model", a.kind, b.kind)]
-    return [
-        (f.name, getattr(a, f.name), getattr(b, f.name))
-        for f in dataclasses.fields(a)
-        if getattr(a, f.name) != getattr(b, f.name)
-    ]

@@ -19,8 +19,8 @@ import math
 
 import torch
 
-from ..errors import ConfigError
 from ..nn.attention import Block, DecoderBlock
+from ..settings import check_optimizer
 
 # Coefficients of the quintic Newton-Schulz iteration tuned in the modded-nanogpt speedrun: they
 # push every singular value into roughly [0.7, 1.2] in five steps instead of converging exactly.
@@ -113,16 +113,6 @@ def block_matrices(model):
         for p in module.parameters()
         if p.dim() == 2
     }
-
-
-def check_optimizer(model_config, c):
-    """Refuse Muon for a model without transformer blocks (the bigram, or no layers): it would
-    silently be AdamW."""
-    if c.optimizer == "muon" and getattr(model_config, "n_layer", 0) == 0:
-        raise ConfigError(
-            f"--optimizer muon updates the weight matrices inside transformer blocks, and this "
-            f"{model_config.kind} model has none; use --optimizer adamw"
-        )
 
 
 def make_optimizer(model, c):

@@ -31,6 +31,7 @@ from ..data.tokenizer import SPECIALS, TRANSLATION_SPECIALS, CharTokenizer, Pair
 from ..errors import ConfigError, DataError
 from ..files import sha256_file
 from ..inference.generate import sample_text
+from ..settings import FINE_TUNING, check_task
 from .evaluate import evaluate_split
 from .labelling import SequenceTask, TokenTask
 from .masked import MaskedTokenTask
@@ -212,13 +213,12 @@ def translation_task(model_config, train_config, data, tokenizer, eval_pairs=EVA
     return TranslationTask(name, tokenizer, model_config.block_size, splits, info, skipped)
 
 
-FINE_TUNING = ("speakers", "names", "classify", "regress")
-# Each task's builder, and the model families it trains.
+# Each task's builder (the model families each task trains are settings.FAMILIES).
 TASKS = {
-    "next-token": (next_token_task, ("gpt", "bigram")),
-    "mlm": (masked_task, ("encoder",)),
-    **{name: (labelled_task, ("encoder",)) for name in FINE_TUNING},
-    **{name: (translation_task, ("seq2seq",)) for name in (*GENERATORS, "pairs")},
+    "next-token": next_token_task,
+    "mlm": masked_task,
+    **{name: labelled_task for name in FINE_TUNING},
+    **{name: translation_task for name in (*GENERATORS, "pairs")},
 }
 
 
@@ -226,14 +226,10 @@ def build_task(model_config, train_config, data=None, tokenizer=None):
     """The task train_config.task names, by its builder (above: what `data` None means for each);
     for pairs, `data` is a TSV or a list of two aligned files."""
     name = train_config.task
-    builder, families = TASKS[name]
-    if model_config.kind not in families:
-        raise ConfigError(
-            f"the {name} task trains the {' or '.join(families)} model, not the {model_config.kind} model"
-        )
+    check_task(model_config, train_config)
     if isinstance(data, (list, tuple)) and name != "pairs":
         raise ConfigError("two --data files (aligned source and target lines) are for the pairs task")
-    return builder(model_config, train_config, data, tokenizer)
+    return TASKS[name](model_config, train_config, data, tokenizer)
 
 
 def fit_model_config(model_config, task):
@@ -302,7 +298,7 @@ def _pair_tokenizer(pairs, model_config, train_config):
 
 
 def _vocab_size(train_config):
-    return train_config.vocab_size or DEFAULT_VOCAB_SIZE
+    return train_config.bpe_vocab_size or DEFAULT_VOCAB_SIZE
 
 
 def _tokenizer_file(path):
