@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from scratchgpt.checkpoint import FORMAT_VERSION, read_config
 from scratchgpt.config import ModelConfig, TrainConfig, apply_overrides, model_to_dict, preset, read_toml, to_dict
 from scratchgpt.errors import ConfigError
+from scratchgpt.rundir import FORMAT_VERSION, read_config
 from scratchgpt.settings import Request, resolve
 
-GPT2 = {  # what checkpoint.gpt2_settings reads from a small GPT-2 directory
+GPT2 = {  # what rundir.gpt2_settings reads from a small GPT-2 directory
     "vocab_size": 300,
     "block_size": 64,
     "n_embd": 32,
