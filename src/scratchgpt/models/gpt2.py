@@ -21,7 +21,7 @@ attention scaled by 1/sqrt(hs). Weight by weight (i a block; our fast face):
 
 What GPT-2 cannot express (rotary positions, QK-norm, ReLU², a nonzero lm_head bias; another
 model family) is refused with the option named. Everything here works on plain state dicts and
-settings dicts; checkpoint.py reads GPT-2 directories, export/hf.py writes them.
+settings dicts; rundir.py reads GPT-2 directories, export/hf.py writes them.
 """
 
 import json
