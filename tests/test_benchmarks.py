@@ -38,7 +38,8 @@ def test_gpu_script_runs_end_to_end_on_the_cpu(tmp_path, shakespeare):
     assert final["kind"] == "final"
     assert (summary["speedrun_full_val_loss"], summary["speedrun_steps"]) == (final["val_loss"], final["step"])
     seconds = [r["train_seconds"] for r in records if r["kind"] == "train"]  # logged after every step
-    assert seconds[-2] < 1.0 <= seconds[-1]  # stopped by the smoke run's 1 s budget, at the first chance
+    # stopped by the smoke run's 1 s budget, at the first chance (one step may take it all on a busy machine)
+    assert all(s < 1.0 for s in seconds[:-1]) and seconds[-1] >= 1.0, seconds
     assert summary["device"] == bench["device"]
     generation = summary["generation"]
     assert [(r["batch"], r["policy"]) for r in generation] == [

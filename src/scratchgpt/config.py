@@ -385,6 +385,26 @@ SPEEDRUN_CPU_TRAIN = TrainConfig(
     eval_iters=20,
 )
 
+# Fine-tuning budgets (about three minutes a task on a 2-core CPU). The model is the pretrained
+# run's (with this dropout and block_size), or this shape with `finetune --from scratch`: the
+# same encoder as the pretraining preset's. No dropout: on a CPU, attention dropout halves the
+# speed, and for names and reviews more steps paid more than the regularisation (BENCHMARKS.md).
+FINETUNE_CPU = (
+    dataclasses.replace(ENCODER_CPU, block_size=128),
+    TrainConfig(
+        task="names",
+        batch_size=32,
+        max_iters=800,
+        lr=2e-3,
+        schedule="cosine",
+        warmup_iters=80,
+        weight_decay=0.01,
+        grad_clip=1.0,
+        eval_interval=100,
+        eval_iters=10,
+    ),
+)
+
 PRESETS = {
     "lecture": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
@@ -484,23 +504,13 @@ PRESETS = {
     # the steps of 128 in the same time), block 128 to fine-tune (rotary has no table to outgrow).
     "encoder-cpu": (
         ENCODER_CPU,
-        TrainConfig(
+        dataclasses.replace(
+            SPEEDRUN_CPU_TRAIN,
             task="mlm",
-            batch_size=32,
-            max_iters=1_000_000,
             max_time=290.0,
-            lr=3e-3,
-            schedule="wsd",
             warmup_iters=100,
             cooldown_frac=0.3,
-            min_lr_ratio=0.0,
-            optimizer="muon",
-            muon_lr=0.04,
-            weight_decay=0.1,
-            beta2=0.99,
-            grad_clip=1.0,
             eval_interval=250,
-            eval_iters=20,
             sample_tokens=80,
         ),
     ),
@@ -538,40 +548,13 @@ PRESETS = {
             sample_tokens=0,
         ),
     ),
-    # Fine-tuning budgets (about three minutes a task on a 2-core CPU). The model is the pretrained
-    # run's (with this dropout and block_size), or this shape with `finetune --from scratch`: the
-    # same encoder as the pretraining preset's. No dropout: on a CPU, attention dropout halves the
-    # speed, and for names and reviews more steps paid more than the regularisation (BENCHMARKS.md).
-    "finetune-cpu": (
-        dataclasses.replace(ENCODER_CPU, block_size=128),
-        TrainConfig(
-            task="names",
-            batch_size=32,
-            max_iters=800,
-            lr=2e-3,
-            schedule="cosine",
-            warmup_iters=80,
-            weight_decay=0.01,
-            grad_clip=1.0,
-            eval_interval=100,
-            eval_iters=10,
-        ),
-    ),
+    "finetune-cpu": FINETUNE_CPU,
     # Who speaks? has 1,043 training speeches: half the steps, a gentler rate and dropout, so that a
     # pretrained encoder is adapted rather than overwritten (BENCHMARKS.md compares both budgets).
     "speakers-cpu": (
-        dataclasses.replace(ENCODER_CPU, block_size=128, dropout=0.1, pooling="mean"),
-        TrainConfig(
-            task="speakers",
-            batch_size=32,
-            max_iters=400,
-            lr=1e-3,
-            schedule="cosine",
-            warmup_iters=40,
-            weight_decay=0.01,
-            grad_clip=1.0,
-            eval_interval=50,
-            eval_iters=10,
+        dataclasses.replace(FINETUNE_CPU[0], dropout=0.1, pooling="mean"),
+        dataclasses.replace(
+            FINETUNE_CPU[1], task="speakers", max_iters=400, lr=1e-3, warmup_iters=40, eval_interval=50
         ),
     ),
     "finetune-tiny": (

@@ -48,6 +48,11 @@ class TrainingInterrupted(ScratchGPTError):
         self.exit_code = exit_code
 
 
+def a_or_an(word):
+    """`word` with its article, for messages: "a gpt", "an encoder"."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
 class DistributedError(ScratchGPTError):
     """Another process of a torchrun run died or cannot be reached; the last checkpoint is kept."""
 

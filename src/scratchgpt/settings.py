@@ -26,30 +26,16 @@ from .config import (
 )
 from .errors import CheckpointError, ConfigError
 
-# The model families each task trains; finetune trains the encoder's fine-tuning tasks.
+# The encoder's fine-tuning tasks (finetune's), and the model families each task trains.
+FINE_TUNING = ("speakers", "names", "classify", "regress")
 FAMILIES = {
     "next-token": ("gpt", "bigram"),
-    "mlm": ("encoder",),
-    "speakers": ("encoder",),
-    "names": ("encoder",),
-    "classify": ("encoder",),
-    "regress": ("encoder",),
+    **{name: ("encoder",) for name in ("mlm", *FINE_TUNING)},
     **{name: ("seq2seq",) for name in ("dates", "numbers", "copy", "reverse", "pairs")},
 }
-FINE_TUNING = ("speakers", "names", "classify", "regress")
 # Settings that may differ between a run and its --resume; any other difference is refused.
-RESUMABLE = {
-    "max_iters",
-    "max_time",
-    "eval_interval",
-    "eval_iters",
-    "log_interval",
-    "device",
-    "sample_tokens",
-    "compile",
-    "grad_accum",
-    "tensorboard",
-}
+RESUMABLE = {"max_iters", "max_time", "grad_accum", "device", "compile"}  # how long, and on what
+RESUMABLE |= {"eval_interval", "eval_iters", "log_interval", "sample_tokens", "tensorboard"}  # what it reports
 
 
 @dataclass(frozen=True)
@@ -186,7 +172,7 @@ def _from_encoder(path, preset_model, chosen, saved):
 def resumed(run_dir, saved, chosen):
     """The settings of `--resume`: the saved (model config, TrainConfig), with the RESUMABLE
     settings of `chosen`; any other difference is refused, but for the model's vocab_size (the
-    data's, set by make_task)."""
+    data's, set by fit_model_config)."""
     (saved_model, saved_train), (model, train) = saved, chosen
     changed = [
         f"{name}: {a!r} -> {b!r}"

@@ -88,11 +88,6 @@ def _gpt2_settings(path):
     return settings
 
 
-def a_or_an(word):
-    """`word` with its article: "a gpt", "an encoder"."""
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
 def run_dir(run):
     """The run directory given, else the newest run in ./runs (said on stderr)."""
     if run is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, a_or_an
 from ..evaluation import evaluate_run
 from ..inference.compiled import Decoder, check_compilable
 from ..inference.generate import sample_texts, stream_text
@@ -20,7 +20,7 @@ from ..inference.translate import stream_translation, translate
 from ..lessons.attention_maps import attention_panels, check_selection, plot_maps
 from ..lessons.curves import plot_curves
 from ..rundir import load_model, load_run, read_config, read_metrics
-from .options import a_or_an, add_device, add_json, add_run, run_dir
+from .options import add_device, add_json, add_run, run_dir
 
 
 def add_commands(sub):

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..errors import ConfigError
+from ..errors import ConfigError, a_or_an
 from ..nn.kv_cache import StaticKVCache
 from ..nn.modes import evaluating
 
@@ -47,7 +47,7 @@ def check_compilable(config):
     """Refuse, in one line, a model whose decoding has nothing to compile."""
     if not compilable(config):
         what = {"gpt": "a GPT with the readable attention", "bigram": "a bigram model"}.get(
-            config.kind, f"{'an' if config.kind[0] in 'aeiou' else 'a'} {config.kind} model"
+            config.kind, f"{a_or_an(config.kind)} model"
         )
         raise ConfigError(f"compile speeds up decoding with a key/value cache, and {what} has none")
 

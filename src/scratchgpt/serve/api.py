@@ -33,7 +33,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, a_or_an
 from ..inference.generate import stream_text
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
@@ -111,10 +111,8 @@ async def _model(request, name, ability, readable=False):
     loaded = await asyncio.to_thread(runs.readable if readable else runs.model, name)  # unknown: 404
     can = abilities(loaded.config)
     if ability not in can:
-        kind = loaded.config.kind
         raise ConfigError(
-            f"run {name!r} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} model, which "
-            f"cannot {ability} (it can: {', '.join(can)})"
+            f"run {name!r} holds {a_or_an(loaded.config.kind)} model, which cannot {ability} (it can: {', '.join(can)})"
         )
     return loaded
 
