@@ -4,12 +4,19 @@ majority           always the most frequent label of the training split
 bag_of_characters  multinomial logistic regression on how often each character occurs in the
                    text (order thrown away), with an L2 penalty, fitted by L-BFGS: what a text
                    classifier gets without a transformer
+tfidf_model        what a practitioner tries first on real labelled text: TF-IDF of words (1-2
+                   grams) and characters (2-5 grams) with ridge regression for scores or logistic
+                   regression for labels (scikit-learn: pip install 'scratchgpt[baselines]')
+most_frequent_tag  each word's most frequent tag in the training sentences (an unseen word: the
+                   most frequent tag of all)
 """
 
 import collections
 
 import torch
 from torch.nn import functional as F
+
+from ..errors import MissingExtra
 
 
 def majority(train_labels, count):
@@ -52,3 +59,45 @@ def bag_of_characters(train_texts, train_labels, test_texts, num_classes, l2=1e-
     with torch.no_grad():
         test = (_features(test_texts, alphabet) - mean) / std
         return (test @ weight + bias).argmax(-1).tolist()
+
+
+STRENGTHS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # ridge's alpha, or logistic regression's C
+
+
+def tfidf_model(train, val, regression, score):
+    """(predict, strength): TF-IDF features of the `train` texts, and the ridge regression (scores)
+    or logistic regression (labels) on them whose regularisation `score(predicted, actual)` finds
+    best on `val`. `train` and `val` are (texts, targets); predict(texts) is a list of targets."""
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import FeatureUnion, make_pipeline
+    except ImportError:
+        raise MissingExtra("the TF-IDF baselines need scikit-learn: pip install 'scratchgpt[baselines]'") from None
+
+    def fitted(strength):
+        features = FeatureUnion(
+            [
+                ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+            ]
+        )
+        model = Ridge(alpha=strength) if regression else LogisticRegression(C=strength, max_iter=5000)
+        return make_pipeline(features, model).fit(*train)
+
+    models = {strength: fitted(strength) for strength in STRENGTHS}
+    strength = max(STRENGTHS, key=lambda s: score(list(models[s].predict(val[0])), list(val[1])))
+    return (lambda texts: list(models[strength].predict(texts))), strength
+
+
+def most_frequent_tag(sentences):
+    """tag(words) -> tags: each word's most frequent tag in `sentences` ((words, tags) pairs; the
+    first seen wins a tie), and for a word they lack, the most frequent tag of all."""
+    seen, overall = collections.defaultdict(collections.Counter), collections.Counter()
+    for words, tags in sentences:
+        for word, tag in zip(words, tags):
+            seen[word][tag] += 1
+            overall[tag] += 1
+    fallback = overall.most_common(1)[0][0]
+    best = {word: tags.most_common(1)[0][0] for word, tags in seen.items()}
+    return lambda words: [best.get(word, fallback) for word in words]
