@@ -1,0 +1,73 @@
+"""Pairs longer than the block: counted by split and explained when training."""
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from scratchgpt.cli import main
+from scratchgpt.config import apply_overrides, preset
+from scratchgpt.data.pairs import SPLITS, split_of
+from scratchgpt.training.tasks import build_task
+
+TINY = ["train", "--model", "seq2seq", "--preset", "tiny-seq2seq", "--quiet"]  # block_size 24
+WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def pairs_file(path):
+    """A TSV of 100 short pairs (two words swapped) and 40 longer than tiny-seq2seq's block (24
+    characters a side): {split: how many long pairs}, the longest's need, the file."""
+    short = [(f"{a} {b}", f"{b} {a}") for a in WORDS for b in WORDS]
+    long = [(f"{a} {b}" + " and so on" * (2 + i % 5), f"{b} {a}") for i, (a, b) in enumerate(short[:40])]
+    path.write_text("".join(f"{s}\t{t}\n" for s, t in short + long), encoding="utf-8")
+    by_split = {s: sum(split_of(source) == s for source, _ in long) for s in SPLITS}
+    return by_split, max(len(s) for s, _ in long), path
+
+
+def test_pairs_longer_than_the_block_are_counted_by_split_and_explained(tmp_path):
+    by_split, longest, path = pairs_file(tmp_path / "pairs.tsv")
+    task = build_task(*apply_overrides(*preset("tiny-seq2seq"), {"task": "pairs"}), data=path)
+    assert task.too_long == by_split and task.longest == longest
+    counts = ", ".join(f"{by_split[s]:,} {s}" for s in SPLITS if by_split[s])
+    assert (
+        f"; skipped as longer than block_size 24 characters: {counts} pairs (the longest needs {longest} "
+        f"characters: --block-size {task.covers_99} keeps 99%, {longest} every pair; or --tokenizer bpe, "
+        "fewer tokens a pair)"
+    ) in task.summary()
+    assert task.data_info["dropped"]["pairs longer than block_size"] == 40
+    assert task.data_info["longer_than_block"] == {
+        "block_size": 24,
+        **by_split,
+        "longest": longest,
+        "block_for_99%": task.covers_99,
+    }
+
+
+def test_a_generated_task_says_how_many_fresh_pairs_it_draws_again():
+    task = build_task(*apply_overrides(*preset("tiny-seq2seq"), {"task": "numbers", "block_size": 40}))
+    assert 0 < task.redrawn < 1 and task.too_long["val"] > 0
+    assert f"about {task.redrawn:.1%} of fresh train pairs are longer than block_size 40" in task.summary()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny run on pairs some of which are longer than its block: (its directory, the long pairs
+    by split, the longest's need, the training's log)."""
+    root = tmp_path_factory.mktemp("long-pairs")
+    by_split, longest, path = pairs_file(root / "pairs.tsv")
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log):
+        assert (
+            main([*TINY, "--task", "pairs", "--data", str(path), "--max-iters", "10", "--out", str(root / "run")]) == 0
+        )
+    return root / "run", by_split, longest, log.getvalue()
+
+
+def test_the_training_log_and_report_say_what_was_skipped(run):
+    out, by_split, longest, log = run
+    counts = ", ".join(f"{by_split[s]:,} {s}" for s in SPLITS if by_split[s])
+    assert f"skipped as longer than block_size 24 characters: {counts} pairs (the longest needs {longest}" in log
+    assert f"pairs ({by_split['test']:,} longer than block_size not scored)" in log
+    data = json.loads((out / "config.json").read_text(encoding="utf-8"))["data"]
+    assert data["longer_than_block"]["longest"] == longest
