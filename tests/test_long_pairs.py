@@ -1,4 +1,5 @@
-"""Pairs longer than the block: counted by split and explained when training."""
+"""Pairs longer than the block: counted by split and explained when training, and a preset whose
+block holds long real pairs."""
 
 import contextlib
 import io
@@ -7,8 +8,10 @@ import json
 import pytest
 
 from scratchgpt.cli import main
-from scratchgpt.config import apply_overrides, preset
+from scratchgpt.config import PRESETS, apply_overrides, preset
 from scratchgpt.data.pairs import SPLITS, split_of
+from scratchgpt.data.tokenizer import PairTokenizer
+from scratchgpt.settings import Request, resolve
 from scratchgpt.training.tasks import build_task
 
 TINY = ["train", "--model", "seq2seq", "--preset", "tiny-seq2seq", "--quiet"]  # block_size 24
@@ -48,6 +51,31 @@ def test_a_generated_task_says_how_many_fresh_pairs_it_draws_again():
     task = build_task(*apply_overrides(*preset("tiny-seq2seq"), {"task": "numbers", "block_size": 40}))
     assert 0 < task.redrawn < 1 and task.too_long["val"] > 0
     assert f"about {task.redrawn:.1%} of fresh train pairs are longer than block_size 40" in task.summary()
+
+
+def test_pairs_cpu_holds_a_500_character_pair_in_its_subwords(shakespeare):
+    """The preset's promise: real sentences of hundreds of characters fit its block in its tokens
+    (BENCHMARKS.md measures the bible's: every pair within 189 of the 192)."""
+    model_config, train_config = preset("pairs-cpu", kind="seq2seq")
+    assert (train_config.task, train_config.tokenizer, train_config.bpe_vocab_size) == ("pairs", "bpe", 2000)
+    assert model_config.block_size == 192 and train_config.max_time == 900  # 15 minutes of training
+    lines = [line for line in shakespeare.read_text(encoding="utf-8").splitlines() if line.strip()]
+    tokenizer = PairTokenizer.from_pairs(lines[:6000], lines[:6000], vocab_size=train_config.bpe_vocab_size)
+    source = " ".join(lines[6000:6100])[:500]  # a text the tokenizer was not trained on
+    target = " ".join(reversed(source.split(" ")))
+    assert len(source) == len(target) == 500
+    assert len(tokenizer.source.encode(source)) <= model_config.block_size
+    assert len(tokenizer.target.encode(target)) + 1 <= model_config.block_size  # with its [EOS]
+    assert len(source) > PRESETS["seq2seq-cpu"][0].block_size  # which characters would not hold
+
+
+def test_another_tokenizer_drops_the_presets_bpe_size():
+    model_config, train_config = resolve(
+        Request("train", kind="seq2seq", preset="pairs-cpu", flags={"tokenizer": "char"})
+    )
+    assert (train_config.tokenizer, train_config.bpe_vocab_size, model_config.block_size) == ("char", 0, 192)
+    _, train_config = resolve(Request("train", kind="seq2seq", preset="pairs-cpu", flags={"vocab_size": 4000}))
+    assert (train_config.tokenizer, train_config.bpe_vocab_size) == ("bpe", 4000)
 
 
 @pytest.fixture(scope="module")
