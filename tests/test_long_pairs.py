@@ -1,16 +1,22 @@
-"""Pairs longer than the block: counted by split and explained when training, and a preset whose
-block holds long real pairs."""
+"""Pairs longer than the block: counted by split and explained when training, a preset whose block
+holds long real pairs, and translating a source longer than the block (refused, or with split in
+pieces cut at sentence ends)."""
 
 import contextlib
 import io
 import json
 
 import pytest
+import torch
+from helpers import fails
 
 from scratchgpt.cli import main
-from scratchgpt.config import PRESETS, apply_overrides, preset
+from scratchgpt.config import PRESETS, Seq2SeqConfig, apply_overrides, preset
 from scratchgpt.data.pairs import SPLITS, split_of
 from scratchgpt.data.tokenizer import PairTokenizer
+from scratchgpt.errors import InputError
+from scratchgpt.inference.translate import split_source, stream_translation, translate
+from scratchgpt.models.registry import build_model
 from scratchgpt.settings import Request, resolve
 from scratchgpt.training.tasks import build_task
 
@@ -78,6 +84,64 @@ def test_another_tokenizer_drops_the_presets_bpe_size():
     assert (train_config.tokenizer, train_config.bpe_vocab_size) == ("bpe", 4000)
 
 
+# ---------------------------------------------------------------------------------------------
+# Sources longer than the block
+
+
+def char_model(block_size=24):
+    """A random encoder-decoder over the characters of the texts below, and its tokenizer."""
+    letters = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?\n"
+    tokenizer = PairTokenizer.from_pairs([letters], [letters])
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(
+        src_vocab_size=tokenizer.source.vocab_size,
+        vocab_size=tokenizer.target.vocab_size,
+        block_size=block_size,
+        n_embd=32,
+        n_head=2,
+        n_layer=1,
+        dropout=0.0,
+    )
+    return build_model(config).eval(), tokenizer
+
+
+TEXT = "Let there be light. And there was light!  God saw the light, that it was good\nand divided it."
+
+
+def test_a_long_source_is_cut_at_sentence_ends_then_commas_and_packed():
+    _, tokenizer = char_model()
+    assert split_source(tokenizer, "Short. Text.", 24) == [("Short. Text.", "")]  # fits: whole
+    assert split_source(tokenizer, TEXT, 24) == [
+        ("Let there be light.", " "),
+        ("And there was light!", "  "),
+        ("God saw the light,", " "),  # a sentence longer than the block: cut after its comma
+        ("that it was good", "\n"),  # a line break ends a sentence
+        ("and divided it.", ""),
+    ]
+    assert split_source(tokenizer, TEXT, 44) == [
+        ("Let there be light. And there was light!", "  "),  # as many sentences a piece as fit
+        ("God saw the light, that it was good", "\n"),
+        ("and divided it.", ""),
+    ]
+    with pytest.raises(InputError, match="text 3 .* a piece of 35 tokens with no sentence end or comma"):
+        split_source(tokenizer, "abcdefghijklmnopqrstuvwxy and so on", 24, number=3)
+    with pytest.raises(InputError, match="text 1 to translate is empty"):
+        split_source(tokenizer, " ", 24)
+
+
+def test_translating_in_pieces_joins_the_pieces_translations():
+    model, tokenizer = char_model()
+    with pytest.raises(InputError, match="has 93 tokens; the model reads at most block_size 24 .*--split"):
+        translate(model, tokenizer, [TEXT])
+    pieces = split_source(tokenizer, TEXT, 24)
+    each = translate(model, tokenizer, [p for p, _ in pieces], max_len=6)
+    joined = "".join(t + gap for t, (_, gap) in zip(each, pieces))
+    short = translate(model, tokenizer, ["Short."], max_len=6)[0]
+    assert translate(model, tokenizer, [TEXT, "Short."], max_len=6, split=True) == [joined, short]
+    assert "".join(stream_translation(model, tokenizer, TEXT, max_len=6, split=True)) == joined
+    assert translate(model, tokenizer, [TEXT], beam=2, max_len=6, split=True)[0].count("\n") == 1
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny run on pairs some of which are longer than its block: (its directory, the long pairs
@@ -99,3 +163,24 @@ def test_the_training_log_and_report_say_what_was_skipped(run):
     assert f"pairs ({by_split['test']:,} longer than block_size not scored)" in log
     data = json.loads((out / "config.json").read_text(encoding="utf-8"))["data"]
     assert data["longer_than_block"]["longest"] == longest
+
+
+def test_translate_refuses_a_long_source_or_splits_it(run, capsys):
+    out = run[0]
+    long = "one two three four. five six seven eight, nine ten one two three. four five"
+    line = fails(capsys, "translate", "--run", out, long)
+    assert line.endswith(
+        "text 1 to translate has 75 tokens; the model reads at most block_size 24 "
+        "(--split translates it in pieces cut at sentence ends)"
+    )
+    assert main(["translate", "--run", str(out), "--split", "--max-len", "4", long]) == 0  # streamed
+    captured = capsys.readouterr()
+    assert "text 1 is longer than block_size 24 tokens: translated in 4 pieces cut at sentence ends" in captured.err
+    assert captured.out.count("\n") == 1
+    assert (
+        main(["translate", "--run", str(out), "--split", "--json", "--beam", "2", "--max-len", "4", long, "one"]) == 0
+    )
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["text"] for x in lines] == [long, "one"]
+    line = fails(capsys, "translate", "--run", out, "--split", "one two three four five six seven")
+    assert "a piece of 33 tokens with no sentence end or comma to cut it at within block_size 24" in line
