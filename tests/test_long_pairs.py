@@ -165,13 +165,13 @@ def test_the_training_log_and_report_say_what_was_skipped(run):
     assert data["longer_than_block"]["longest"] == longest
 
 
-def test_translate_refuses_a_long_source_or_splits_it(run, capsys):
+def test_translate_refuses_a_long_source_or_splits_it(run, capsys, tmp_path):
     out = run[0]
     long = "one two three four. five six seven eight, nine ten one two three. four five"
     line = fails(capsys, "translate", "--run", out, long)
     assert line.endswith(
         "text 1 to translate has 75 tokens; the model reads at most block_size 24 "
-        "(--split translates it in pieces cut at sentence ends)"
+        '(--split, or "split": true in the API, translates it in pieces cut at sentence ends)'
     )
     assert main(["translate", "--run", str(out), "--split", "--max-len", "4", long]) == 0  # streamed
     captured = capsys.readouterr()
@@ -182,5 +182,7 @@ def test_translate_refuses_a_long_source_or_splits_it(run, capsys):
     )
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["text"] for x in lines] == [long, "one"]
+    line = fails(capsys, "attention", "--run", out, "--text", long, "--out", tmp_path / "a.png")
+    assert line.endswith("has 75 tokens; the model reads at most block_size 24")  # attention has no --split
     line = fails(capsys, "translate", "--run", out, "--split", "one two three four five six seven")
     assert "a piece of 33 tokens with no sentence end or comma to cut it at within block_size 24" in line

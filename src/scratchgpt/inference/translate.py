@@ -82,16 +82,20 @@ def split_source(tokenizer, text, block_size, number=1):
     return pieces + ([current] if current is not None else [])
 
 
-def encode_sources(tokenizer, texts, block_size, device="cpu"):
-    """(src (B, S) padded with [PAD], src_mask (B, S) True on real tokens) of the texts."""
+SPLIT_HINT = ' (--split, or "split": true in the API, translates it in pieces cut at sentence ends)'
+
+
+def encode_sources(tokenizer, texts, block_size, device="cpu", hint=""):
+    """(src (B, S) padded with [PAD], src_mask (B, S) True on real tokens) of the texts; `hint` ends
+    the refusal of a text longer than block_size."""
     rows = [tokenizer.source.encode(text) for text in texts]
     for i, row in enumerate(rows):
         if not row:
             raise InputError(f"text {i + 1} to translate is empty")
         if len(row) > block_size:
             raise InputError(
-                f"text {i + 1} to translate has {len(row)} tokens; the model reads at most block_size "
-                f"{block_size} (--split translates it in pieces cut at sentence ends)"
+                f"text {i + 1} to translate has {len(row)} tokens; the model reads at most block_size {block_size}"
+                + hint
             )
     pad = tokenizer.source.special_id("[PAD]")
     width = max(map(len, rows))
@@ -120,7 +124,9 @@ def translate(model, tokenizer, texts, beam=1, alpha=0.6, max_len=None, batch_si
     out = []
     with evaluating(model):  # decoding turns gradients off itself
         for start in range(0, len(texts), batch_size):
-            src, mask = encode_sources(tokenizer, texts[start : start + batch_size], config.block_size, device)
+            src, mask = encode_sources(
+                tokenizer, texts[start : start + batch_size], config.block_size, device, SPLIT_HINT
+            )
             if beam == 1:
                 out += greedy(model, src, mask, bos, eos, max_len)
             else:
@@ -133,7 +139,8 @@ def stream_translation(model, tokenizer, text, max_len=None, split=False):
     text longer than block_size is translated in pieces (split_source), each streamed in turn."""
     config = model.config
     pieces = split_source(tokenizer, text, config.block_size) if split else [(text, "")]
-    sources = [encode_sources(tokenizer, [p], config.block_size, next(model.parameters()).device) for p, _ in pieces]
+    device = next(model.parameters()).device
+    sources = [encode_sources(tokenizer, [p], config.block_size, device, SPLIT_HINT) for p, _ in pieces]
     bos, eos = _ids(tokenizer)
     for (src, mask), (_, gap) in zip(sources, pieces):
         stream = TextStream(tokenizer.target)  # never half a character of a byte-level BPE
