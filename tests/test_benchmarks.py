@@ -288,3 +288,26 @@ def test_shakespeare_pairs_reverse_each_verse_line_and_skip_the_speakers(tmp_pat
         "Before we proceed any further, hear me speak.\tspeak. me hear further, any proceed we Before",
         "Speak, speak.\tspeak. Speak,",
     ]
+
+
+def test_pair_lengths_and_pair_step_measure_a_tsv(tmp_path):
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("".join(f"{a} {b} {a}\t{b} {a} {b}\n" for a in words for b in words), encoding="utf-8")
+    table = run(sys.executable, "benchmarks/pair_lengths.py", tsv, "--sizes", "300", "--json", tmp_path / "l.jsonl")
+    assert "100 pairs (" in table and "bpe 300 shared" in table
+    rows = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in rows] == ["char", "bpe 300 separate", "bpe 300 shared"]
+    assert rows[0]["need_max"] == 18  # "three three three" and its [EOS]
+    out = tmp_path / "step.json"
+    run(
+        sys.executable,
+        "benchmarks/pair_step.py",
+        tsv,
+        "char:24",
+        "bpe300:24:32",
+        *("--warmup", "1", "--steps", "1", "--rounds", "1", "--batch-size", "4", "--out", out),
+    )
+    results = json.loads(out.read_text())["results"]
+    assert [r["variant"] for r in results] == ["char:24", "bpe300:24:32"]
+    assert all(r["ms_per_step"] > 0 and r["batch_padded_tokens"] >= r["batch_real_tokens"] for r in results)

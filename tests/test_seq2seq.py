@@ -363,7 +363,7 @@ def test_the_users_pairs_are_split_by_source_and_long_ones_dropped(tmp_path):
     assert not seen["train"] & seen["test"] and not seen["train"] & seen["val"]
     both = [split for split, pairs in task.pairs.items() if ("w1", "W1 again") in pairs]
     assert both and ("w1", "W1") in task.pairs[both[0]]  # one source's pairs stay in one split
-    assert "dropped 1 longer than block_size" in task.summary()
+    assert "skipped as longer than block_size 24 characters: 1 " in task.summary()
 
 
 def test_translation_tasks_refuse_the_wrong_data(tmp_path):

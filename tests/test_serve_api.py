@@ -217,6 +217,9 @@ def test_fill_predict_and_translate_answer_as_the_python_api(client, runs):
     swap, swap_tok, _, _ = load_model(runs / "swap")
     answer = client.post("/api/translate", json={"run": "swap", "texts": ["one two", "ten six"], "beam": 3})
     assert answer.json()["translations"] == translate(swap, swap_tok, ["one two", "ten six"], beam=3)
+    long = "one two three. four five six. seven eight nine. ten one."  # longer than block_size 24: in pieces
+    answer = client.post("/api/translate", json={"run": "swap", "texts": [long], "split": True})
+    assert answer.json()["translations"] == translate(swap, swap_tok, [long], split=True)
 
 
 @pytest.mark.parametrize(

@@ -405,6 +405,28 @@ FINETUNE_CPU = (
     ),
 )
 
+# The encoder-decoder on a 2-core CPU: seq2seq-cpu (its reasons at its entry in PRESETS), which pairs-cpu builds on.
+SEQ2SEQ_CPU = (
+    Seq2SeqConfig(block_size=96, n_embd=64, n_head=2, n_layer=2, dropout=0.0),
+    TrainConfig(
+        task="dates",
+        batch_size=128,
+        max_iters=1_000_000,
+        max_time=180.0,
+        lr=2e-3,
+        schedule="wsd",
+        warmup_iters=50,
+        cooldown_frac=0.4,
+        min_lr_ratio=0.0,
+        weight_decay=0.01,
+        beta2=0.98,
+        grad_clip=1.0,
+        eval_interval=100,
+        eval_iters=5,
+        sample_tokens=8,
+    ),
+)
+
 PRESETS = {
     "lecture": (
         ModelConfig(block_size=256, n_embd=384, n_head=6, n_layer=6, dropout=0.2),
@@ -577,25 +599,20 @@ PRESETS = {
     # 600 (99.2-99.9%), 128 about 400 (99.4%); on 24,807 real lines (words reversed) in 10 minutes,
     # width 64 reached 97.1% exact match, 128 92.9% (BENCHMARKS.md). On a GPU, the base
     # Transformer's shape.
-    "seq2seq-cpu": (
-        Seq2SeqConfig(block_size=96, n_embd=64, n_head=2, n_layer=2, dropout=0.0),
-        TrainConfig(
-            task="dates",
-            batch_size=128,
-            max_iters=1_000_000,
-            max_time=180.0,
-            lr=2e-3,
-            schedule="wsd",
-            warmup_iters=50,
-            cooldown_frac=0.4,
-            min_lr_ratio=0.0,
-            weight_decay=0.01,
-            beta2=0.98,
-            grad_clip=1.0,
-            eval_interval=100,
-            eval_iters=5,
-            sample_tokens=8,
-        ),
+    "seq2seq-cpu": SEQ2SEQ_CPU,
+    # Real translation on a 2-core CPU: sentences and verses of hundreds of characters, in sub-words.
+    # The bible's 31,084 English-Spanish verse pairs (../shared/data/real/bible_en_es.tsv) need a
+    # block of up to 576 characters (99% within 298): seq2seq-cpu's 96 keeps 29.5% of them, 256 keeps
+    # 96.7%. In byte-level BPE tokens of 2,000 a side (separate vocabularies, trained on the training
+    # split) the longest needs 189 and 99% need 84, so block 192 keeps every pair, and a training step
+    # of 128 pairs took half the time of one in characters at block 256 (1.4 s against 2.6 s on one
+    # core; 2.1-2.2x in every turn of a second run). 4,000 and 8,000 tokens a side save 11% and 18% of
+    # a pair's tokens but cost up to 1.2x and 2.1x a step (the output layer and softmax over V), width
+    # 128 1.8x; a block larger than the pairs costs only the padding of the rare batch holding a long
+    # one (BENCHMARKS.md, "Long pairs"). seq2seq-cpu's shape and optimiser otherwise, on a 15-minute clock.
+    "pairs-cpu": (
+        dataclasses.replace(SEQ2SEQ_CPU[0], block_size=192),
+        dataclasses.replace(SEQ2SEQ_CPU[1], task="pairs", tokenizer="bpe", bpe_vocab_size=2000, max_time=900.0),
     ),
     "seq2seq-gpu": (
         Seq2SeqConfig(block_size=128, n_embd=512, n_head=8, n_layer=6, dropout=0.1, label_smoothing=0.1),
@@ -729,7 +746,10 @@ def apply_overrides(model, train, overrides, source=None):
                 raise ConfigError(f"{name} is not a setting of the {model.kind} model")
             else:
                 raise ConfigError(f"unknown setting {name!r}")
-        return (dataclasses.replace(model, **by_section["model"]), dataclasses.replace(train, **by_section["train"]))
+        chosen = by_section["train"]
+        if chosen.get("tokenizer", "bpe") != "bpe" and "bpe_vocab_size" not in chosen:
+            chosen["bpe_vocab_size"] = 0  # the size was the BPE's (pairs-cpu's); other tokens have their own
+        return (dataclasses.replace(model, **by_section["model"]), dataclasses.replace(train, **chosen))
     except ConfigError as e:
         raise ConfigError(_as_given(str(e), overrides, source)) from None
 

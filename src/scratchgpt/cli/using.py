@@ -16,7 +16,7 @@ from ..inference.compiled import Decoder, check_compilable
 from ..inference.generate import sample_texts, stream_text
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
-from ..inference.translate import stream_translation, translate
+from ..inference.translate import split_source, stream_translation, translate
 from ..lessons.attention_maps import attention_panels, check_selection, plot_maps
 from ..lessons.curves import plot_curves
 from ..rundir import load_model, load_run, read_config, read_metrics
@@ -129,7 +129,8 @@ def add_commands(sub):
         description="Translate texts with a trained encoder-decoder (train one with: "
         "scratchgpt train --model seq2seq). Texts come from the arguments, else "
         "one per line of stdin; one text with greedy decoding streams as it is "
-        "written. A text longer than the model's block_size is refused, not cut.",
+        "written. A text longer than the model's block_size is refused, not cut, "
+        "unless --split is given.",
     )
     t.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
     add_run(t)
@@ -141,6 +142,13 @@ def add_commands(sub):
         help="beam search's length penalty ((5 + length) / 6) ** alpha; 0 is none (default 0.6)",
     )
     t.add_argument("--max-len", type=int, default=None, help="the most target tokens (default block_size - 1)")
+    t.add_argument(
+        "--split",
+        action="store_true",
+        help="translate a text longer than block_size in pieces: as many whole sentences a piece as fit "
+        "(a longer sentence cut after its commas, semicolons and colons), the translations joined; "
+        "without it such a text is refused",
+    )
     add_device(t)
     add_json(t)
     t.set_defaults(command=cmd_translate)
@@ -267,13 +275,21 @@ def cmd_translate(args):
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ConfigError("no text to translate: give texts as arguments or lines on stdin")
-    model, tokenizer, _ = _load(args, ("seq2seq",))
+    model, tokenizer, config = _load(args, ("seq2seq",))
+    if args.split:  # say which texts are translated in pieces (before any output: a piece too long is refused)
+        for number, text in enumerate(texts, 1):
+            if len(pieces := split_source(tokenizer, text, config.block_size, number)) > 1:
+                print(
+                    f"text {number} is longer than block_size {config.block_size} tokens: "
+                    f"translated in {len(pieces)} pieces cut at sentence ends",
+                    file=sys.stderr,
+                )
     if len(texts) == 1 and args.beam == 1 and not args.json:
-        for piece in stream_translation(model, tokenizer, texts[0], args.max_len):
+        for piece in stream_translation(model, tokenizer, texts[0], args.max_len, args.split):
             print(piece, end="", flush=True)
         print()
         return
-    outputs = translate(model, tokenizer, texts, args.beam, args.alpha, args.max_len)
+    outputs = translate(model, tokenizer, texts, args.beam, args.alpha, args.max_len, split=args.split)
     for text, output in zip(texts, outputs):
         print(json.dumps({"text": text, "translation": output}, ensure_ascii=False) if args.json else output)
 

@@ -12,7 +12,9 @@
     POST /api/attention              every layer and head's attention weights over a text
     POST /api/fill                   a pretrained encoder's guesses for each [MASK]
     POST /api/predict                a fine-tuned encoder's label, score or labelled spans per text
-    POST /api/translate              an encoder-decoder's translations, greedy or by beam search
+    POST /api/translate              an encoder-decoder's translations, greedy or by beam search; a
+                                     text longer than block_size is a 422 unless "split": true
+                                     (translated in pieces cut at sentence ends)
 
 Every POST names its run ("run"), which may be left out where the server has only one. Bodies are
 validated twice: their types and fixed ranges by pydantic, then what depends on the run or the
@@ -83,6 +85,7 @@ class TranslateBody(TextsBody):
     beam: int = Field(1, ge=1, le=16)
     alpha: float = Field(0.6, ge=0, le=5, description="beam search's length penalty")
     max_len: int | None = Field(None, ge=1)
+    split: bool = Field(False, description="translate a text longer than block_size in pieces cut at sentence ends")
 
 
 def _state(request):
@@ -256,7 +259,9 @@ async def translate_texts(request: Request, body: TranslateBody):
     loaded = await _model(request, body.run, "translate")
     job = _state(request).gate.admit()
     translations = await job.result(
-        lambda job: translate(loaded.model, loaded.tokenizer, body.texts, body.beam, body.alpha, body.max_len)
+        lambda job: translate(
+            loaded.model, loaded.tokenizer, body.texts, body.beam, body.alpha, body.max_len, split=body.split
+        )
     )
     return {"translations": translations}
 

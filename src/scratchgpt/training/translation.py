@@ -4,13 +4,17 @@ A batch is B pairs: sources padded with [PAD] (B, S) and their mask, targets as 
 them, [BOS] target (B, T), and as it predicts them, target [EOS] (B, T), padding carrying no loss.
 A generated task (dates, numbers, copy, reverse) draws fresh training pairs for every batch from
 the loop's generator (so resume stays exact) and never a key of the val or test split; the user's
-pairs are split once (data/pairs.py). Pairs longer than block_size are dropped and counted.
+pairs are split once (data/pairs.py). Pairs longer than block_size are left out and counted by
+split; the summary (the run's first log line) says how many, the longest, and the --block-size that
+would keep 99% or all of them (or --tokenizer bpe, for characters), and config.json records it; the
+final report says how many test pairs were not scored.
 
 The final scores decode the val and test splits greedily (or with `beam`): exact match, and
 sacrebleu's corpus chrF and BLEU, next to the chrF of copying the source (what a model that learned
 nothing but to repeat would get).
 """
 
+import math
 import random
 
 import torch
@@ -24,6 +28,7 @@ from ..nn.modes import evaluating
 from . import scores
 
 TRACKED = 200  # val pairs decoded at each estimate
+LENGTH_SAMPLE = 1000  # fresh train pairs of a generated task drawn to count those longer than block_size
 
 
 class TranslationTask:
@@ -33,19 +38,34 @@ class TranslationTask:
         self.generated = name in GENERATORS
         self.model_settings = {"src_vocab_size": tokenizer.source.vocab_size, "vocab_size": tokenizer.target.vocab_size}
         self.data_info, self.skipped = data_info, skipped
-        self.pairs, self.too_long = {}, {}
+        self.pairs, self.too_long, needs = {}, {}, []
         for split, split_pairs in pairs.items():
-            self.pairs[split] = [p for p in split_pairs if self._fits(p)]
+            split_needs = [self.need(p) for p in split_pairs]
+            self.pairs[split] = [p for p, n in zip(split_pairs, split_needs) if n <= block_size]
             self.too_long[split] = len(split_pairs) - len(self.pairs[split])
+            needs += split_needs
+        # the block that every pair needs, and 99% of them (what the summary suggests when some are left out)
+        self.longest = max(needs, default=0)
+        self.covers_99 = sorted(needs)[math.ceil(0.99 * len(needs)) - 1] if needs else 0
+        if self.generated:  # fresh train pairs too long are drawn again: how many, from a fixed sample
+            drawn = generate(name, "train", LENGTH_SAMPLE, random.Random(0))
+            self.redrawn = sum(self.need(p) > block_size for p in drawn) / LENGTH_SAMPLE
         dropped = sum(self.too_long.values())
         if not self.generated:  # what did not make it into training, recorded in config.json
             self.data_info = {
                 **data_info,
                 "dropped": {**(skipped.counts if skipped else {}), "pairs longer than block_size": dropped},
+                "longer_than_block": {
+                    "block_size": block_size,
+                    **self.too_long,
+                    "longest": self.longest,
+                    "block_for_99%": self.covers_99,
+                },
             }
         empty = [split for split in SPLITS if split in self.pairs and not self.pairs[split]]
         if empty:
-            hint = "give more pairs" + (", or a larger --block-size" if dropped else "")
+            more = [] if self.generated else ["give more pairs"]
+            hint = ", or ".join(more + ([f"a larger --block-size: {self._hint()}"] if dropped else []))
             raise DataError(
                 f"{data_info.get('source', name)}: no {' or '.join(empty)} pairs (a key's split is "
                 f"fixed by its hash, 80/10/10; {hint})"
@@ -53,20 +73,45 @@ class TranslationTask:
         self.pad, self.bos, self.eos = (tokenizer.target.special_id(t) for t in ("[PAD]", "[BOS]", "[EOS]"))
         self.src_pad = tokenizer.source.special_id("[PAD]")
 
-    def _fits(self, pair):
+    def need(self, pair):
+        """The block_size a pair needs: its source's tokens, and its target's with [EOS] (or [BOS])."""
         source, target = pair
-        return (
-            len(self.tokenizer.source.encode(source)) <= self.block_size
-            and len(self.tokenizer.target.encode(target)) + 1 <= self.block_size
+        return max(len(self.tokenizer.source.encode(source)), len(self.tokenizer.target.encode(target)) + 1)
+
+    def _unit(self):
+        return "characters" if self.tokenizer.source.kind == "char" else "tokens"
+
+    def _hint(self):
+        """What would keep the pairs that block_size leaves out."""
+        keeps = (
+            f"--block-size {self.covers_99} keeps 99%, {self.longest} every pair"
+            if self.covers_99 > self.block_size
+            else f"--block-size {self.longest} keeps every pair"
+        )
+        subwords = self.tokenizer.source.kind == "char" and self.tokenizer.target.kind == "char"
+        return f"the longest needs {self.longest} {self._unit()}: {keeps}" + (
+            "; or --tokenizer bpe, fewer tokens a pair" if subwords else ""
         )
 
     def summary(self):
         counts = ", ".join(f"{len(self.pairs[s]):,} {s}" for s in SPLITS if s in self.pairs)
-        dropped = sum(self.too_long.values())
         what = f"{self.name} pairs: fresh ones every step, " if self.generated else "pairs: "
+        too_long = ", ".join(f"{self.too_long[s]:,} {s}" for s in SPLITS if self.too_long.get(s))
+        redrawn = self.generated and self.redrawn > 0
         return (
             f"{what}{counts}"
-            + (f"; dropped {dropped:,} longer than block_size {self.block_size}" if dropped else "")
+            + (
+                f"; skipped as longer than block_size {self.block_size} {self._unit()}: {too_long} pairs "
+                f"({self._hint()})"
+                if too_long
+                else ""
+            )
+            + (
+                f"; about {self.redrawn:.1%} of fresh train pairs are longer than block_size {self.block_size} "
+                "and drawn again"
+                if redrawn
+                else ""
+            )
             + (f"; skipped {self.skipped}" if self.skipped and self.skipped.counts else "")
         )
 
@@ -85,7 +130,8 @@ class TranslationTask:
             rng = random.Random(torch.randint(2**62, (1,), generator=generator).item())
             pairs = []
             while len(pairs) < batch_size:
-                pairs += [p for p in generate(self.name, "train", batch_size - len(pairs), rng) if self._fits(p)]
+                drawn = generate(self.name, "train", batch_size - len(pairs), rng)
+                pairs += [p for p in drawn if self.need(p) <= self.block_size]
         else:
             index = torch.randint(len(self.pairs[split]), (batch_size,), generator=generator).tolist()
             pairs = [self.pairs[split][i] for i in index]
@@ -127,6 +173,7 @@ class TranslationTask:
             "val_exact": val_exact,
             "test_exact": test_exact,
             "test_pairs": len(test),
+            "test_longer": self.too_long.get("test", 0),  # left out: longer than block_size, not scored
             "beam": beam,
         }
         references = [t for _, t in test]
@@ -149,7 +196,13 @@ class TranslationTask:
         return {"val_exact": self.exact_match(model, self.pairs["val"][:TRACKED])[0]}
 
     def report(self, s):
-        head = f"test split, {s['test_pairs']:,} pairs{'' if s['beam'] == 1 else ', beam ' + str(s['beam'])}: "
+        longer = s.get("test_longer", 0)
+        head = (
+            f"test split, {s['test_pairs']:,} pairs"
+            + (f" ({longer:,} longer than block_size not scored)" if longer else "")
+            + ("" if s["beam"] == 1 else f", beam {s['beam']}")
+            + ": "
+        )
         if "missing" in s:
             return (
                 f"{head}exact match {s['test_exact']:.1%}; val exact match {s['val_exact']:.1%} "
