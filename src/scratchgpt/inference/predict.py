@@ -7,6 +7,7 @@ piece of a long text, its logits averaged over the windows that hold it
 to block_size. The model runs in eval mode and the caller's mode comes back.
 """
 
+import itertools
 import math
 
 import torch
@@ -62,16 +63,20 @@ def token_outputs_over_windows(model, texts, cls, sep, pad_id, device, batch_siz
     each token's logits averaged over the `windows` of block_size - 2 tokens that hold it (one
     window, for a text that fits). So no token goes unread. On the CPU."""
     rows, where = _window_rows(texts, model.config.block_size - 2, cls, sep)
-    totals = [torch.zeros(len(ids), model.config.num_labels) for ids in texts]  # (n, K) each
-    counts = [torch.zeros(len(ids), 1) for ids in texts]  # (n, 1): windows holding each token
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r]))  # like lengths batched together: less padding
+    rows, where = [rows[r] for r in order], [where[r] for r in order]
+    lengths = [len(ids) for ids in texts]
+    offsets = [0, *itertools.accumulate(lengths)]  # text i's tokens are rows offsets[i]: offsets[i + 1] below
+    total = torch.zeros(offsets[-1], model.config.num_labels)  # (N, K): every token of every text
+    count = torch.zeros(offsets[-1], 1)  # (N, 1): the windows holding each token
     done = 0
     for out in _outputs(model, rows, pad_id, device, batch_size):  # (b, L, K)
         for j, (i, start) in enumerate(where[done : done + len(out)]):
             n = len(rows[done + j]) - 2  # the window's tokens, between [CLS] and [SEP]
-            totals[i][start : start + n] += out[j, 1 : 1 + n]
-            counts[i][start : start + n] += 1
+            total[offsets[i] + start : offsets[i] + start + n] += out[j, 1 : 1 + n]
+            count[offsets[i] + start : offsets[i] + start + n] += 1
         done += len(out)
-    return [total / count for total, count in zip(totals, counts)]
+    return list(torch.split(total / count, lengths))  # [(n, K)]
 
 
 def predict(model, tokenizer, texts, batch_size=64):
