@@ -213,6 +213,25 @@ def test_a_sentence_longer_than_the_block_gets_every_word_tagged():
     assert result["words"] == words and result["tags"] == list(tags) and result["spans"] == []
 
 
+def test_training_windows_of_a_long_sentence_keep_each_label_on_its_word():
+    words = _words(40, seed=1)
+    tokenizer = CharTokenizer.from_text("abc ").with_specials()
+    examples = [(tuple(words), tuple(w[0].upper() for w in words))]
+    task = TagTask("tag", {s: examples for s in ("train", "val", "test")}, tokenizer, 16, ("A", "B", "C"), {})
+    ids, key_mask, labels = task.batch("train", 64, torch.Generator().manual_seed(0), "cpu")
+    assert ids.shape[1] == 16 and key_mask.all()  # a window of 14 pieces between [CLS] and [SEP]
+    starts = set()
+    for row, row_labels in zip(ids.tolist(), labels.tolist()):
+        text = tokenizer.decode(row[1:-1])
+        starts.add(text)
+        for k, (piece, label) in enumerate(zip(row[1:-1], row_labels[1:-1])):
+            word_start = tokenizer.decode([piece]) != " " and (k > 0 and text[k - 1] == " ")
+            assert (label != IGNORE) == word_start or k == 0  # the window's first piece may start a word
+            if label != IGNORE:
+                assert "ABC"[label] == tokenizer.decode([piece]).upper()
+    assert len(starts) > 10  # random windows, not always the first
+
+
 def test_a_tag_train_never_had_counts_as_wrong():
     tokenizer = CharTokenizer.from_text("abc ").with_specials()
     labels = ("A", "B", "C")
