@@ -310,7 +310,7 @@ def _ner_file(path, n=60):
 def test_finetune_a_tagger_then_predict_and_eval(tmp_path, capsys):
     data, run = _ner_file(tmp_path / "ner.conll"), tmp_path / "tagger"
     args = ["finetune", "--from", "scratch", "--task", "tag", "--data", str(data), "--preset", "finetune-tiny"]
-    assert main([*args, "--max-iters", "30", "--out", str(run), "--quiet"]) == 0
+    assert main([*args, "--out", str(run), "--quiet"]) == 0
     trained = json.loads(capsys.readouterr().out)
     assert {"test_word_accuracy", "test_span_f1", "val_span_precision", "val_loss"} <= trained.keys()
     assert main(["predict", "--run", str(run), "ada lovelace met alan turing in london ."]) == 0
