@@ -126,6 +126,12 @@ class EncoderConfig(TransformerConfig):
     )
     num_labels: int = _setting(0, "outputs of a sequence or token head; 1 is regression (set by the task)", cli=False)
     labels: tuple = _setting((), "the names of the classes, in output order (set by the task)", cli=False)
+    label_words: bool = _setting(
+        False,
+        "a token head that tags words (the tag task: each word's label is read at its first piece) "
+        "rather than every token (set by the task)",
+        cli=False,
+    )
     pooling: str = _setting(
         "cls",
         "what the sequence head reads: the [CLS] vector, or the mean of the real tokens' vectors",
@@ -145,6 +151,7 @@ class EncoderConfig(TransformerConfig):
             not self.labels or len(self.labels) == self.num_labels,
             f"{len(self.labels)} label names for {self.num_labels} outputs",
         )
+        _require(not self.label_words or self.head == "token", f"a {self.head} head does not label words")
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ class TrainConfig:
         "next-token",
         "what to train for: next-token (the GPT's and the bigram's), mlm "
         "(masked tokens: the encoder's pretraining), speakers, names, "
-        "classify or regress (the encoder's fine-tuning tasks), dates, "
+        "classify, regress or tag (the encoder's fine-tuning tasks), dates, "
         "numbers, copy, reverse or pairs (the encoder-decoder's translations)",
         choices=(
             "next-token",
@@ -200,6 +207,7 @@ class TrainConfig:
             "names",
             "classify",
             "regress",
+            "tag",
             "dates",
             "numbers",
             "copy",
@@ -579,6 +587,10 @@ PRESETS = {
             FINETUNE_CPU[1], task="speakers", max_iters=400, lr=1e-3, warmup_iters=40, eval_interval=50
         ),
     ),
+    # A label per word (`finetune --task tag`; Brown's tagged sentences: 930K training words):
+    # finetune-cpu's model and budget, its scores tracked on 500 val sentences every 200 steps (the
+    # whole val and test splits, read at the end, take about as long as 150 steps). Untuned.
+    "tag-cpu": (FINETUNE_CPU[0], dataclasses.replace(FINETUNE_CPU[1], task="tag", eval_interval=200)),
     "finetune-tiny": (
         EncoderConfig(block_size=48, n_embd=32, n_head=2, n_layer=2, dropout=0.0, position="rotary", qk_norm=True),
         TrainConfig(
@@ -656,7 +668,8 @@ DEFAULT_PRESET = {
     "encoder": ("encoder-gpu", "encoder-cpu"),
     "seq2seq": ("seq2seq-gpu", "seq2seq-cpu"),
 }
-FINETUNE_PRESET = {"speakers": "speakers-cpu"}  # `finetune --task T` without --preset; else finetune-cpu
+# `finetune --task T` without --preset; else finetune-cpu
+FINETUNE_PRESET = {"speakers": "speakers-cpu", "tag": "tag-cpu"}
 
 
 def preset_name(name=None, has_gpu=False, kind=None):
@@ -838,5 +851,6 @@ def fine_tuning_model(pretrained, chosen):
         head="mlm",
         num_labels=0,
         labels=(),
+        label_words=False,
         pooling=chosen.pooling,
     )

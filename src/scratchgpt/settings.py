@@ -27,7 +27,7 @@ from .config import (
 from .errors import CheckpointError, ConfigError
 
 # The encoder's fine-tuning tasks (finetune's), and the model families each task trains.
-FINE_TUNING = ("speakers", "names", "classify", "regress")
+FINE_TUNING = ("speakers", "names", "classify", "regress", "tag")
 FAMILIES = {
     "next-token": ("gpt", "bigram"),
     **{name: ("encoder",) for name in ("mlm", *FINE_TUNING)},

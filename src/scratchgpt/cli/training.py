@@ -84,13 +84,15 @@ def add_commands(sub):
 
     f = sub.add_parser(
         "finetune",
-        help="fine-tune an encoder for a task: speakers, names, classify, regress",
+        help="fine-tune an encoder for a task: speakers, names, classify, regress, tag",
         description="Fine-tune a pretrained encoder (--from RUN) for a task, or train the "
         "same thing from random weights (--from scratch) with the same "
         "budget. Tasks: speakers (who speaks? 8 speakers of Tiny "
         "Shakespeare), names (which characters name a speaker), classify "
-        "(text<TAB>label lines of --data) and regress (text<TAB>score "
-        "lines); without --data, classify and regress use synthetic "
+        "(text<TAB>label lines of --data), regress (text<TAB>score "
+        "lines) and tag (a label per word: words<TAB>tags lines of --data, "
+        "one sentence a line, or a CoNLL file of word<TAB>tag lines); "
+        "without --data, classify and regress use synthetic "
         "restaurant reviews.",
     )
     f.add_argument(
@@ -105,9 +107,10 @@ def add_commands(sub):
         choices=FINETUNE_PRESETS,
         default=None,
         help="training budget (and, with --from scratch, model shape): finetune-cpu (the "
-        "default; speakers-cpu for --task speakers) or finetune-tiny (seconds, for tests)",
+        "default; speakers-cpu for --task speakers, tag-cpu for --task tag) or finetune-tiny "
+        "(seconds, for tests)",
     )
-    f.add_argument("--data", type=Path, help="the task's data (default: its built-in data)")
+    f.add_argument("--data", type=Path, help="the task's data (default: its built-in data; tag has none)")
     f.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<n>)")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     add_settings(
@@ -117,7 +120,9 @@ def add_commands(sub):
                 FINE_TUNING,
                 "the task to fine-tune for: speakers (who speaks?), names "
                 "(which characters name a speaker), classify or regress "
-                "(text<TAB>label or text<TAB>score lines of --data)",
+                "(text<TAB>label or text<TAB>score lines of --data), tag (a "
+                "label per word: words<TAB>tags lines of --data, or CoNLL "
+                "word<TAB>tag lines with a blank line between sentences)",
             )
         },
     )

@@ -99,9 +99,11 @@ def add_commands(sub):
 
     p = sub.add_parser(
         "predict",
-        help="a fine-tuned encoder's label or score for each text",
+        help="a fine-tuned encoder's label, score or word tags for each text",
         description="Label or score texts with a fine-tuned encoder: the label and its "
-        "probabilities, the score, or the spans of labelled characters. "
+        "probabilities, the score, the spans of labelled characters, or a tagger's "
+        "word/TAG for each word (words: the text split on whitespace; --json adds "
+        "the entities of BIO tags). "
         "Texts come from the arguments, else one per line of stdin.",
     )
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: the lines of stdin)")
@@ -252,6 +254,8 @@ def cmd_predict(args):
             print(f"{result['score']:.3f}\t{text}")
         elif "label" in result:
             print(f"{result['label']}\t{result['probabilities'][result['label']]:.1%}\t{text}")
+        elif "tags" in result:
+            print(" ".join(f"{word}/{tag}" for word, tag in zip(result["words"], result["tags"])))
         else:
             print(f"{', '.join(s['text'] for s in result['spans']) or '-'}\t{text}")
 

@@ -75,12 +75,18 @@ def _example(path, line, row, regression, delimiter):
 def split_examples(examples, regression, path):
     """{"train", "val", "test"} lists of examples, 80/10/10, fixed by SPLIT_SEED, stratified by label
     for classes; a classification needs two classes at least."""
-    rng = random.Random(SPLIT_SEED)
     groups = {}
     for example in examples:
         groups.setdefault("all" if regression else example.target, []).append(example)
     if not regression and len(groups) < 2:
         raise DataError(f"{path} has one class only ({next(iter(groups))!r}); classification needs two or more")
+    return split_groups(groups, path)
+
+
+def split_groups(groups, path, what="examples"):
+    """{"train", "val", "test"}: 10% of each group (by a shuffle fixed by SPLIT_SEED) to test, 10% to
+    val, the rest to train, groups taken in sorted order; `what` names the items in the error."""
+    rng = random.Random(SPLIT_SEED)
     splits = {"train": [], "val": [], "test": []}
     for key in sorted(groups):
         group = groups[key][:]
@@ -90,5 +96,6 @@ def split_examples(examples, regression, path):
         splits["val"] += group[n : 2 * n]
         splits["train"] += group[2 * n :]
     if not splits["val"] or not splits["test"]:
-        raise DataError(f"{path} has too few examples ({len(examples)}) for a train/val/test split of 80/10/10")
+        total = sum(map(len, groups.values()))
+        raise DataError(f"{path} has too few {what} ({total}) for a train/val/test split of 80/10/10")
     return splits

@@ -3,6 +3,7 @@
 
     SequenceTask  speakers (who speaks?), classify (the user's labels), regress (the user's scores)
     TokenTask     names (which characters belong to a speaker's name)
+    (TagTask      tag, a label per word: tagging.py, on the same base)
 
 Texts are framed as the encoder reads them (data/sequences.py); a batch draws B examples of a
 split with the loop's generator (so resume stays exact) and pads them to the longest. The final
@@ -29,10 +30,17 @@ class _LabelledTask:
         self.model_settings = {"vocab_size": tokenizer.vocab_size, "head": self.head, "labels": tuple(labels or ())}
         self.model_settings["num_labels"] = len(labels) if labels else 1  # a score: one output
         self.pad_id = tokenizer.special_id("[PAD]")
-        self.rows = {
-            split: [frame(tokenizer, text, block_size) for text, _ in pairs] for split, pairs in examples.items()
-        }
-        self.targets = {split: self._targets([t for _, t in pairs]) for split, pairs in examples.items()}
+        self.cls, self.sep = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
+        self.width = block_size - 2  # the tokens of a window, between [CLS] and [SEP]
+        prepared = {split: self._prepare(pairs) for split, pairs in examples.items()}
+        self.rows = {split: rows for split, (rows, _) in prepared.items()}
+        self.targets = {split: targets for split, (_, targets) in prepared.items()}
+
+    def _prepare(self, pairs):
+        """(rows, targets) of a split's (text, target) pairs: each text framed (cut to the block),
+        the targets as `_targets` makes them."""
+        rows = [frame(self.tokenizer, text, self.block_size) for text, _ in pairs]
+        return rows, self._targets([t for _, t in pairs])
 
     def summary(self):
         counts = ", ".join(f"{len(rows):,} {split}" for split, rows in self.rows.items())
@@ -46,6 +54,12 @@ class _LabelledTask:
     def batch(self, split, batch_size, generator, device):
         index = torch.randint(len(self.rows[split]), (batch_size,), generator=generator).tolist()
         return self._batch_of(split, index, device)
+
+    def _window_start(self, n, generator):
+        """Where a random window of self.width of n tokens starts (0 when they fit), drawn with the
+        batch's generator (data augmentation, and resume stays exact)."""
+        spare = n - self.width  # > 0: a long text
+        return torch.randint(spare + 1, (1,), generator=generator).item() if spare > 0 else 0
 
     def loss(self, forward, batch):
         ids, key_mask, targets = batch
@@ -79,17 +93,14 @@ class SequenceTask(_LabelledTask):
 
     def __init__(self, name, examples, tokenizer, block_size, labels, data_info):
         super().__init__(name, examples, tokenizer, block_size, labels, data_info)
-        self.width = block_size - 2
         self.ids = {split: [tokenizer.encode(text) for text, _ in pairs] for split, pairs in examples.items()}
-        self.cls, self.sep = tokenizer.special_id("[CLS]"), tokenizer.special_id("[SEP]")
 
     def batch(self, split, batch_size, generator, device):
         index = torch.randint(len(self.rows[split]), (batch_size,), generator=generator).tolist()
         rows = []
         for i in index:
             ids = self.ids[split][i]
-            spare = len(ids) - self.width  # > 0: a long text, of which a random window
-            start = torch.randint(spare + 1, (1,), generator=generator).item() if spare > 0 else 0
+            start = self._window_start(len(ids), generator)
             rows.append([self.cls, *ids[start : start + self.width], self.sep])
         ids = pad(rows, self.pad_id, device)  # (B, L)
         return ids, ids != self.pad_id, self._batch_targets(split, index, device)

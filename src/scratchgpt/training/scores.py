@@ -2,6 +2,7 @@
 
 accuracy, macro_f1           classification: the share right; the mean over classes of F1
 binary_prf                   token labelling: precision, recall and F1 of the positive class
+word_accuracy, span_prf      word tagging: the share of words right; entity precision, recall and F1
 rmse, spearman               regression: root mean squared error; rank correlation
 translation_scores           translation: BLEU and chrF, computed by sacrebleu
 """
@@ -10,6 +11,7 @@ import math
 
 import torch
 
+from ..data.tagged import chunks
 from ..errors import MissingExtra
 
 
@@ -43,6 +45,23 @@ def binary_prf(predicted, actual):
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return precision, recall, _f1(tp, fp, fn)
+
+
+def word_accuracy(predicted, actual):
+    """The share of words whose predicted tag is the actual one (sentences: lists of tags)."""
+    pairs = [(p, a) for ps, as_ in zip(predicted, actual, strict=True) for p, a in zip(ps, as_, strict=True)]
+    return sum(p == a for p, a in pairs) / len(pairs)
+
+
+def span_prf(predicted, actual):
+    """(precision, recall, F1) of the entities of BIO tags (sentences: lists of tags), as conlleval
+    counts them: a predicted entity is right when an actual one has its exact span and type."""
+    guessed = {(i, *chunk) for i, tags in enumerate(predicted) for chunk in chunks(tags)}
+    wanted = {(i, *chunk) for i, tags in enumerate(actual) for chunk in chunks(tags)}
+    tp = len(guessed & wanted)
+    precision = tp / len(guessed) if guessed else 0.0
+    recall = tp / len(wanted) if wanted else 0.0
+    return precision, recall, _f1(tp, len(guessed) - tp, len(wanted) - tp)
 
 
 def rmse(predicted, actual):

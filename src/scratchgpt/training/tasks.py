@@ -11,6 +11,7 @@ the model config to it:
     speakers, classify, regress
                 SequenceTask (labelling.py)   a label or a score per text
     names       TokenTask (labelling.py)      a label per character
+    tag         TagTask (tagging.py)          a label per word, from the user's TSV or CoNLL file
     dates, numbers, copy, reverse, pairs
                 TranslationTask (translation.py)  a target text per source text
 """
@@ -27,6 +28,7 @@ from ..data.labelled import read_labelled, split_examples
 from ..data.pairs import GENERATORS, SPLITS, generate, generate_distinct, read_pairs, split_of
 from ..data.reviews import default_reviews
 from ..data.speeches import SPEAKERS, name_examples, pretraining_corpus, speaker_examples, speeches
+from ..data.tagged import read_tagged, split_tagged
 from ..data.tokenizer import SPECIALS, TRANSLATION_SPECIALS, CharTokenizer, PairTokenizer
 from ..errors import ConfigError, DataError
 from ..files import sha256_file
@@ -35,6 +37,7 @@ from ..settings import FINE_TUNING, check_task
 from .evaluate import evaluate_split
 from .labelling import SequenceTask, TokenTask
 from .masked import MaskedTokenTask
+from .tagging import TagTask
 from .translation import TranslationTask
 
 
@@ -180,6 +183,27 @@ def labelled_task(model_config, train_config, data, tokenizer):
     return task_class(name, examples, tokenizer, model_config.block_size, labels, _info(path, sha))
 
 
+def tagged_task(model_config, train_config, data, tokenizer):
+    """The tag task: the words and tags of `data` (data/tagged.py: TSV or CoNLL; required), with the
+    tags of the model_config (a resumed or evaluated run's) or else those of the train split."""
+    if data is None:
+        raise ConfigError(
+            "the tag task needs --data: a file of words<TAB>tags lines (one sentence a line), "
+            "or a CoNLL file (word<TAB>tag lines, a blank line between sentences)"
+        )
+    path = Path(data)
+    splits = split_tagged(read_tagged(path), path)
+    labels = model_config.labels or tuple(sorted({t for s in splits["train"] for t in s.tags}))
+    texts = [" ".join(s.words) for s in splits["train"]]
+    tokenizer = (
+        tokenizer
+        or _chosen(train_config, SPECIALS, lambda size: train_bpe(texts, size))
+        or CharTokenizer.from_text(" ".join(texts)).with_specials()
+    )
+    examples = {split: [(s.words, s.tags) for s in sentences] for split, sentences in splits.items()}
+    return TagTask("tag", examples, tokenizer, model_config.block_size, labels, _info(path, sha256_file(path)))
+
+
 EVAL_PAIRS = {"val": 1000, "test": 2000}  # a generated translation task's fixed val and test sets
 EVAL_SEEDS = {"val": 1, "test": 2}
 
@@ -217,7 +241,8 @@ def translation_task(model_config, train_config, data, tokenizer, eval_pairs=EVA
 TASKS = {
     "next-token": next_token_task,
     "mlm": masked_task,
-    **{name: labelled_task for name in FINE_TUNING},
+    **{name: labelled_task for name in FINE_TUNING if name != "tag"},
+    "tag": tagged_task,
     **{name: translation_task for name in (*GENERATORS, "pairs")},
 }
 

@@ -351,8 +351,14 @@ async function predictTexts() {
     el("div", {className: "result"}, ...describe(texts[i], result))));
 }
 
-/** A prediction as elements: a class and its probabilities, a score, or the text with its spans. */
+/** A prediction as elements: a class and its probabilities, a score, a tagger's words with their tags (and
+ * entities), or the text with its spans. */
 function describe(text, result) {
+  if ("tags" in result) {
+    const words = result.words.map((word, i) => [i ? " " : "", word, el("sub", {textContent: result.tags[i]})]);
+    const found = result.spans.map((span) => `${span.type}: ${span.text}`).join("; ");
+    return [el("p", {}, ...words.flat()), ...(found ? [el("p", {className: "muted", textContent: found})] : [])];
+  }
   if ("score" in result) {
     const score = el("p", {className: "answer", textContent: `score ${result.score.toFixed(2)}`});
     return [el("p", {textContent: text}), score];
