@@ -202,11 +202,11 @@ def finetune(args):
                 changes["tokenizer"] = args.tokenizer
             train_config = dataclasses.replace(train_config, **changes)
             model_config = shape if pretrained is None else fine_tuning_model(read_config(pretrained)[0], shape)
-            out = args.runs / f"{name}-{args.label}-{seed}"
+            out = args.runs / f"{name}-{_slug(args.label)}-{seed}"
             result, wall = train_run(model_config, train_config, out, path, pretrained)
             scores = {k: v for k, v in result.scores.items() if k.startswith(("test_", "val_"))}
             if task == "classify":  # the spam class's F1, from the model's own predictions
-                model, tokenizer, _ = load_model(out)
+                model, tokenizer, _, _ = load_model(out)
                 texts, actual = labelled_splits(path, regression=False)["test"]
                 predicted = [r["label"] for r in predict(model, tokenizer, texts)]
                 scores.update({f"test_{k}": v for k, v in label_scores(predicted, actual).items()})
@@ -253,6 +253,11 @@ def table(args):
             vals = [r.get(f"val_{key}", r.get("val")) for r in group]
             seeds = ", ".join(str(r["seed"]) for r in group) if kind == "transformer" else "-"
             print(f"| {name} | {task} | {key} | {model} | {seeds} | {_mean(tests)} | {_mean(vals)} |")
+
+
+def _slug(label):
+    """A run directory's name for a model's label: 'encoder, BPE 1,024' -> 'encoder-bpe-1024'."""
+    return "-".join("".join(c for c in word if c.isalnum()) for word in label.lower().split()).strip("-")
 
 
 def _mean(values):

@@ -311,3 +311,39 @@ def test_pair_lengths_and_pair_step_measure_a_tsv(tmp_path):
     results = json.loads(out.read_text())["results"]
     assert [r["variant"] for r in results] == ["char:24", "bpe300:24:32"]
     assert all(r["ms_per_step"] > 0 and r["batch_padded_tokens"] >= r["batch_real_tokens"] for r in results)
+
+
+def test_real_tasks_score_every_baseline_and_a_fine_tune_on_the_same_split(tmp_path):
+    """The real-data benchmark on six small sets of the real files' formats: a baseline for each, a
+    fine-tune scored on the test split the baseline used, and the table of both."""
+    data = tmp_path / "real"
+    data.mkdir()
+    good, bad = ["a good film", "so good and kind", "good fun"], ["a bad film", "so bad and cruel", "bad luck"]
+    reviews = "".join(
+        f"{t} {i}\t{s}\n" for i in range(8) for t, s in [*((g, 2.0) for g in good), *((b, -2.0) for b in bad)]
+    )
+    for name in ("reviews_amazon", "reviews_nyt", "reviews_tweets"):
+        (data / f"{name}.tsv").write_text(reviews)
+    spam = "".join(f"call 0800 {i} to win a FREE prize\tspam\nsee you at {i} then\tham\n" for i in range(20))
+    (data / "sms_spam.tsv").write_text(spam)
+    (data / "brown_pos.tsv").write_text("".join(f"the dog ran {i} times\tat nn vbd cd nns\n" for i in range(30)))
+    (data / "bible_en_es.tsv").write_text("".join(f"the {i} days\tlos {i} días\n" for i in range(60)))
+    out, runs = tmp_path / "real.jsonl", tmp_path / "runs"
+    script = "benchmarks/real_tasks.py"
+    run(sys.executable, script, "--data-dir", data, "baselines", "--out", out)
+    common = ["--pretrained", "scratch", "--preset", "finetune-tiny", "--seeds", "1", "--runs", runs, "--out", out]
+    run(sys.executable, script, "--data-dir", data, "finetune", "--sets", "sms_spam", "--label", "tiny", *common)
+    records = {(r["set"], r["kind"]): r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {*((s, "baseline") for s in (*REVIEWS, "sms_spam", "brown_pos", "bible_en_es")),
+                            ("sms_spam", "transformer")}  # fmt: skip
+    # the, dog, ran, times: their one tag; each line's number is unseen: the most frequent tag (at, first of ties)
+    assert records[("brown_pos", "baseline")]["test_word_accuracy"] == pytest.approx(0.8)
+    assert records[("reviews_amazon", "baseline")]["test_spearman"] > 0.8  # good and bad are the words
+    assert records[("bible_en_es", "baseline")]["test_chrf"] > 0
+    baseline, tuned = records[("sms_spam", "baseline")], records[("sms_spam", "transformer")]
+    assert baseline["sizes"]["test"] == 4 and 0 <= tuned["test_spam_f1"] <= 1 and tuned["steps"] == 20
+    table = run(sys.executable, script, "table", out)
+    assert "| sms_spam | classify | spam_f1 | tiny | 1 |" in table
+
+
+REVIEWS = ("reviews_amazon", "reviews_nyt", "reviews_tweets")
