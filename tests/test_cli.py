@@ -265,8 +265,8 @@ def test_the_help_names_every_model_choice_and_command(capsys):
 
 def test_finetune_offers_only_its_presets_and_tasks(capsys):
     text = help_text(capsys, "finetune")
-    assert "--preset {finetune-cpu,speakers-cpu,finetune-tiny}" in text
-    assert "--task {speakers,names,classify,regress} the task to fine-tune for" in text
+    assert "--preset {finetune-cpu,speakers-cpu,tag-cpu,finetune-tiny}" in text
+    assert "--task {speakers,names,classify,regress,tag} the task to fine-tune for" in text
     assert "invalid choice: 'mlm'" in fails_argparse(capsys, "finetune", "--from", "scratch", "--task", "mlm")
     assert "invalid choice: 'tiny'" in fails_argparse(capsys, "finetune", "--from", "scratch", "--preset", "tiny")
 
