@@ -11,12 +11,26 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 
 from scratchgpt.data.corpus import TINY_SHAKESPEARE
 from scratchgpt.device import CPU_BF16_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_COPY = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+CPUS = len(os.sched_getaffinity(0))  # what `taskset` leaves this process, not the machine's count
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per CPU this process may run on."""
+    return CPUS
+
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # a worker: its share of the CPUs, for torch here and
+    # in the commands the tests start
+    _threads = max(1, CPUS // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_threads)
+    torch.set_num_threads(_threads)
 
 
 @pytest.fixture(autouse=True)
