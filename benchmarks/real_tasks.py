@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from encoder import log_to, quiet  # benchmarks/encoder.py: a JSON line a result; no training log
+
 DATA = Path(
     os.environ.get("SCRATCHGPT_REAL_DATA") or Path(__file__).resolve().parent.parent.parent / "shared/data/real"
 )
@@ -44,15 +46,6 @@ SETS = {
 }
 SCORE = {"regress": "spearman", "classify": "spam_f1", "tag": "word_accuracy", "pairs": "chrf"}
 POSITIVE = "spam"  # the class whose F1 decides sms_spam
-
-
-def log_to(path):
-    def log(record):
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
-
-    return log
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,10 +161,6 @@ def corpus(args):
     splits = tagged_splits(args.data_dir / "brown_pos.tsv")
     args.out.write_text("".join(" ".join(s.words) + "\n" for s in splits["train"]), encoding="utf-8")
     print(f"wrote {args.out}: {len(splits['train']):,} sentences, {args.out.stat().st_size / 1e6:.1f} MB")
-
-
-def quiet(*_):
-    """Discard the training log."""
 
 
 def train_run(model_config, train_config, out, data, pretrained):
