@@ -86,8 +86,13 @@ class GPTLanguageModel(Model):
 
     def embed(self, idx, start=0):
         """idx (B, T) at positions start.. -> (x (B, T, C), rope: rotary (cos, sin) or None). start
-        is an int, or a 0-d long tensor (a static KVCache's length: the same graph at every position)."""
-        positions = start + torch.arange(idx.shape[1], device=idx.device)  # (T,)
+        is an int, a 0-d long tensor (a static KVCache's length: the same graph at every position),
+        or a (B,) long tensor, one start per row (a slot KVCache's: each sequence at its own)."""
+        positions = torch.arange(idx.shape[1], device=idx.device)  # (T,)
+        if torch.is_tensor(start) and start.dim() == 1:
+            positions = start[:, None] + positions  # (B, T)
+        else:
+            positions = start + positions  # (T,)
         x = self.token_embedding_table(idx)  # (B, T, C)
         if self.position_embedding_table is None:  # rotary: the angles attention turns q and k by
             return x, rotary_angles(positions, self.config.n_embd // self.config.n_head)

@@ -101,3 +101,64 @@ class StaticKVCache(KVCache):
 
     def reset(self):
         self.length.zero_()
+
+
+class SlotKVCache(KVCache):
+    """A cache of `batch_size` rows (slots), each its own sequence at its own position, for
+    continuous batching (inference/batching.py): `length` is a (B,) long tensor, one position per
+    row. A row is filled from a one-sequence KVCache (`load`), decodes one token per step with the
+    rows beside it, and is moved or dropped when its sequence leaves. `rows(n)` is the cache of
+    the first n rows (views of the same buffers), so a step runs on the rows in use only.
+
+    Shapes are fixed like a StaticKVCache's: attention reads the whole (B, nh, block_size, hs)
+    buffer and a (B, 1, 1, block_size) mask hides each row's unfilled positions. Nothing checks
+    that a row's length stays within block_size: the caller counts."""
+
+    def __init__(self, config, batch_size, device, dtype=torch.float32):
+        super().__init__(config, batch_size, device, dtype)
+        self.length = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.span = None  # positions attention reads (None: all block_size; a compiled step's)
+        self._views = {}
+
+    def rows(self, n):
+        """The cache of rows 0..n-1: the same memory, made once per n."""
+        if n == self.length.size(0):
+            return self
+        if n not in self._views:
+            view = SlotKVCache.__new__(SlotKVCache)
+            view.keys = [k[:n] for k in self.keys]
+            view.values = [v[:n] for v in self.values]
+            view.sources, view.length, view.span, view._views = {}, self.length[:n], None, {}
+            self._views[n] = view
+        return self._views[n]
+
+    def attend(self, layer, k, v, key_mask, causal):
+        """One new token per row, k, v (B, nh, 1, hs), written at each row's own position ->
+        (the first `span` positions of the buffers (B, nh, S, hs), the mask (B, 1, 1, S), False)."""
+        if key_mask is not None or not causal or k.size(2) != 1:
+            raise InputError("a slot KVCache decodes one token per row of causal self-attention")
+        B, S = k.size(0), self.span or self.keys[layer].size(2)
+        rows = torch.arange(B, device=k.device)  # (B,)
+        self.keys[layer][rows, :, self.length] = k[:, :, 0]  # (B, nh, hs) into each row at its position
+        self.values[layer][rows, :, self.length] = v[:, :, 0]
+        visible = torch.arange(S, device=k.device) <= self.length[:, None]  # (B, S): up to its own position
+        return self.keys[layer][:, :, :S], self.values[layer][:, :, :S], visible[:, None, None, :], False
+
+    def advance(self, n):
+        self.length.add_(n)  # every row: one token each
+
+    def load(self, row, cache, n):
+        """Row `row` takes the first n positions of a one-sequence cache's keys and values."""
+        for mine, theirs in zip(self.keys + self.values, cache.keys + cache.values):
+            mine[row, :, :n] = theirs[0, :, :n]  # (nh, n, hs)
+        self.length[row] = n
+
+    def move(self, source, row):
+        """Row `row` takes row `source`'s sequence (the filled positions only)."""
+        n = int(self.length[source])
+        for buffer in self.keys + self.values:
+            buffer[row, :, :n] = buffer[source, :, :n]  # (nh, n, hs)
+        self.length[row] = n
+
+    def reset(self):
+        self.length.zero_()

@@ -31,9 +31,12 @@ def sinusoidal_encoding(num_positions, n_embd, base=10000.0):
 
 
 def rotary_angles(positions, head_size, base=10000.0):
-    """(cos, sin), each (T, hs/2) float32, for the integer positions (T,)."""
+    """(cos, sin), each (T, hs/2) float32, for the integer positions (T,); for positions (B, T), one
+    row per sequence, each (B, 1, T, hs/2), to broadcast over the heads of (B, nh, T, hs)."""
     j = torch.arange(0, head_size, 2, dtype=torch.float32, device=positions.device)  # (hs/2,)
-    angle = positions.to(torch.float32)[:, None] / base ** (j / head_size)  # (T, hs/2)
+    angle = positions.to(torch.float32)[..., None] / base ** (j / head_size)  # (T, hs/2) or (B, T, hs/2)
+    if angle.dim() == 3:
+        angle = angle[:, None]  # (B, 1, T, hs/2)
     return angle.cos(), angle.sin()
 
 
