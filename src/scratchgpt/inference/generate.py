@@ -126,7 +126,7 @@ def _settings(sampling, options):
     return sampling if sampling is not None else Sampling(**options)
 
 
-def _start(model, tokenizer, prompt, s):
+def start(model, tokenizer, prompt, s):
     """Check the stop strings and the prompt; (context (B, T), a generator of its own). An empty
     prompt starts from token 0, as the lecture does (a newline for Tiny Shakespeare's characters);
     with sub-word tokens, from a newline."""
@@ -153,7 +153,7 @@ def sample_texts(model, tokenizer, prompt="", sampling=None, *, decoder=None, **
     """`num_samples` continuations of the prompt (without it), generated as one batch; `decoder`:
     the model's Decoder to reuse with compile."""
     s = _settings(sampling, options)
-    idx, generator = _start(model, tokenizer, prompt, s)
+    idx, generator = start(model, tokenizer, prompt, s)
     texts, done = [""] * s.num_samples, [False] * s.num_samples
     streams = [TextStream(tokenizer) for _ in range(s.num_samples)]
     for idx_next in _generate(model, idx, s, generator, decoder):
@@ -168,29 +168,54 @@ def sample_texts(model, tokenizer, prompt="", sampling=None, *, decoder=None, **
 
 
 def stream_text(model, tokenizer, prompt="", sampling=None, *, decoder=None, **options):
-    """Yield one continuation of the prompt piece by piece, as it is generated.
-
-    With stop strings, text that could be the start of one is held back until it is not; a
-    character cut between tokens is held back until it is complete. `decoder`: as in sample_texts.
-    """
+    """Yield one continuation of the prompt piece by piece, as it is generated (see Continuation);
+    `decoder`: as in sample_texts."""
     s = _settings(sampling, options)
     if s.num_samples != 1:
         raise ConfigError("stream_text streams one sample; use sample_texts for several")
-    idx, generator = _start(model, tokenizer, prompt, s)
-    hold = max((len(stop) for stop in s.stop), default=1) - 1
-    text, sent, stream = "", 0, TextStream(tokenizer)
+    idx, generator = start(model, tokenizer, prompt, s)
+    text = Continuation(tokenizer, s.stop)
     for idx_next in _generate(model, idx, s, generator, decoder):
-        text += stream.add(idx_next[0].tolist())  # complete characters only
-        if any(stop in text for stop in s.stop):
+        piece = text.add(idx_next[0].tolist())
+        if piece:
+            yield piece
+        if text.stopped:
             break
-        if len(text) - hold > sent:
-            yield text[sent : len(text) - hold]
-            sent = len(text) - hold
-    else:
-        text += stream.flush()
-    text = _cut_at_stop(text, s.stop)
-    if len(text) > sent:
-        yield text[sent:]
+    rest = text.finish()
+    if rest:
+        yield rest
+
+
+class Continuation:
+    """One continuation's text as its tokens arrive, in pieces ready to show.
+
+    A character cut between tokens is held back until it is complete (TextStream); with stop
+    strings, text that could be the start of one is held back until it is not, and the text ends
+    before the first stop string (not included)."""
+
+    def __init__(self, tokenizer, stop=()):
+        self.stop, self.stream = stop, TextStream(tokenizer)
+        self.hold = max((len(s) for s in stop), default=1) - 1
+        self.text, self.sent, self.stopped = "", 0, False
+
+    def add(self, ids):
+        """The piece that the next tokens `ids` make ready (maybe ""); `stopped` once a stop string appears."""
+        self.text += self.stream.add(ids)  # complete characters only
+        if any(s in self.text for s in self.stop):
+            self.stopped = True
+            return ""
+        if len(self.text) - self.hold <= self.sent:
+            return ""
+        piece, self.sent = self.text[self.sent : len(self.text) - self.hold], len(self.text) - self.hold
+        return piece
+
+    def finish(self):
+        """The rest, once no token follows: what was held back, cut at a stop string."""
+        if not self.stopped:
+            self.text += self.stream.flush()
+        self.text = _cut_at_stop(self.text, self.stop)
+        rest, self.sent = self.text[self.sent :], len(self.text)
+        return rest
 
 
 def _cut_at_stop(text, stop):
