@@ -170,7 +170,7 @@ def test_serve_compile_refuses_runs_with_nothing_to_compile(runs, capsys):
 
 
 def test_serve_compile_answers_concurrent_requests_with_the_eager_text(runs):
-    """Two workers generate at once through one compiled step, each with a cache of its own."""
+    """Concurrent requests decode together through the compiled batched step."""
     app = create_app(Runs([runs["gpt"], runs["bigram"]], compile=True), Limits(workers=2, queue=4))
     live = ThreadServer(app)
     try:
@@ -198,8 +198,8 @@ def test_serve_compile_answers_concurrent_requests_with_the_eager_text(runs):
             assert len(ask("A", cache="none")) == 80  # no decode step to compile: the lecture's method
             assert len(ask("A", run="bigram")) == 80  # a model without a cache: generated eagerly
         loaded = app.state.runs.model("gpt")
-        assert loaded.decoder is not None and app.state.runs.model("bigram").decoder is None
-        assert len(loaded.decoder._free) >= 1  # caches went back to the pool
+        assert loaded.batcher.decoder is not None and app.state.runs.model("bigram").batcher.decoder is None
+        assert loaded.batcher.widest >= 2  # the requests were decoded together
         for prompt, text in zip(prompts, texts):
             assert (
                 text

@@ -2,7 +2,9 @@
 refusal, streaming, cancelling, the concurrency limit, runs that are missing, damaged or retrained,
 the run a request may leave out, the newest run first, and whether a run trains, stopped or finished."""
 
+import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -22,6 +24,7 @@ from scratchgpt.inference.translate import translate
 from scratchgpt.lessons.attention_maps import attention_panels
 from scratchgpt.rundir import load_model, read_metrics, run_lock, save_weights
 from scratchgpt.serve.app import create_app
+from scratchgpt.serve.gate import Busy, Cancelled, Gate
 from scratchgpt.serve.limits import Limits
 from scratchgpt.serve.runs import Runs
 
@@ -59,7 +62,15 @@ def server(runs):
     """The app over the four runs, with limits small enough to reach in a test."""
     app = create_app(
         Runs([runs / n for n in ("gpt", "mlm", "speakers", "swap")]),
-        Limits(max_body_bytes=100_000, max_text_chars=500, max_new_tokens=100_000, max_texts=4, workers=1, queue=1),
+        Limits(
+            max_body_bytes=100_000,
+            max_text_chars=500,
+            max_new_tokens=100_000,
+            max_texts=4,
+            workers=1,
+            queue=1,
+            streams=2,
+        ),
     )
     live = ThreadServer(app)
     yield live
@@ -89,6 +100,7 @@ def test_health_and_the_run_list(client, runs):
         "waiting": 0,
         "workers": 1,
         "queue": 1,
+        "streams": {"decoding": 0, "waiting": 0, "per_model": 2},
         "limits": {"max_new_tokens": 100_000, "max_text_chars": 500, "max_texts": 4},
     }
     listed = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
@@ -251,38 +263,60 @@ def test_other_families_refuse_bad_requests(client, path, body, status, message)
 
 
 def test_closing_the_stream_cancels_the_generation_on_the_server(client, server):
-    gate = server.app.state.gate
-    before = len(gate.finished)
+    batcher = server.app.state.runs.model("gpt").batcher
+    before = len(batcher.finished)
     with client.stream("POST", "/api/generate", json=_settings(max_new_tokens=100_000)) as response:
         stream = events(response.iter_lines())
         for _ in range(3):
             assert next(stream)[0] == "token"
-    wait_for(lambda: len(gate.finished) > before, "the cancelled job to end")
-    steps, cancelled = gate.finished[-1]
-    assert cancelled and steps < 100_000  # uncancelled it would run for minutes
+    wait_for(lambda: len(batcher.finished) > before, "the cancelled stream to end")
+    tokens, cancelled = batcher.finished[-1]
+    assert cancelled and tokens < 100_000  # uncancelled it would run for minutes
     assert _idle(client)
 
 
 def test_a_full_server_answers_503_with_retry_after_then_recovers(client, server):
-    """workers=1, queue=1: one generation computes, one waits, the third is refused at once."""
+    """streams=2, queue=1: two generations decode together, a third waits, a fourth is refused at
+    once; the slots come back when the streams end."""
     long = _settings(max_new_tokens=100_000)
-    with httpx.Client(base_url=server.url, timeout=60) as other:
-        with client.stream("POST", "/api/generate", json=long) as first:
-            tokens = events(first.iter_lines())  # kept: dropping the iterator would close the stream
-            assert next(tokens)[0] == "token"
-            with other.stream("POST", "/api/generate", json=long) as second:  # admitted, waiting
-                assert second.status_code == 200
-                assert client.get("/api/health").json()["waiting"] == 1
-                refused = client.post("/api/attention", json={"run": "gpt", "text": "a"})
-                assert "the server is busy" in error(refused, 503)
-                assert refused.headers["retry-after"] == "1"
-    wait_for(lambda: _idle(client), "both generations to be cancelled")
+    with contextlib.ExitStack() as open_streams:
+        readers = []  # kept: dropping an iterator would close its stream
+        for i in range(3):
+            other = open_streams.enter_context(httpx.Client(base_url=server.url, timeout=60))
+            response = open_streams.enter_context(other.stream("POST", "/api/generate", json=long))
+            assert response.status_code == 200
+            readers.append(events(response.iter_lines()))
+            if i < 2:
+                assert next(readers[-1])[0] == "token"
+        full = {"decoding": 2, "waiting": 1, "per_model": 2}
+        wait_for(lambda: client.get("/api/health").json()["streams"] == full, "two streams decoding, one waiting")
+        refused = client.post("/api/generate", json=_settings(stream=False))
+        assert "the server is busy (2 streams decoding, 1 waiting)" in error(refused, 503)
+        assert refused.headers["retry-after"] == "1"
+        assert client.post("/api/attention", json={"run": "gpt", "text": "a"}).status_code == 200  # not a stream
+    wait_for(lambda: _idle(client), "the three generations to be cancelled")
     assert client.post("/api/generate", json=_settings(stream=False)).status_code == 200
+
+
+def test_the_gate_refuses_work_beyond_its_workers_and_queue():
+    gate = Gate(workers=1, queue=1)
+    first, second = gate.admit(), gate.admit()
+    with pytest.raises(Busy, match=r"the server is busy \(1 computing, 1 waiting\)"):
+        gate.admit()
+    assert gate.counts() == {"running": 0, "waiting": 2}
+    asyncio.run(first.result(lambda: None))  # a job that ran frees its place
+    assert gate.admit() is not None
+    second.cancel()
+    with pytest.raises(Cancelled):  # cancelled before its turn: it never runs
+        asyncio.run(second.result(lambda: pytest.fail("a cancelled job ran")))
 
 
 def _idle(client):
     counts = client.get("/api/health").json()
-    return counts["running"] == counts["waiting"] == 0
+    return (
+        counts["running"] == counts["waiting"] == 0
+        and counts["streams"]["decoding"] == counts["streams"]["waiting"] == 0
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,8 @@ def test_fifty_concurrent_generations(tmp_path):
     spec.loader.exec_module(serve_load)
     assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet"]) == 0
     report = serve_load.load_test(tmp_path / "tiny", requests=50, max_new_tokens=200)
-    assert report["other"] == []  # nothing but 200 or the documented 503
-    assert report["answered"] + report["refused_503"] == 50
-    assert report["answered"] >= 18  # 2 workers + a queue of 16 are all served, never refused
-    assert report["refused_without_retry_after"] == 0
-    assert report["wrong_texts"] == []  # each answer is its own seed's text: no crosstalk between jobs
+    assert report["other"] == [] and report["refused_503"] == 0
+    assert report["answered"] == 50  # 64 streams a model by default: every one decodes, none waits
+    assert report["wrong_texts"] == []  # each answer is its own seed's text: no crosstalk between streams
     assert report["health_failures"] == [] and report["health_polls"] > 0  # it answered throughout
     assert 0.9 <= report["rss_ratio"] <= 1.1  # memory back to where it started, within 10%

@@ -32,25 +32,38 @@ def add_commands(sub):
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
     )
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    s.add_argument("--workers", type=int, default=2, help="model computations at once (default 2)")
+    s.add_argument(
+        "--streams",
+        type=int,
+        default=64,
+        help="generations each model decodes at once, batched in one decode loop (default 64)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="other model computations at once: attention maps, fill, predict, translate (default 2)",
+    )
     s.add_argument(
         "--queue",
         type=int,
         default=16,
-        help="requests that may wait for a worker; more get 503 with Retry-After (default 16)",
+        help="requests that may wait for a worker, and generations that may wait for a stream slot "
+        "of their model; more get 503 with Retry-After (default 16)",
     )
     s.add_argument("--max-new-tokens", type=int, default=2000, help="the most tokens one request may generate")
     s.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="torch's CPU threads (default: the cores torch uses, shared among the workers)",
+        help="torch's CPU threads for each computation (default: the cores torch uses)",
     )
     s.add_argument(
         "--compile",
         action="store_true",
         help="generate with a compiled decode step (torch.compile) for GPTs with a key/value "
-        "cache: compiled once per model at its first generation, then reused",
+        "cache: compiled once per model and batch size (rounded up to a power of two) as the "
+        "batch first reaches it, then reused",
     )
     s.set_defaults(command=cmd_serve)
 
@@ -69,6 +82,7 @@ def cmd_serve(args):
     from ..rundir import read_config
 
     for option, value, least in (
+        ("--streams", args.streams, 1),
         ("--workers", args.workers, 1),
         ("--queue", args.queue, 0),
         ("--max-new-tokens", args.max_new_tokens, 1),
@@ -80,17 +94,15 @@ def cmd_serve(args):
     if args.compile and configs and not any(compilable(config) for config in configs):
         check_compilable(configs[0])  # none of the runs given has a decode step to compile: say why
     runs = Runs(args.run, root=RUNS, compile=args.compile)
-    limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue)
-    # Each worker decodes one token at a time: small ops, where a second thread per op gains little
-    # and workers fighting over the cores (and over Python's lock with the event loop) lose more.
-    threads = args.threads or max(1, torch.get_num_threads() // args.workers)
+    limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue, streams=args.streams)
+    threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = ", ".join(runs.paths()) or f"none yet (train one into {RUNS}/)"
     print(
-        f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.workers} workers of "
-        f"{threads} thread{'s' if threads > 1 else ''})",
+        f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.streams} streams "
+        f"a model, {args.workers} workers, {threads} thread{'s' if threads > 1 else ''})",
         file=sys.stderr,
         flush=True,
     )

@@ -1,6 +1,7 @@
 """The JSON API under /api/: what the page asks for, and what `curl` users get.
 
     GET  /api/health                 {"status": "ok", "runs", "running", "waiting", "workers", "queue",
+                                     "streams": {"decoding", "waiting", "per_model"},
                                      "limits": {"max_new_tokens", "max_text_chars", "max_texts"}}
     GET  /api/runs                   {"runs": [summary, ...]}, the newest first: family, shape, step,
                                      scores, abilities, status ("training", "stopped" or "finished")
@@ -20,14 +21,14 @@ Every POST names its run ("run"), which may be left out where the server has onl
 validated twice: their types and fixed ranges by pydantic, then what depends on the run or the
 server's limits (top-k up to the vocabulary, max tokens up to the server's limit, characters the
 tokenizer knows). Every refusal is a JSON {"error": one line}: 4xx for the request, 503 with
-Retry-After when the server is full. The work itself runs through the Gate (gate.py), off the event
-loop.
+Retry-After when the server is full. A generation is a stream in its model's decode loop
+(inference/batching.py), batched with every other stream of that model; the other work runs
+through the Gate (gate.py). Both run off the event loop.
 """
 
 import asyncio
 import base64
 import json
-import time
 
 import numpy as np
 import torch
@@ -36,13 +37,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, InputError, a_or_an
-from ..inference.generate import stream_text
+from ..inference.batching import Cancelled
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
 from ..inference.translate import translate
 from ..lessons.attention_maps import attention_panels
 from ..rundir import read_metrics
 from .errors import status_and_message
+from .outbox import Outbox
 from .runs import abilities
 
 router = APIRouter(prefix="/api")
@@ -124,12 +126,18 @@ async def _model(request, name, ability, readable=False):
 async def health(request: Request):
     state = _state(request)
     limits = state.limits
+    streams = [batcher.counts() for batcher in state.runs.batchers()]
     return {
         "status": "ok",
         "runs": len(state.runs.paths()),
         **state.gate.counts(),
         "workers": state.gate.workers,
         "queue": state.gate.queue,
+        "streams": {
+            "decoding": sum(c["decoding"] for c in streams),
+            "waiting": sum(c["waiting"] for c in streams),
+            "per_model": limits.streams,
+        },
         "limits": {
             "max_new_tokens": limits.max_new_tokens,
             "max_text_chars": limits.max_text_chars,
@@ -166,32 +174,20 @@ async def generate(request: Request, body: GenerateBody):
     vocab = loaded.config.vocab_size
     if body.top_k is not None and body.top_k > vocab:
         raise InputError(f"top_k is {body.top_k}; the model has {vocab} tokens")
-    loaded.tokenizer.encode(body.prompt)  # characters outside the vocabulary: 422 before any work
-    compiled = loaded.decoder is not None and body.cache != "none"  # serve --compile, a model with a cache
-    sampling = Sampling(
-        body.max_new_tokens,
-        body.temperature,
-        body.top_k,
-        body.top_p,
-        seed=body.seed,
-        cache=body.cache,
-        compile=compiled,
-    )
-    job = state.gate.admit()
-    clock = {}
+    sampling = Sampling(body.max_new_tokens, body.temperature, body.top_k, body.top_p, seed=body.seed, cache=body.cache)
+    outbox = Outbox(on_close=lambda: stream.cancel())
+    # characters outside the vocabulary: 422; every stream slot and the queue taken: 503
+    stream = loaded.batcher.submit(body.prompt, sampling, outbox.put, outbox.close)
 
-    def work(job):
-        clock["start"] = time.perf_counter()
-        yield from stream_text(loaded.model, loaded.tokenizer, body.prompt, sampling, decoder=loaded.decoder)
+    def timing():  # from leaving the queue to the last token
+        seconds = stream.ended - stream.joined if stream.joined and stream.ended else 0.0
+        rate = stream.tokens / seconds if seconds else None
+        return {"tokens": stream.tokens, "seconds": seconds, "tokens_per_second": rate}
 
-    def timing(tokens):
-        seconds = time.perf_counter() - clock.get("start", time.perf_counter())
-        return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds if seconds else None}
-
-    pieces = job.stream(work)
+    pieces = outbox.batches(stop_at=Cancelled)
     if not body.stream:
         text = "".join([piece async for batch in pieces for piece in batch])
-        return {"text": text, **timing(job.steps)}
+        return {"text": text, **timing()}
 
     async def events():
         try:
@@ -200,7 +196,7 @@ async def generate(request: Request, body: GenerateBody):
         except Exception as e:  # the stream has started: the error is its last event
             yield event("error", {"error": status_and_message(e)[1]})
             return
-        yield event("done", timing(job.steps))
+        yield event("done", timing())
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -213,7 +209,7 @@ async def attention(request: Request, body: AttentionBody):
     loaded = await _model(request, body.run, "attention", readable=True)
     job = _state(request).gate.admit()
     panels, translation = await job.result(
-        lambda job: attention_panels(loaded.readable, loaded.tokenizer, body.text, body.target)
+        lambda: attention_panels(loaded.readable, loaded.tokenizer, body.text, body.target)
     )
     return {
         "translation": translation,
@@ -241,7 +237,7 @@ async def fill_masks(request: Request, body: FillBody):
     _check_text(request, body.text)
     loaded = await _model(request, body.run, "fill")
     job = _state(request).gate.admit()
-    guesses = await job.result(lambda job: fill(loaded.model, loaded.tokenizer, body.text, body.top_k))
+    guesses = await job.result(lambda: fill(loaded.model, loaded.tokenizer, body.text, body.top_k))
     return {"masks": [[{"token": t, "probability": p} for t, p in guess] for guess in guesses]}
 
 
@@ -250,7 +246,7 @@ async def predict_texts(request: Request, body: TextsBody):
     _check_texts(request, body.texts)
     loaded = await _model(request, body.run, "predict")
     job = _state(request).gate.admit()
-    return {"results": await job.result(lambda job: predict(loaded.model, loaded.tokenizer, body.texts))}
+    return {"results": await job.result(lambda: predict(loaded.model, loaded.tokenizer, body.texts))}
 
 
 @router.post("/translate")
@@ -259,7 +255,7 @@ async def translate_texts(request: Request, body: TranslateBody):
     loaded = await _model(request, body.run, "translate")
     job = _state(request).gate.admit()
     translations = await job.result(
-        lambda job: translate(
+        lambda: translate(
             loaded.model, loaded.tokenizer, body.texts, body.beam, body.alpha, body.max_len, split=body.split
         )
     )

@@ -36,7 +36,8 @@ def create_app(runs=None, limits=None):
     @asynccontextmanager
     async def lifespan(app):
         yield
-        app.state.gate.cancel_all()  # shutting down: no job outlives the server
+        app.state.gate.cancel_all()  # shutting down: no job or stream outlives the server
+        app.state.runs.close()
 
     app = FastAPI(
         title="scratchgpt playground",
@@ -46,6 +47,7 @@ def create_app(runs=None, limits=None):
         openapi_url="/api/openapi.json",
     )
     app.state.runs = runs if runs is not None else Runs()
+    app.state.runs.streams, app.state.runs.queue = limits.streams, limits.queue
     app.state.limits = limits
     app.state.gate = Gate(limits.workers, limits.queue)
     app.include_router(router)

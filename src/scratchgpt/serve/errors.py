@@ -2,11 +2,12 @@
 
 404  an unknown run (or page)          409  a run with no model yet, or damaged files
 400  a body that is not JSON           413  a body over the server's limit
-422  a body that breaks a rule         503  workers and queue full (with Retry-After)
+422  a body that breaks a rule         503  workers, or stream slots, and queue full (with Retry-After)
 500  a bug: the line names its type; the traceback goes to the server's log, never the answer
 """
 
 from ..errors import CheckpointError, ScratchGPTError
+from ..inference.batching import QueueFull
 from .gate import Busy
 from .runs import UnknownRun
 
@@ -15,7 +16,7 @@ def status_and_message(e):
     """(HTTP status, one-line message) for an exception raised while answering."""
     if isinstance(e, UnknownRun):
         return 404, str(e)
-    if isinstance(e, Busy):
+    if isinstance(e, (Busy, QueueFull)):
         return 503, str(e)
     if isinstance(e, CheckpointError):
         return 409, str(e)

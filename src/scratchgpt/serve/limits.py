@@ -17,8 +17,9 @@ class Limits:
     max_text_chars: int = 10_000  # a prompt, or one text to label, fill or translate
     max_new_tokens: int = 2_000  # tokens one generation may ask for
     max_texts: int = 64  # texts in one predict or translate request
-    workers: int = 2  # model computations at once
-    queue: int = 16  # requests waiting for a worker; beyond them, 503
+    workers: int = 2  # one-shot model computations at once (attention, fill, predict, translate)
+    queue: int = 16  # requests waiting for a worker, or for a stream slot of a model; beyond them, 503
+    streams: int = 64  # generations one model decodes at once, in one batch
 
 
 class BodyLimit:

@@ -6,9 +6,10 @@ without them the server looks under a root (`./runs`) on every listing, so a run
 page is open appears in it. A model is loaded on first use and kept; when the run's
 `model.safetensors` changes (training kept a better model), the next request loads the new one.
 Training writes that file to a temporary name and renames it into place, so a load reads either the
-old file or the new one, never half of each. With `compile`, each GPT with a key/value cache gets
-its compiled decode step (inference/compiled.py) when it is loaded: one per model version, compiled
-at its first generation and shared by every request after, each with a cache of its own.
+old file or the new one, never half of each. A model that generates gets its decode loop when it
+is loaded (inference/batching.py): every generation of that model version is a stream in its batch;
+when a newer version is loaded, the old loop finishes the streams it has and stops. With `compile`,
+a GPT with a key/value cache decodes with its compiled step (inference/compiled.py).
 
 A run is "training" while a process holds its run lock, "finished" once metrics.jsonl has its final
 record, and "stopped" otherwise (Ctrl-C, a kill, a crash: `scratchgpt train --resume` continues it).
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError, InputError
+from ..inference.batching import Batcher
 from ..inference.compiled import Decoder, compilable
 from ..models.convert import convert
 from ..rundir import MODEL_FILE, load_model, newest_first, read_config, read_manifest, read_metrics, run_is_training
@@ -38,7 +40,7 @@ class Loaded:
     config: object
     version: tuple  # (mtime_ns, size) of model.safetensors when it was read
     readable: object = None  # the readable twin, made on first use (attention maps)
-    decoder: object = None  # the compiled decode step (serve --compile), for models with a cache
+    batcher: object = None  # the decode loop of a model that generates (inference/batching.py)
 
 
 def abilities(config):
@@ -54,11 +56,14 @@ def abilities(config):
 
 class Runs:
     """The server's runs by name: `paths` (fixed) or every run under `root` (rescanned); `compile`:
-    generate with compiled decode steps where the model has a key/value cache."""
+    decode with compiled steps where the model has a key/value cache. A model that generates gets
+    a decode loop of `streams` streams and a queue of `queue` more (the app sets both from its
+    Limits)."""
 
     def __init__(self, paths=(), root=None, compile=False):
         self.root = None if paths else Path(root or "runs")
         self.compile = compile
+        self.streams, self.queue = 64, 16
         self._fixed = _named(paths)
         self._loaded = {}
         self._lock = threading.Lock()
@@ -107,9 +112,24 @@ class Runs:
             loaded = self._loaded.get(name)
             if loaded is None or loaded.version != version:
                 model, tokenizer, config, _ = load_model(path)
-                decoder = Decoder(model) if self.compile and compilable(config) else None
-                loaded = self._loaded[name] = Loaded(model, tokenizer, config, version, decoder=decoder)
+                batcher = None
+                if "generate" in abilities(config):
+                    decoder = Decoder(model) if self.compile and compilable(config) else None
+                    batcher = Batcher(model, tokenizer, self.streams, self.queue, decoder)
+                if loaded is not None and loaded.batcher is not None:
+                    loaded.batcher.close(cancel=False)  # its streams finish on the version they began with
+                loaded = self._loaded[name] = Loaded(model, tokenizer, config, version, batcher=batcher)
             return loaded
+
+    def batchers(self):
+        """The decode loops of the models loaded now."""
+        with self._lock:
+            return [loaded.batcher for loaded in self._loaded.values() if loaded.batcher is not None]
+
+    def close(self):
+        """Cancel every stream and stop every decode loop (the server is shutting down)."""
+        for batcher in self.batchers():
+            batcher.close()
 
     def readable(self, name):
         """The run's model with the readable attention (whose weights the maps show)."""
