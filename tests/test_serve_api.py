@@ -457,6 +457,7 @@ def test_serve_stops_gracefully_on_sigterm_even_while_streaming(runs):
 def test_serve_refuses_bad_options_in_one_line(capsys, runs, tmp_path):
     assert "run directory not found" in fails(capsys, "serve", "--run", tmp_path / "missing")
     assert "--workers must be at least 1, got 0" in fails(capsys, "serve", "--run", runs / "gpt", "--workers", "0")
+    assert "--streams must be at least 1, got 0" in fails(capsys, "serve", "--run", runs / "gpt", "--streams", "0")
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()

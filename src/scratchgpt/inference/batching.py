@@ -140,12 +140,11 @@ class Batcher:
                 if self._closed and not (self.rows or self.alone or self.waiting):
                     return
                 gone = [stream for stream in self.waiting if stream.cancelled.is_set()]  # never started
-                for stream in gone:
-                    self.waiting.remove(stream)
                 free = self.streams - len(self.rows) - len(self.alone)
-                joining = [self.waiting.popleft() for _ in range(min(free, len(self.waiting)))]
+                joining = list(self.waiting)[:free]  # each leaves the queue as it takes its place
             for stream in gone:
-                self._leave(stream)
+                self._leave(stream)  # out of the queue
+            joining = [stream for stream in joining if stream not in gone]
             try:
                 with torch.no_grad():
                     self._turn(joining)
@@ -184,10 +183,12 @@ class Batcher:
         stream.joined = time.perf_counter()
         if not self.cached or stream.sampling.cache == "none":
             with self._lock:
+                self.waiting.remove(stream)
                 self.alone.append(stream)
             stream.logits = self._alone_logits(stream)
             return
         with self._lock:
+            self.waiting.remove(stream)
             stream.row = len(self.rows)
             self.rows.append(stream)
         stream.logits = self._fill_row(stream, stream.ids[-self.block_size :])
@@ -263,12 +264,15 @@ class Batcher:
         stream.row = None
 
     def _leave(self, stream, error=None):
-        """The stream ends: it leaves its row (or the alone list or the queue) and hears why."""
+        """The stream ends: it leaves its row (or the alone list, or the queue) and hears why, once."""
+        if stream.ended is not None:
+            return
         if stream.row is not None:
             self._drop_row(stream)
         with self._lock:
-            if stream in self.alone:
-                self.alone.remove(stream)
+            for place in (self.alone, self.waiting):
+                if stream in place:
+                    place.remove(stream)
         cancelled = stream.cancelled.is_set()
         if error is None and not cancelled:
             rest = stream.text.finish()
