@@ -94,15 +94,15 @@ def test_a_quantised_model_generates_the_same_tokens_eager_and_compiled(weights)
     """Past block_size (the window slides), greedy and sampled with one seeded generator."""
     model = with_weights(seeded(), weights)
     idx = torch.randint(0, 65, (1, 7), generator=torch.Generator().manual_seed(2))
+
+    def run(temperature, **compile):
+        g = torch.Generator().manual_seed(3)
+        return torch.cat(list(generate(model, idx, 80, temperature=temperature, generator=g, **compile)), dim=1)
+
     for temperature in (1.0, 0):
-
-        def run(**compile):
-            g = torch.Generator().manual_seed(3)
-            return torch.cat(list(generate(model, idx, 80, temperature=temperature, generator=g, **compile)), dim=1)
-
-        eager = run()
+        eager = run(temperature)
         assert eager.shape == (1, 80)
-        assert torch.equal(run(compile=True), eager), temperature
+        assert torch.equal(run(temperature, compile=True), eager), temperature
 
 
 def test_only_a_gpt_is_quantised():

@@ -80,7 +80,7 @@ def with_weights(model, weights):
         return model
     quantised = copy.deepcopy(model).eval()
     make = QUANTISED[weights]
-    for name, module in list(quantised.named_modules()):
+    for module in list(quantised.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(module, child_name, make(child))
