@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import config as cfg
 from ..device import has_gpu
 from ..errors import CheckpointError, MissingExtra
+from ..inference.weights import WEIGHTS
 from ..rundir import gpt2_settings, newest_first, read_config
 from ..settings import Request, resolve
 
@@ -117,3 +118,14 @@ def add_device(parser):
 
 def add_json(parser):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_weights(parser):
+    """--weights: how a GPT's Linear weights are stored for decoding (inference/weights.py)."""
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default="f32",
+        help="a GPT's Linear weights for decoding: f32 (default, as trained), bf16 or int8 (per-row "
+        "scales): fewer bytes read per token, slightly different tokens",
+    )

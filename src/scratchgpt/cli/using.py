@@ -17,10 +17,11 @@ from ..inference.generate import sample_texts, stream_text
 from ..inference.predict import fill, predict
 from ..inference.sampling import CACHE_POLICIES, Sampling
 from ..inference.translate import split_source, stream_translation, translate
+from ..inference.weights import with_weights
 from ..lessons.attention_maps import attention_panels, check_selection, plot_maps
 from ..lessons.curves import plot_curves
 from ..rundir import load_model, load_run, read_config, read_metrics
-from .options import add_device, add_json, add_run, run_dir
+from .options import add_device, add_json, add_run, add_weights, run_dir
 
 
 def add_commands(sub):
@@ -71,6 +72,7 @@ def add_commands(sub):
         help="decode each cached token with a compiled step (torch.compile; it compiles "
         "before the first token): the same tokens, less overhead per token",
     )
+    add_weights(s)
     add_device(s)
     s.set_defaults(command=cmd_sample)
 
@@ -211,6 +213,7 @@ def cmd_sample(args):
         args.compile,
     )
     model, tokenizer, config = _load(args, ("gpt", "bigram"))
+    model = with_weights(model, args.weights)  # a bigram or a bad value: refused here, in one line
     tokenizer.encode(args.prompt)  # refuse a bad prompt or stop string before printing anything
     sampling.check_stops(tokenizer)
     decoder = None
