@@ -160,3 +160,46 @@ def test_sample_refuses_bad_weights_in_one_line(runs, capsys):
     line = fails(capsys, "sample", "--run", runs["bigram"], "--weights", "int8")
     assert "--weights int8 shrinks a GPT's Linear weights for decoding, not a bigram model's" in line
     assert main(["sample", "--run", str(runs["bigram"]), "--max-new-tokens", "5"]) == 0  # f32: the default
+
+
+def test_serve_decodes_with_the_weights_asked_for(runs):
+    """The playground's streams decode with the int8 copy (the text of sample --weights int8),
+    while the attention maps still read the model as trained."""
+    pytest.importorskip("uvicorn")
+    import httpx
+    from serving import ThreadServer
+
+    from scratchgpt.inference.generate import sample_text
+    from scratchgpt.rundir import load_model
+    from scratchgpt.serve.app import create_app
+    from scratchgpt.serve.runs import Runs
+
+    model, tokenizer, _, _ = load_model(runs["gpt"])
+    app = create_app(Runs([runs["gpt"]], weights="int8"))
+    live = ThreadServer(app)
+    try:
+        body = {"prompt": "TO BE", "max_new_tokens": 60, "temperature": 0.8, "seed": 3, "stream": False}
+        text = httpx.post(live.url + "/api/generate", json=body, timeout=60).json()["text"]
+        loaded = app.state.runs.model("gpt")
+        assert isinstance(loaded.batcher.model.lm_head, Int8Linear) and isinstance(loaded.model.lm_head, nn.Linear)
+    finally:
+        live.stop()
+    int8 = with_weights(model, "int8")
+    expected = sample_text(int8, tokenizer, "TO BE", max_new_tokens=60, temperature=0.8, seed=3)
+    assert "TO BE" + text == expected
+
+
+def test_serve_refuses_bad_weights_in_one_line(runs, capsys):
+    pytest.importorskip("uvicorn")
+    line = fails(capsys, "serve", "--run", runs["bigram"], "--weights", "int8", "--port", "0")
+    assert "--weights int8 shrinks a GPT's Linear weights for decoding, not a bigram model's" in line
+    bad = subprocess.run(
+        [sys.executable, "-m", "scratchgpt", "serve", "--run", str(runs["gpt"]), "--weights", "fp4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "scratchgpt serve: error: argument --weights: invalid choice: 'fp4' (choose from 'f32', 'bf16', 'int8') "
+        "(see scratchgpt serve --help)"
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import MissingExtra
-from .options import RUNS
+from .options import RUNS, add_weights
 
 
 def add_commands(sub):
@@ -65,6 +65,7 @@ def add_commands(sub):
         "cache: compiled once per model and batch size (rounded up to a power of two) as the "
         "batch first reaches it, then reused",
     )
+    add_weights(s)
     s.set_defaults(command=cmd_serve)
 
 
@@ -79,6 +80,7 @@ def cmd_serve(args):
         ) from None
     from ..errors import ConfigError
     from ..inference.compiled import check_compilable, compilable
+    from ..inference.weights import check_weights
     from ..rundir import read_config
 
     for option, value, least in (
@@ -93,7 +95,9 @@ def cmd_serve(args):
     configs = [read_config(run)[0] for run in args.run]  # a missing or broken run: one line, before the server starts
     if args.compile and configs and not any(compilable(config) for config in configs):
         check_compilable(configs[0])  # none of the runs given has a decode step to compile: say why
-    runs = Runs(args.run, root=RUNS, compile=args.compile)
+    if configs and not any(config.kind == "gpt" for config in configs):
+        check_weights(configs[0], args.weights)  # none of the runs given has a GPT's weights to shrink
+    runs = Runs(args.run, root=RUNS, compile=args.compile, weights=args.weights)
     limits = Limits(max_new_tokens=args.max_new_tokens, workers=args.workers, queue=args.queue, streams=args.streams)
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -102,7 +106,8 @@ def cmd_serve(args):
     shown = ", ".join(runs.paths()) or f"none yet (train one into {RUNS}/)"
     print(
         f"scratchgpt: serving {shown} at http://{host}:{port}/ (Ctrl-C to stop; {args.streams} streams "
-        f"a model, {args.workers} workers, {threads} thread{'s' if threads > 1 else ''})",
+        f"a model, {args.workers} workers, {threads} thread{'s' if threads > 1 else ''}"
+        f"{'' if args.weights == 'f32' else f', {args.weights} weights'})",
         file=sys.stderr,
         flush=True,
     )

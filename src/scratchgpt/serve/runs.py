@@ -9,7 +9,8 @@ Training writes that file to a temporary name and renames it into place, so a lo
 old file or the new one, never half of each. A model that generates gets its decode loop when it
 is loaded (inference/batching.py): every generation of that model version is a stream in its batch;
 when a newer version is loaded, the old loop finishes the streams it has and stops. With `compile`,
-a GPT with a key/value cache decodes with its compiled step (inference/compiled.py).
+a GPT with a key/value cache decodes with its compiled step (inference/compiled.py); with
+`weights` bf16 or int8, a GPT decodes with a copy of its Linear weights in fewer bytes.
 
 A run is "training" while a process holds its run lock, "finished" once metrics.jsonl has its final
 record, and "stopped" otherwise (Ctrl-C, a kill, a crash: `scratchgpt train --resume` continues it).
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..errors import CheckpointError, InputError
 from ..inference.batching import Batcher
 from ..inference.compiled import Decoder, compilable
+from ..inference.weights import with_weights
 from ..models.convert import convert
 from ..rundir import MODEL_FILE, load_model, newest_first, read_config, read_manifest, read_metrics, run_is_training
 
@@ -56,13 +58,14 @@ def abilities(config):
 
 class Runs:
     """The server's runs by name: `paths` (fixed) or every run under `root` (rescanned); `compile`:
-    decode with compiled steps where the model has a key/value cache. A model that generates gets
+    decode with compiled steps where the model has a key/value cache; `weights`: a GPT decodes with
+    its Linear weights stored so (inference/weights.py). A model that generates gets
     a decode loop of `streams` streams and a queue of `queue` more (the app sets both from its
     Limits)."""
 
-    def __init__(self, paths=(), root=None, compile=False):
+    def __init__(self, paths=(), root=None, compile=False, weights="f32"):
         self.root = None if paths else Path(root or "runs")
-        self.compile = compile
+        self.compile, self.weights = compile, weights
         self.streams, self.queue = 64, 16
         self._fixed = _named(paths)
         self._loaded = {}
@@ -114,8 +117,10 @@ class Runs:
                 model, tokenizer, config, _ = load_model(path)
                 batcher = None
                 if "generate" in abilities(config):
-                    decoder = Decoder(model) if self.compile and compilable(config) else None
-                    batcher = Batcher(model, tokenizer, self.streams, self.queue, decoder)
+                    # a GPT decodes with its weights as `weights`; the maps read the model as trained
+                    decoding = with_weights(model, self.weights) if config.kind == "gpt" else model
+                    decoder = Decoder(decoding) if self.compile and compilable(config) else None
+                    batcher = Batcher(decoding, tokenizer, self.streams, self.queue, decoder)
                 if loaded is not None and loaded.batcher is not None:
                     loaded.batcher.close(cancel=False)  # its streams finish on the version they began with
                 loaded = self._loaded[name] = Loaded(model, tokenizer, config, version, batcher=batcher)
