@@ -62,8 +62,8 @@ def add_commands(sub):
         "--compile",
         action="store_true",
         help="generate with a compiled decode step (torch.compile) for GPTs with a key/value "
-        "cache: compiled once per model and batch size (rounded up to a power of two) as the "
-        "batch first reaches it, then reused",
+        "cache: each model's batched step is compiled when the model is loaded (one graph for "
+        "batch 1, one for every other size), then reused",
     )
     add_weights(s)
     s.set_defaults(command=cmd_serve)

@@ -19,7 +19,8 @@ A stream past block_size follows its cache policy as generate.py's does: "window
 most recent half of its context alone and goes on in its row; "exact" (then) and "none" (from the
 start) run the whole cropped context through the model alone for every token, as the lecture
 does, and so does every stream of a model without a key/value cache. With a compiled `decoder`
-(compiled.py), the step is compiled once per batch size, the sizes rounded up to powers of two.
+(compiled.py, made with any_batch), the loop compiles its two graphs (batch 1, and any other
+batch size) before it takes the first stream.
 
 At most `streams` streams decode at once; later requests wait their turn in order, at most
 `queue` of them; beyond that `submit` raises QueueFull at once.
@@ -32,6 +33,7 @@ flips a near-tie, as the tests measure (tests/test_batching.py).
 
 import threading
 import time
+import warnings
 from collections import deque
 
 import torch
@@ -132,7 +134,21 @@ class Batcher:
     # ------------------------------------------------------------------------------------------
     # The loop, in its own thread.
 
+    def _warm_up(self):
+        """Compile the decoder's graphs now (batch 1, then any size), not while students wait; if
+        compiling fails (no C++ compiler, ...), say so and decode eagerly."""
+        try:
+            with torch.no_grad():
+                for n in (1, 2):
+                    self.decoder(torch.zeros(n, 1, dtype=torch.long, device=self.model_device), self.cache.rows(n))
+        except ConfigError as e:
+            warnings.warn(f"{e}; decoding eagerly", stacklevel=1)
+            self.decoder = None
+        self.cache.reset()
+
     def _loop(self):
+        if self.decoder is not None:
+            self._warm_up()
         while True:
             with self._lock:
                 while not (self.rows or self.alone or self.waiting or self._closed):
@@ -235,18 +251,13 @@ class Batcher:
         n = len(self.rows)
         if n == 0:
             return
-        cache = self.cache
-        idx = torch.zeros(n, 1, dtype=torch.long, device=cache.length.device)  # (n, 1)
-        idx[:, 0] = torch.tensor([s.ids[-1] for s in self.rows])
+        idx = torch.tensor([[s.ids[-1]] for s in self.rows], device=self.model_device)  # (n, 1)
+        view = self.cache.rows(n)
         if self.decoder is None:
-            view = cache.rows(n)
             view.span = max(s.filled for s in self.rows) + 1  # attention reads this many positions
             logits, _ = self.model(idx, cache=view)  # (n, 1, V)
-        else:  # a compiled graph per power of two: the rows beyond n idle, at position 0
-            b = min(self.streams, 1 << (n - 1).bit_length())
-            padded = torch.cat([idx, idx.new_zeros(b - n, 1)])  # (b, 1)
-            logits, _ = self.decoder(padded, cache.rows(b))  # (b, 1, V)
-            cache.length[n:b] = 0
+        else:  # compiled: one graph for batch 1, one for every other size, over whole buffers
+            logits, _ = self.decoder(idx, view)  # (n, 1, V)
         for i, stream in enumerate(self.rows):
             stream.logits = logits[i, -1:, :]  # (1, V)
             stream.filled += 1

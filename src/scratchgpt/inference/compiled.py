@@ -61,10 +61,12 @@ class Decoder:
     """A model's compiled decode step and the static caches it decodes with.
 
     `decoder(idx, cache)` is `model(idx, cache=cache)` compiled for one new token per sequence,
-    idx (B, 1) -> logits (B, 1, V); a new batch size compiles once more.
+    idx (B, 1) -> logits (B, 1, V); a new batch size compiles once more, except with `any_batch`
+    (the playground's decode loop, whose batch changes whenever a stream joins or leaves): then
+    the second batch size compiles a graph for every size.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, any_batch=False):
         check_compilable(model.config)
         self.model = model
         self.cuda = next(model.parameters()).device.type == "cuda"
@@ -77,10 +79,16 @@ class Decoder:
                 if isinstance(m, nn.Linear)
             }
         )
-        # dynamic=False: one graph of fixed shapes; fullgraph: an error, not a silent slow path,
-        # if the step ever breaks out of the graph. Every Decoder shares the compiled graph of its
-        # shapes: the model and weights are its inputs, not constants.
-        self.step = torch.compile(_step, dynamic=False, fullgraph=True, mode="reduce-overhead" if self.cuda else None)
+        # dynamic=False: one graph of fixed shapes; with any_batch, torch's automatic dynamic
+        # shapes: a graph for the first batch size, then one for every other. fullgraph: an error,
+        # not a silent slow path, if the step ever breaks out of the graph. Every Decoder shares
+        # the compiled graphs of its shapes: the model and weights are inputs, not constants.
+        self.step = torch.compile(
+            _step,
+            dynamic=None if any_batch else False,
+            fullgraph=True,
+            mode="reduce-overhead" if self.cuda and not any_batch else None,
+        )
         self._free = []  # static caches no generation is using
         self._lock = threading.Lock()
 

@@ -119,7 +119,7 @@ class Runs:
                 if "generate" in abilities(config):
                     # a GPT decodes with its weights as `weights`; the maps read the model as trained
                     decoding = with_weights(model, self.weights) if config.kind == "gpt" else model
-                    decoder = Decoder(decoding) if self.compile and compilable(config) else None
+                    decoder = Decoder(decoding, any_batch=True) if self.compile and compilable(config) else None
                     batcher = Batcher(decoding, tokenizer, self.streams, self.queue, decoder)
                 if loaded is not None and loaded.batcher is not None:
                     loaded.batcher.close(cancel=False)  # its streams finish on the version they began with
