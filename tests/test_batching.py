@@ -175,7 +175,7 @@ def test_a_stream_cancelled_in_the_queue_never_starts_and_close_cancels_the_rest
         assert c._ended.wait(60) and isinstance(c.error, Cancelled)
     batcher._thread.join(60)
     assert not batcher._thread.is_alive()
-    with pytest.raises(Cancelled, match="stopping"):
+    with pytest.raises(QueueFull, match="decode loop has stopped"):
         Collected(batcher, "D", Sampling(5))
 
 

@@ -411,6 +411,45 @@ def test_missing_damaged_and_retrained_runs(runs, tmp_path):
         live.stop()
 
 
+def test_a_stream_ends_on_the_model_it_began_with_when_training_replaces_it(runs, tmp_path):
+    """The new model takes the new requests; the old one's decode loop finishes its streams, then stops."""
+    copy = tmp_path / "copy"
+    shutil.copytree(runs / "gpt", copy)
+    old, tokenizer, _, _ = load_model(copy)
+    app = create_app(Runs([copy]))
+    live = ThreadServer(app)
+    long = _settings(run="copy", max_new_tokens=300)
+    try:
+        with (
+            httpx.Client(base_url=live.url, timeout=60) as client,
+            httpx.Client(base_url=live.url, timeout=60) as other,
+        ):
+            with client.stream("POST", "/api/generate", json=long) as response:
+                reader = events(response.iter_lines())
+                received = [next(reader)]
+                old_loop = app.state.runs.model("copy").batcher
+                new, _, _, _ = load_model(copy)
+                with torch.no_grad():
+                    for p in new.parameters():
+                        p.mul_(0.5)
+                save_weights(copy / "model.safetensors", new)  # training kept a new best model
+                retrained = other.post("/api/generate", json=_settings(run="copy", stream=False)).json()["text"]
+                received += list(reader)
+        assert received[-1][0] == "done" and received[-1][1]["tokens"] == 300
+        text = "".join(data["text"] for name, data in received if name == "token")
+        assert "ROMEO:" + text == sample_text(
+            old, tokenizer, "ROMEO:", max_new_tokens=300, temperature=0.8, top_k=20, seed=7
+        )
+        assert "ROMEO:" + retrained == sample_text(
+            new, tokenizer, "ROMEO:", max_new_tokens=40, temperature=0.8, top_k=20, seed=7
+        )
+        assert app.state.runs.model("copy").batcher is not old_loop
+        old_loop._thread.join(60)
+        assert not old_loop._thread.is_alive()
+    finally:
+        live.stop()
+
+
 def test_a_model_replaced_while_requests_read_it_is_never_half_read(runs, tmp_path):
     """Training renames each new model.safetensors into place; a load sees the old or the new."""
     copy = tmp_path / "copy"

@@ -105,8 +105,8 @@ class Batcher:
         idx, generator = start(self.model, self.tokenizer, prompt, sampling)
         stream = Stream(idx[0].tolist(), generator, sampling, Continuation(self.tokenizer, sampling.stop), emit, end)
         with self._lock:
-            if self._closed:
-                raise Cancelled("the server is stopping")
+            if self._closed:  # a newer version of the model took over, or the server is stopping
+                raise QueueFull("this model's decode loop has stopped (a newer version replaced it); retry in 1 s")
             if len(self.rows) + len(self.alone) + len(self.waiting) >= self.streams + self.queue:
                 raise QueueFull(
                     f"the server is busy ({self.streams} streams decoding, {self.queue} waiting); retry in 1 s"
