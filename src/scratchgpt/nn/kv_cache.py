@@ -110,9 +110,10 @@ class SlotKVCache(KVCache):
     rows beside it, and is moved or dropped when its sequence leaves. `rows(n)` is the cache of
     the first n rows (views of the same buffers), so a step runs on the rows in use only.
 
-    Shapes are fixed like a StaticKVCache's: attention reads the whole (B, nh, block_size, hs)
-    buffer and a (B, 1, 1, block_size) mask hides each row's unfilled positions. Nothing checks
-    that a row's length stays within block_size: the caller counts."""
+    Attention reads the first `span` positions of the buffers (the longest row's, set by the
+    caller before an eager step; None: all block_size, the fixed shape a compiled step needs) and
+    a (B, 1, 1, S) mask hides each row's unfilled positions. Nothing checks that a row's length
+    stays within block_size: the caller counts."""
 
     def __init__(self, config, batch_size, device, dtype=torch.float32):
         super().__init__(config, batch_size, device, dtype)

@@ -1,10 +1,10 @@
 """Items made in a thread, read on the event loop: how a generation's text reaches its response.
 
-A worker thread (a Job's, or a model's decode loop) `put`s each item as it is made and `close`s the
-outbox once, with the error that ended the work or None. The response reads it as an async
-iterator of batches: every item ready when it asks, at least one, so the tokens made while the
-socket was busy go out in one write. When the reader stops early (the client went away), or the
-event loop has closed, `on_close` runs: the work is cancelled.
+A model's decode loop (inference/batching.py), in its own thread, `put`s each piece of a stream's
+text as it is made and `close`s the outbox once, with the error that ended the stream or None.
+The response reads it as an async iterator of batches: every item ready when it asks, at least
+one, so the tokens made while the socket was busy go out in one write. When the reader stops early
+(the client went away), or the event loop has closed, `on_close` runs: the stream is cancelled.
 """
 
 import asyncio
