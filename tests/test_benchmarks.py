@@ -347,23 +347,3 @@ def test_real_tasks_score_every_baseline_and_a_fine_tune_on_the_same_split(tmp_p
 
 
 REVIEWS = ("reviews_amazon", "reviews_nyt", "reviews_tweets")
-
-
-def test_decode_floor_reports_every_weight_option_against_its_floor(tmp_path):
-    """decode_floor.py on a tiny trained run: a row per weight option and step, each compiled row
-    with its eager twin's tokens, and each option's full-val bits per character."""
-    run(sys.executable, "-m", "scratchgpt", "train", "--preset", "tiny", "--out", tmp_path / "tiny", "--quiet")
-    out = run(
-        sys.executable,
-        "benchmarks/decode_floor.py",
-        *("--run", tmp_path / "tiny", "--threads", "1", "--tokens", "5", "--rounds", "1", "--repeats", "1"),
-        *("--bpc", "--json"),
-    )
-    report = json.loads(out)
-    rows = report["threads"]["1"]["rows"]
-    assert {(r["weights"], r["step"]) for r in rows} == {
-        (w, s) for w in ("f32", "bf16", "int8") for s in ("eager", "compiled")
-    }
-    assert all(r["same_tokens_as_eager"] for r in rows if r["step"] == "compiled")
-    assert report["bytes_per_token"]["f32"] > report["bytes_per_token"]["bf16"] > report["bytes_per_token"]["int8"]
-    assert all(abs(report["bpc"][w] - report["bpc"]["f32"]) < 0.05 for w in ("bf16", "int8"))
