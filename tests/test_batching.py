@@ -115,7 +115,7 @@ def test_a_stream_does_not_depend_on_its_neighbours(trained, sampling):
         alone = Collected(batcher, "ROMEO:", sampling).text()
         crowd = [Collected(batcher, "KING:", Sampling(50 + 10 * i, 0.8, seed=i)) for i in range(25)]
         target = Collected(batcher, "ROMEO:", sampling)
-        crowd += [Collected(batcher, "", Sampling(150 + 20 * i, 1.0, seed=100 + i)) for i in range(24)]
+        crowd += [Collected(batcher, "", Sampling(150 + 10 * i, 1.0, seed=100 + i)) for i in range(24)]
         among = target.text()
         for other in crowd:
             other.text()

@@ -3,10 +3,8 @@ to float32's, generate eagerly and compiled (the same tokens both ways), leave t
 from untouched, and anything else is refused in one line."""
 
 import dataclasses
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -205,23 +203,3 @@ def test_serve_refuses_bad_weights_in_one_line(runs, capsys):
         "scratchgpt serve: error: argument --weights: invalid choice: 'fp4' (choose from 'f32', 'bf16', 'int8') "
         "(see scratchgpt serve --help)"
     ]
-
-
-def test_decode_floor_reports_every_weight_option_against_its_floor(tmp_path):
-    """decode_floor.py on a tiny trained run: a row per weight option and step, each compiled row
-    with its eager twin's tokens, and each option's full-val bits per character."""
-    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet"]) == 0
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "decode_floor.py"
-    options = ["--run", tmp_path / "tiny", "--threads", "1", "--tokens", "5", "--rounds", "1", "--repeats", "1"]
-    out = subprocess.run(
-        [sys.executable, script, *map(str, options), "--bpc", "--json"], capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout)
-    rows = report["threads"]["1"]["rows"]
-    assert {(r["weights"], r["step"]) for r in rows} == {
-        (w, s) for w in ("f32", "bf16", "int8") for s in ("eager", "compiled")
-    }
-    assert all(r["same_tokens_as_eager"] for r in rows if r["step"] == "compiled")
-    assert report["bytes_per_token"]["f32"] > report["bytes_per_token"]["bf16"] > report["bytes_per_token"]["int8"]
-    assert all(abs(report["bpc"][w] - report["bpc"]["f32"]) < 0.05 for w in ("bf16", "int8"))
