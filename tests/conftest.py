@@ -26,6 +26,27 @@ def pytest_xdist_auto_num_workers(config):
     return CPUS
 
 
+# The files that take longest (`taskset -c 0 pytest --durations=40`), longest first. xdist hands out
+# whole files in collection order (`--no-loadscope-reorder`): these go first, so that none of them
+# is left running alone on one worker at the end while the others wait.
+SLOWEST_FILES = (
+    "test_notebooks.py",
+    "test_resilience.py",
+    "test_benchmarks.py",
+    "test_dropout.py",
+    "test_distributed.py",
+    "test_seq2seq.py",
+    "test_compiled_decode.py",
+    "test_serve_load.py",
+    "test_decode_floor.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its order
+
+
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # a worker: its share of the CPUs, for torch here and
     # in the commands the tests start
     _threads = max(1, CPUS // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
