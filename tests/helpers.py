@@ -15,3 +15,15 @@ def fails(capsys, *args):
 
 def quiet(*_):
     """Discard the training log: train(..., log=quiet)."""
+
+
+def save_run(path, model, config, chars):
+    """A run directory holding `model` (of `config`) with a character tokenizer of `chars`, as if trained."""
+    from scratchgpt.config import TrainConfig
+    from scratchgpt.data.tokenizer import CharTokenizer
+    from scratchgpt.rundir import save_run_info, save_weights
+
+    path.mkdir()
+    save_run_info(path, config, TrainConfig(), CharTokenizer(chars), {"sha256": "0" * 64})
+    save_weights(path / "model.safetensors", model)
+    return path

@@ -11,21 +11,19 @@ import dataclasses
 import httpx
 import pytest
 import torch
-from helpers import fails
+from helpers import fails, save_run
 from serving import ThreadServer
 from torch._dynamo.utils import counters
 
 from scratchgpt import GPTLanguageModel
 from scratchgpt.cli import main
-from scratchgpt.config import BigramConfig, ModelConfig, TrainConfig
-from scratchgpt.data.tokenizer import CharTokenizer
+from scratchgpt.config import BigramConfig, ModelConfig
 from scratchgpt.errors import ConfigError
 from scratchgpt.inference.compiled import Decoder
 from scratchgpt.inference.generate import generate, sample_text
 from scratchgpt.inference.sampling import Sampling
 from scratchgpt.models.gpt import BigramLanguageModel
 from scratchgpt.nn.kv_cache import KVCache, StaticKVCache
-from scratchgpt.rundir import save_run_info, save_weights
 from scratchgpt.serve.app import create_app
 from scratchgpt.serve.limits import Limits
 from scratchgpt.serve.runs import Runs
@@ -125,22 +123,15 @@ def test_a_failed_compile_is_one_line(monkeypatch):
     )
 
 
-def save_run(path, model, config):
-    path.mkdir()
-    save_run_info(path, config, TrainConfig(), CharTokenizer(CHARS), {"sha256": "0" * 64})
-    save_weights(path / "model.safetensors", model)
-    return path
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compiled")
     readable = dataclasses.replace(CONFIG, attention="readable")
     bigram = BigramConfig(vocab_size=65, block_size=8)
     return {
-        "gpt": save_run(root / "gpt", peaked(CONFIG), CONFIG),
-        "readable": save_run(root / "readable", GPTLanguageModel(readable), readable),
-        "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram),
+        "gpt": save_run(root / "gpt", peaked(CONFIG), CONFIG, CHARS),
+        "readable": save_run(root / "readable", GPTLanguageModel(readable), readable, CHARS),
+        "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram, CHARS),
     }
 
 

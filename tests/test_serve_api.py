@@ -384,6 +384,17 @@ def test_a_run_is_training_while_its_lock_is_held_else_stopped_or_finished(runs,
         live.stop()
 
 
+def _retrain(run):
+    """Replace the run's model with other weights, as training does when it keeps a new best model;
+    (the new model, its tokenizer)."""
+    model, tokenizer, _, _ = load_model(run)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.5)
+    save_weights(run / "model.safetensors", model)
+    return model, tokenizer
+
+
 def test_missing_damaged_and_retrained_runs(runs, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(runs / "gpt", copy)
@@ -392,11 +403,7 @@ def test_missing_damaged_and_retrained_runs(runs, tmp_path):
     try:
         with httpx.Client(base_url=live.url, timeout=60) as client:
             first = client.post("/api/generate", json=_settings(run="copy", stream=False)).json()["text"]
-            model, tokenizer, _, _ = load_model(copy)
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.mul_(0.5)
-            save_weights(copy / "model.safetensors", model)  # training kept a new best model
+            model, tokenizer = _retrain(copy)
             retrained = client.post("/api/generate", json=_settings(run="copy", stream=False)).json()["text"]
             assert retrained != first
             assert "ROMEO:" + retrained == sample_text(
@@ -428,11 +435,7 @@ def test_a_stream_ends_on_the_model_it_began_with_when_training_replaces_it(runs
                 reader = events(response.iter_lines())
                 received = [next(reader)]
                 old_loop = app.state.runs.model("copy").batcher
-                new, _, _, _ = load_model(copy)
-                with torch.no_grad():
-                    for p in new.parameters():
-                        p.mul_(0.5)
-                save_weights(copy / "model.safetensors", new)  # training kept a new best model
+                new, _ = _retrain(copy)
                 retrained = other.post("/api/generate", json=_settings(run="copy", stream=False)).json()["text"]
                 received += list(reader)
         assert received[-1][0] == "done" and received[-1][1]["tokens"] == 300

@@ -8,20 +8,18 @@ import sys
 
 import pytest
 import torch
-from helpers import fails
+from helpers import fails, save_run
 from torch import nn
 from torch.nn import functional as F
 
 from scratchgpt import GPTLanguageModel
 from scratchgpt.cli import main
-from scratchgpt.config import BigramConfig, EncoderConfig, ModelConfig, TrainConfig
-from scratchgpt.data.tokenizer import CharTokenizer
+from scratchgpt.config import BigramConfig, EncoderConfig, ModelConfig
 from scratchgpt.errors import ConfigError
 from scratchgpt.inference.generate import generate
 from scratchgpt.inference.weights import BF16Linear, Int8Linear, linear_bytes, with_weights
 from scratchgpt.models.encoder import EncoderModel
 from scratchgpt.models.gpt import BigramLanguageModel
-from scratchgpt.rundir import save_run_info, save_weights
 
 CONFIG = ModelConfig(vocab_size=65, block_size=32, n_embd=32, n_head=2, n_layer=2, dropout=0.0)
 CHARS = "\n" + "".join(chr(c) for c in range(32, 96))  # 65 characters
@@ -117,22 +115,15 @@ def test_only_a_gpt_is_quantised():
         with_weights(seeded(), "int4")
 
 
-def save_run(path, model, config):
-    path.mkdir()
-    save_run_info(path, config, TrainConfig(), CharTokenizer(CHARS), {"sha256": "0" * 64})
-    save_weights(path / "model.safetensors", model)
-    return path
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("weights")
     bigram = BigramConfig(vocab_size=65, block_size=8)
     tied = dataclasses.replace(CONFIG, tie_embeddings=True)
     return {
-        "gpt": save_run(root / "gpt", seeded(), CONFIG),
-        "tied": save_run(root / "tied", seeded(tied), tied),
-        "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram),
+        "gpt": save_run(root / "gpt", seeded(), CONFIG, CHARS),
+        "tied": save_run(root / "tied", seeded(tied), tied, CHARS),
+        "bigram": save_run(root / "bigram", BigramLanguageModel(bigram), bigram, CHARS),
     }
 
 

@@ -84,6 +84,7 @@ class Batcher:
         self.block_size = config.block_size
         self.cached = model.supports_kv_cache
         param = next(model.parameters())
+        self.model_device = param.device
         self.cache = SlotKVCache(config, streams, param.device, param.dtype) if self.cached else None
         self.rows = []  # streams decoding in the batch, stream i in row i
         self.alone = []  # streams whose every token runs through the model alone
@@ -226,10 +227,6 @@ class Batcher:
         idx = torch.tensor([stream.ids[-self.block_size :]], dtype=torch.long, device=self.model_device)
         logits, _ = self.model(idx)  # (1, T, V)
         return logits[:, -1, :]
-
-    @property
-    def model_device(self):
-        return next(self.model.parameters()).device
 
     def _next_logits(self, stream):
         """After a token: a row with room waits for the batched step; otherwise its policy decides."""
